@@ -1,0 +1,1 @@
+"""`wangge demo`: the whole system on one machine, on embedded defaults."""

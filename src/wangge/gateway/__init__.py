@@ -1,0 +1,1 @@
+"""The central gateway: alert ingest, the case system, the HTTP API and the console."""

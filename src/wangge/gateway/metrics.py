@@ -1,0 +1,32 @@
+"""Prometheus metrics of the gateway process."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ALERTS_RECEIVED = Counter(
+    "wangge_gateway_alert_events",
+    "Alert events taken in, by outcome (opened, attached, event, duplicate)",
+    ["outcome"],
+)
+ALERTS_REJECTED = Counter(
+    "wangge_gateway_alerts_rejected", "Alert messages rejected into the dead-letter table, by reason", ["reason"]
+)
+TICKETS_OPENED = Counter("wangge_gateway_tickets_opened", "Tickets opened from alerts")
+INGEST_BATCH = Histogram(
+    "wangge_gateway_ingest_batch_seconds",
+    "Time to store one batch of alert messages",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+INGEST_RETRIES = Counter("wangge_gateway_ingest_retries", "Batches retried after a database error")
+MQTT_CONNECTED = Gauge("wangge_gateway_mqtt_connected", "1 while connected to the broker")
+EDGE_ONLINE = Gauge("wangge_gateway_edge_online", "1 when the edge's last status said online", ["edge_id"])
+EDGE_OUTBOX_DEPTH = Gauge("wangge_gateway_edge_outbox_depth", "Outbox depth the edge last reported", ["edge_id"])
+EDGE_READINGS = Gauge(
+    "wangge_gateway_edge_readings",
+    "Readings accepted by the edge since it started, as it last reported",
+    ["edge_id"],
+)
+EDGE_ALERTS_SENT = Gauge(
+    "wangge_gateway_edge_alerts_sent",
+    "Alert events the edge has had acknowledged since it started",
+    ["edge_id"],
+)

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.support import Mosquitto, Process, free_port, wait_until, write_yaml
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_binary(name: str, package: str) -> None:
+    if shutil.which(name) is None:
+        message = f"{name} is not installed (apt-get install {package}; `make test` does this as root)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real PostgreSQL 16 (pgserver) for the session; each test gets its own database."""
+    from wangge.gateway.db import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    yield server.url
+    server.stop()
+
+
+def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def database_url(pg_server: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    sql(pg_server, f'CREATE DATABASE "{name}"')
+    return pg_server.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    need_binary("mosquitto", "mosquitto")
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def estate_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A second broker: the estate's own, which sensors publish to (the first one is the centre's)."""
+    need_binary("mosquitto", "mosquitto")
+    broker = Mosquitto(tmp_path / "estate-mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+SENSOR_MAPPINGS = [
+    {
+        "topic": "estate/e1/underpass/+device/level",
+        "device": "{device}",
+        "timestamp_pointer": "/ts",
+        "metrics": [{"name": "water_level", "pointer": "/level_cm", "unit": "cm"}],
+    },
+    {
+        "topic": "estate/e1/elevator/+device/fault",
+        "device": "{device}",
+        "metrics": [{"name": "elevator_fault", "pointer": "plain"}],
+    },
+]
+FLOOD_RULE = {
+    "id": "underpass-flooding",
+    "metric": "water_level",
+    "above": 20,
+    "clear": 15,
+    "for_s": 1,
+    "severity": "major",
+    "category": "emergencies.water_logging",
+}
+ELEVATOR_RULE = {
+    "id": "elevator-fault",
+    "metric": "elevator_fault",
+    "above": 0.5,
+    "clear": 0.5,
+    "severity": "critical",
+    "category": "emergencies.elevator_entrapment",
+}
+
+
+def edge_yaml(tmp_path: Path, edge_id: str, sensor_url: str, uplink_url: str, **extra: Any) -> Path:
+    data = {
+        "edge_id": edge_id,
+        "sensor_broker": sensor_url,
+        "uplink": {"broker": uplink_url, "max_inflight": 50, "confirm_timeout_s": 3},
+        "data_dir": str(tmp_path / f"edge-{edge_id}"),
+        "http": f"127.0.0.1:{free_port()}",
+        "sensors": SENSOR_MAPPINGS,
+        "rules": [FLOOD_RULE, ELEVATOR_RULE],
+        **extra,
+    }
+    return write_yaml(tmp_path / f"edge-{edge_id}.yaml", data)
+
+
+def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str = "gw1") -> Path:
+    data = {
+        "database_url": database_url,
+        "data_dir": str(tmp_path / f"gateway-{name}"),
+        "http": f"127.0.0.1:{free_port()}",
+        "mqtt": {"url": broker_url, "client_id": f"wangge-test-{name}", "shared_group": "gateway"},
+    }
+    return write_yaml(tmp_path / f"gateway-{name}.yaml", data)
+
+
+def start_gateway(tmp_path: Path, config: Path) -> tuple[Process, str]:
+    import yaml
+
+    http = yaml.safe_load(config.read_text())["http"]
+    proc = Process(["gateway", "--config", str(config)], tmp_path / f"{config.stem}.log").start()
+    base = f"http://{http}"
+
+    def ready() -> bool:
+        from tests.support import http_json
+
+        assert proc.proc is not None
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"gateway exited: {proc.log()[-2000:]}")
+        try:
+            return http_json(base + "/readyz")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(ready, 30, "gateway /readyz")
+    return proc, base
+
+
+def create_token(config: Path) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "wangge", "admin", "create-token", "--config", str(config), "--name", "test"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split("token:", 1)[1].strip()

@@ -1,0 +1,84 @@
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from wangge import alert_format
+
+
+def alert(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "v": 1,
+        "alert_id": str(uuid.uuid4()),
+        "seq": 0,
+        "event": "start",
+        "edge_id": "estate-1",
+        "source": {"kind": "sensor", "device_id": "g1", "metric": "water_level"},
+        "rule_id": "flood",
+        "category": "emergencies.water_logging",
+        "severity": "major",
+        "title": "Water",
+        "started_at": "2026-07-01T00:00:00.000Z",
+        "at": "2026-07-01T00:00:00.000Z",
+        "emitted_at": "2026-07-01T00:00:10Z",
+        "value": 23.5,
+    }
+    base.update(changes)
+    return base
+
+
+def test_a_valid_alert_parses_and_has_the_default_correlation_key() -> None:
+    message = alert_format.parse_alert(json.dumps(alert()).encode())
+    assert alert_format.correlation_key(message) == "estate-1/g1/flood"
+    assert alert_format.correlation_key(alert(correlation_key="k")) == "k"
+
+
+@pytest.mark.parametrize(
+    ("message", "reason", "fragment"),
+    [
+        (b"{", "not_json", "Expecting"),
+        (json.dumps(alert(v=2)).encode(), "schema", "v: 1 was expected"),
+        (json.dumps(alert(seq=3)).encode(), "schema", "seq: 0 was expected"),
+        (json.dumps(alert(event="end", seq=1)).encode(), "schema", "'ended_at' is a required property"),
+        (json.dumps(alert(alert_id="not-a-uuid")).encode(), "schema", "alert_id"),
+        (json.dumps(alert(severity="apocalyptic")).encode(), "schema", "severity"),
+        (json.dumps(alert(extra=1)).encode(), "schema", "Additional properties"),
+        (json.dumps(alert(started_at="yesterday")).encode(), "schema", "started_at"),
+        (json.dumps(alert(value=float("nan"))).encode(), "not_json", "NaN"),
+        (b"x" * (alert_format.MAX_ALERT_BYTES + 1), "too_large", "bytes"),
+    ],
+)
+def test_bad_alerts_are_refused_with_reason_and_place(message: bytes, reason: str, fragment: str) -> None:
+    with pytest.raises(alert_format.AlertFormatError) as info:
+        alert_format.parse_alert(message)
+    assert info.value.reason == reason
+    assert fragment in info.value.detail
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"v": 2},
+        {"seq": 3},
+        {"event": "end", "seq": 1},
+        {"alert_id": "x"},
+        {"severity": "x"},
+        {"extra": 1},
+        {"started_at": "2026-07-01 00:00"},
+        {"source": {"kind": "sensor"}},
+        {"category": "Bad Cat"},
+        {"attributes": []},
+        {"title": ""},
+    ],
+)
+def test_both_validators_agree_on_what_is_invalid(changes: dict[str, Any]) -> None:
+    message = alert(**changes)
+    assert not alert_format.is_valid(message)
+    assert alert_format.schema_errors(message) != []
+
+
+def test_a_missing_field_is_named() -> None:
+    message = alert()
+    del message["rule_id"]
+    assert alert_format.schema_errors(message) == ["(root): 'rule_id' is a required property"]

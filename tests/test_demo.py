@@ -1,0 +1,55 @@
+"""`wangge demo` as a user runs it: one command, embedded PostgreSQL and broker, a flood ticket in a minute."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, free_port, http_json, http_text, metric_value, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: Path) -> None:
+    http, mqtt = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    log = (tmp_path / "demo.log").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wangge", "demo", "--data-dir", str(tmp_path / "var"), "--http", http, "--mqtt", mqtt],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    try:
+
+        def printed_token() -> str | None:
+            match = re.search(r"^token: (\S+)$", (tmp_path / "demo.log").read_text(), re.M)
+            assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
+            return match.group(1) if match else None
+
+        token = wait_until(printed_token, 60, "the demo to print its token")
+        assert f"console: http://{http}/#token={token}" in (tmp_path / "demo.log").read_text()
+        started = time.monotonic()
+
+        def flood_ticket() -> dict[str, object] | None:
+            items = http_json(f"http://{http}/api/v1/tickets?state=open", token)[1]["items"]
+            return next((t for t in items if t["rule_id"] == "underpass-flooding"), None)
+
+        ticket = wait_until(flood_ticket, 70, "the flood ticket", interval=1)
+        assert time.monotonic() - started < 70
+        assert ticket["category"] == "emergencies.water_logging"
+        assert ticket["device_id"] == "underpass-gauge-1"
+        assert http_json(f"http://{http}/readyz")[0] == 200
+        metrics = http_text(f"http://{http}/metrics")
+        assert metric_value(metrics, "wangge_gateway_tickets_opened_total") >= 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
