@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
@@ -56,4 +59,12 @@ def make_client(
     if address.tls:
         client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
+    client.on_socket_open = _no_delay
     return client
+
+
+def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
+    """Small QoS 1 packets must not wait for Nagle: with a PUBACK just sent and the broker's delayed ACK,
+    the next alert sat up to 40 ms in the kernel (p50 25 ms from outbox to row, 1.5 ms without)."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

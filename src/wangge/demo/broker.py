@@ -19,12 +19,15 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             },
         }
-        self._broker = Broker(config)
+        self._config = config
+        self._broker: Broker | None = None
         for noisy in ("amqtt", "transitions"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
     async def start(self) -> None:
+        self._broker = Broker(self._config)  # binds to the running event loop
         await self._broker.start()
 
     async def stop(self) -> None:
-        await self._broker.shutdown()
+        if self._broker is not None:
+            await self._broker.shutdown()

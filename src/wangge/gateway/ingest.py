@@ -117,13 +117,11 @@ def prepare(batch: list[Incoming]) -> _Prepared:
 
 
 def lock_order(prepared: _Prepared) -> list[int]:
-    """Alerts sorted by (correlation key, alert id, seq): every replica takes its row locks in the same
-    order, so two gateways storing overlapping batches wait for each other instead of deadlocking; the
-    events of one alert stay in seq order."""
-    return sorted(
-        range(len(prepared.alerts)),
-        key=lambda i: (prepared.keys[i], prepared.alerts[i]["alert_id"], prepared.alerts[i]["seq"]),
-    )
+    """Alerts grouped by correlation key (stable, so arrival order holds within a key): every replica
+    touches ticket rows in the same order, so overlapping batches wait for each other instead of
+    deadlocking. (Only copies of the same alerts arriving at two replicas in different orders can
+    still deadlock; PostgreSQL detects it and the batch is retried.)"""
+    return sorted(range(len(prepared.alerts)), key=lambda i: prepared.keys[i])
 
 
 async def store(conn: Conn, prepared: _Prepared) -> list[str]:
