@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.support import Mosquitto, Process, free_port, wait_until, write_yaml
+from tests.support import Mosquitto, Process, free_port, http_json, start_service, write_yaml
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -52,23 +52,24 @@ def database_url(pg_server: str) -> str:
     return pg_server.replace("/postgres?", f"/{name}?")
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+def _broker(workdir: Path) -> Iterator[Mosquitto]:
     need_binary("mosquitto", "mosquitto")
-    broker = Mosquitto(tmp_path / "mosquitto")
+    broker = Mosquitto(workdir)
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """The centre's broker, which edges uplink to."""
+    yield from _broker(tmp_path / "mosquitto")
 
 
 @pytest.fixture
 def estate_broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A second broker: the estate's own, which sensors publish to (the first one is the centre's)."""
-    need_binary("mosquitto", "mosquitto")
-    broker = Mosquitto(tmp_path / "estate-mosquitto")
-    broker.start()
-    yield broker
-    broker.stop()
+    """A second broker: the estate's own, which sensors publish to."""
+    yield from _broker(tmp_path / "estate-mosquitto")
 
 
 SENSOR_MAPPINGS = [
@@ -128,25 +129,9 @@ def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str =
 
 
 def start_gateway(tmp_path: Path, config: Path) -> tuple[Process, str]:
-    import yaml
-
-    http = yaml.safe_load(config.read_text())["http"]
-    proc = Process(["gateway", "--config", str(config)], tmp_path / f"{config.stem}.log").start()
-    base = f"http://{http}"
-
-    def ready() -> bool:
-        from tests.support import http_json
-
-        assert proc.proc is not None
-        if proc.proc.poll() is not None:
-            raise AssertionError(f"gateway exited: {proc.log()[-2000:]}")
-        try:
-            return http_json(base + "/readyz")[0] == 200
-        except OSError:
-            return False
-
-    wait_until(ready, 30, "gateway /readyz")
-    return proc, base
+    return start_service(
+        "gateway", config, tmp_path / f"{config.stem}.log", lambda base: http_json(base + "/readyz")[0] == 200
+    )
 
 
 def create_token(config: Path) -> str:

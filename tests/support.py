@@ -135,6 +135,26 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
+def start_service(
+    command: str, config: Path, log_path: Path, ready: Callable[[str], bool], timeout: float = 30
+) -> tuple[Process, str]:
+    """`wangge <command> --config F`, waited for until `ready(base_url)`; fails early if it exits."""
+    base = f"http://{yaml.safe_load(config.read_text())['http']}"
+    proc = Process([command, "--config", str(config)], log_path).start()
+
+    def check() -> bool:
+        assert proc.proc is not None
+        if proc.proc.poll() is not None:
+            raise AssertionError(f"{command} exited: {proc.log()[-2000:]}")
+        try:
+            return ready(base)
+        except (OSError, TypeError, KeyError):
+            return False
+
+    wait_until(check, timeout, f"{command} to be ready")
+    return proc, base
+
+
 def http_json(url: str, token: str | None = None, timeout: float = 5) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:

@@ -45,6 +45,7 @@ def test_a_valid_alert_parses_and_has_the_default_correlation_key() -> None:
         (json.dumps(alert(severity="apocalyptic")).encode(), "schema", "severity"),
         (json.dumps(alert(extra=1)).encode(), "schema", "Additional properties"),
         (json.dumps(alert(started_at="yesterday")).encode(), "schema", "started_at"),
+        (json.dumps(alert(started_at="2026-02-30T00:00:00Z")).encode(), "schema", "started_at must be date-time"),
         (json.dumps(alert(value=float("nan"))).encode(), "not_json", "NaN"),
         (b"x" * (alert_format.MAX_ALERT_BYTES + 1), "too_large", "bytes"),
     ],

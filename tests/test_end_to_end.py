@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import create_token, edge_yaml, gateway_yaml, sql, start_gateway
 from tests.support import (
@@ -26,6 +25,7 @@ from tests.support import (
     metric_value,
     mqtt_publisher,
     running,
+    start_service,
     wait_until,
 )
 from tests.test_alert_format import alert
@@ -34,20 +34,13 @@ pytestmark = pytest.mark.slow
 
 
 def start_edge(tmp_path: Path, config: Path, name: str = "edge") -> tuple[Process, str]:
-    http = yaml.safe_load(config.read_text())["http"]
-    proc = Process(["edge", "--config", str(config)], tmp_path / f"{name}.log").start()
-    base = f"http://{http}"
-
-    def healthy() -> bool:
-        assert proc.proc is not None
-        if proc.proc.poll() is not None:
-            raise AssertionError(f"edge exited: {proc.log()[-2000:]}")
-        try:
-            return bool(http_json(base + "/healthz")[1]["sensor_broker_connected"])
-        except (OSError, TypeError):
-            return False
-
-    wait_until(healthy, 20, "edge /healthz")
+    proc, base = start_service(
+        "edge",
+        config,
+        tmp_path / f"{name}.log",
+        lambda base: bool(http_json(base + "/healthz")[1]["sensor_broker_connected"]),
+        timeout=20,
+    )
     time.sleep(0.3)  # the SUBACK follows the connect
     return proc, base
 
@@ -260,3 +253,61 @@ def test_a_bad_config_starts_nothing(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "uplink.broker: broker URL must start with mqtt:// or mqtts://, got 'nope'" in result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_an_alert_the_database_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_kept(
+    tmp_path: Path, database_url: str, mosquitto: Mosquitto
+) -> None:
+    gateway, api = start_gateway(tmp_path, gateway_yaml(tmp_path, database_url, mosquitto.url))
+    with running(gateway):
+        central = mqtt_publisher(mosquitto.url)
+        confirms: list[bytes] = []
+        central.message_callback_add("wangge/edge/estate-1/confirms", lambda c, u, m: confirms.append(m.payload))
+        central.subscribe("wangge/edge/estate-1/confirms", qos=1)
+        time.sleep(0.3)
+        bad = alert(title="nul \u0000 byte")  # valid JSON and schema; PostgreSQL text cannot hold U+0000
+        good = [alert(), alert(rule_id="other")]
+        for message in (good[0], bad, good[1]):
+            central.publish("wangge/edge/estate-1/alerts", json.dumps(message).encode(), qos=1)
+        wait_until(lambda: count(database_url, "SELECT count(*) FROM dead_letters") == 1, 10, "the dead letter")
+        wait_until(lambda: count(database_url, "SELECT count(*) FROM alerts") == 2, 10, "the good alerts")
+        [row] = sql(database_url, "SELECT reason, detail FROM dead_letters")
+        assert row["reason"] == "database_rejected" and "\\u0000" in row["detail"]
+        wait_until(lambda: any(bad["alert_id"] in c.decode() for c in confirms), 10, "the refusal")
+        refused = [k for c in confirms for k in json.loads(c)["refused"]]
+        stored = [k for c in confirms for k in json.loads(c)["stored"]]
+        assert refused == [f"{bad['alert_id']}:0"]
+        assert sorted(stored) == sorted(f"{g['alert_id']}:0" for g in good)
+        assert (
+            metric_value(
+                http_text(api + "/metrics"), "wangge_gateway_alerts_rejected_total", {"reason": "database_rejected"}
+            )
+            == 1
+        )
+
+
+def test_a_database_restart_delays_alerts_but_loses_none(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from wangge.gateway.db import EmbeddedPostgres
+
+    pg_dir = tmp_path / "own-pg"
+    postgres = EmbeddedPostgres(pg_dir)
+    url = postgres.url
+    gateway, api = start_gateway(tmp_path, gateway_yaml(tmp_path, url, mosquitto.url))
+    try:
+        with running(gateway):
+            central = mqtt_publisher(mosquitto.url)
+            publish(central, "wangge/edge/estate-1/alerts", json.dumps(alert()).encode())
+            wait_until(lambda: count(url, "SELECT count(*) FROM alerts") == 1, 10, "the first alert")
+            postgres.stop()
+            wait_until(lambda: http_json(api + "/readyz")[0] == 503, 10, "readyz to report the database")
+            assert http_json(api + "/readyz")[1]["checks"]["database"] is False
+            for _ in range(20):
+                publish(central, "wangge/edge/estate-1/alerts", json.dumps(alert()).encode())
+            time.sleep(2)
+            postgres = EmbeddedPostgres(pg_dir)
+            wait_until(lambda: count(url, "SELECT count(*) FROM alerts") == 21, 30, "all 21 alerts")
+            wait_until(lambda: http_json(api + "/readyz")[0] == 200, 10, "readyz to recover")
+            assert metric_value(http_text(api + "/metrics"), "wangge_gateway_ingest_retries_total") >= 1
+            assert "storing" in gateway.log() and "retrying" in gateway.log()
+    finally:
+        postgres.stop()

@@ -253,24 +253,21 @@ class AlertIngest:
             try:
                 async with self._pool.acquire() as conn:
                     outcomes = await store(conn, prepared)
-            except _RETRYABLE as exc:
+                break
+            except Exception as exc:  # the consumer must outlive any failure; nothing is acked until stored
+                refused = isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _RETRYABLE)
+                isolated = None
+                if refused and prepared.alerts:
+                    with contextlib.suppress(*_RETRYABLE):
+                        isolated = await self._find_bad_alerts(prepared, exc)
+                if isolated is not None:
+                    prepared = isolated
+                    continue
                 metrics.INGEST_RETRIES.inc()
                 log.warning("storing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-                continue
-            except asyncpg.PostgresError as exc:
-                isolated = await self._find_bad_alerts(prepared, exc) if prepared.alerts else None
-                if isolated is None:
-                    metrics.INGEST_RETRIES.inc()
-                    log.error("storing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                else:
-                    prepared = isolated
-                continue
-            metrics.INGEST_BATCH.observe(time.perf_counter() - started)
-            break
+        metrics.INGEST_BATCH.observe(time.perf_counter() - started)
         for topic, reason, detail, _ in prepared.rejected:
             metrics.ALERTS_REJECTED.labels(reason).inc()
             log.warning("rejected message on %r: %s: %s", topic[:200], reason, detail[:300])
