@@ -135,11 +135,32 @@ def start_gateway(tmp_path: Path, config: Path) -> tuple[Process, str]:
 
 
 def create_token(config: Path) -> str:
+    """An admin user and a token for it, through the CLI as an operator would."""
     import subprocess
     import sys
 
+    password = config.parent / "admin-password"
+    password.write_text("a-long-enough-password")
+    base = [sys.executable, "-m", "wangge", "admin"]
+    subprocess.run(
+        [
+            *base,
+            "create-user",
+            "--config",
+            str(config),
+            "--username",
+            "test-admin",
+            "--role",
+            "admin",
+            "--password-file",
+            str(password),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = subprocess.run(
-        [sys.executable, "-m", "wangge", "admin", "create-token", "--config", str(config), "--name", "test"],
+        [*base, "create-token", "--config", str(config), "--user", "test-admin"],
         capture_output=True,
         text=True,
         check=True,

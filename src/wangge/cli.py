@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from wangge import configfile
 from wangge.edge.config import EdgeConfig
 from wangge.gateway.config import GatewayConfig
+
+if TYPE_CHECKING:
+    from wangge.gateway.db import Conn
 
 EXIT_CONFIG = 2
 
@@ -92,28 +98,102 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_token(config: GatewayConfig, name: str) -> str:
+async def _with_database(config_path: str, work: Callable[[Conn], Awaitable[str]]) -> str:
+    """Run one admin job against the gateway's database (migrated first)."""
     from wangge.gateway import db
-    from wangge.gateway.auth import create_token
 
+    config = configfile.load(GatewayConfig, Path(config_path))
     embedded = db.EmbeddedPostgres(config.data_dir / "pg") if config.database_url is None else None
     url = config.database_url or (embedded.url if embedded else "")
     pool = await db.create_pool(url, max_size=1)
     try:
         async with pool.acquire() as conn:
             await db.migrate(conn)
-            return await create_token(conn, name)
+            return await work(conn)
     finally:
         await pool.close()
 
 
-def cmd_create_token(args: argparse.Namespace) -> int:
+def _admin(args: argparse.Namespace, work: Callable[[Conn], Awaitable[str]]) -> int:
+    from wangge.gateway.registry import RegistryError
+
     try:
-        config = configfile.load(GatewayConfig, Path(args.config))
+        print(asyncio.run(_with_database(args.config, work)))
     except configfile.ConfigError as exc:
         return _report(exc)
-    print(f"token: {asyncio.run(_create_token(config, args.name))}")
+    except RegistryError as exc:
+        print(f"{getattr(args, 'file', '')}: nothing imported, {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from wangge.gateway import auth
+
+    password = Path(args.password_file).read_text().strip() if args.password_file else getpass.getpass()
+
+    async def work(conn: Conn) -> str:
+        user_id = await auth.create_user(conn, args.username, password, args.role, args.region, args.display_name)
+        return f"user {args.username} (id {user_id}) created"
+
+    return _admin(args, work)
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    from wangge.gateway import auth
+
+    async def work(conn: Conn) -> str:
+        user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", args.user)
+        if user_id is None:
+            raise ValueError(f"no user {args.user!r} (wangge admin create-user)")
+        expires = datetime.now(UTC) + timedelta(days=args.days) if args.days else None
+        token = await auth.issue_token(conn, f"cli {args.user}", user_id=user_id, expires_at=expires)
+        return f"token: {token}"
+
+    return _admin(args, work)
+
+
+def cmd_create_edge_token(args: argparse.Namespace) -> int:
+    from wangge.gateway import auth
+
+    async def work(conn: Conn) -> str:
+        return f"token: {await auth.issue_token(conn, f'edge {args.edge_id}', edge_id=args.edge_id)}"
+
+    return _admin(args, work)
+
+
+def cmd_import_regions(args: argparse.Namespace) -> int:
+    from wangge.gateway import registry
+
+    async def work(conn: Conn) -> str:
+        count = await registry.import_regions(conn, Path(args.file).read_text("utf-8"), args.file)
+        return f"{args.file}: {count} regions imported"
+
+    return _admin(args, work)
+
+
+def cmd_export_regions(args: argparse.Namespace) -> int:
+    from wangge.gateway import registry
+
+    async def work(conn: Conn) -> str:
+        return await registry.export_regions(conn, args.format)
+
+    return _admin(args, work)
+
+
+def cmd_import_devices(args: argparse.Namespace) -> int:
+    from wangge.gateway import registry
+
+    async def work(conn: Conn) -> str:
+        count = await registry.import_devices(conn, Path(args.file).read_text("utf-8"))
+        return f"{args.file}: {count} edges and devices imported"
+
+    return _admin(args, work)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,10 +221,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     admin = sub.add_parser("admin", help="operator verbs").add_subparsers(dest="verb", required=True)
-    p = admin.add_parser("create-token", help="create an API token and print it once")
-    p.add_argument("--config", required=True, help="the gateway config (for its database)")
-    p.add_argument("--name", required=True)
-    p.set_defaults(func=cmd_create_token)
+
+    def verb(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = admin.add_parser(name, help=help_text)
+        p.add_argument("--config", required=True, help="the gateway config (for its database)")
+        p.set_defaults(func=func)
+        return p
+
+    p = verb("create-user", "create a user (password asked, or read from --password-file)", cmd_create_user)
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "operator", "grid_worker"])
+    p.add_argument("--region", help="region code the user works in (all regions when absent)")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--password-file")
+    p = verb("create-token", "an API token for a user, printed once", cmd_create_token)
+    p.add_argument("--user", required=True)
+    p.add_argument("--days", type=float, default=0, help="expires after this many days (0: never)")
+    p = verb("create-edge-token", "a token an edge box uses for the HTTPS uplink", cmd_create_edge_token)
+    p.add_argument("--edge-id", required=True)
+    p = verb("import-regions", "import regions from GeoJSON or CSV: all rows or none", cmd_import_regions)
+    p.add_argument("file")
+    p = verb("export-regions", "print the regions as GeoJSON or CSV", cmd_export_regions)
+    p.add_argument("--format", choices=["geojson", "csv"], default="geojson")
+    p = verb("import-devices", "import edges, cameras and sensors from CSV: all rows or none", cmd_import_devices)
+    p.add_argument("file")
     return parser
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.gateway.test_ingest_db import ingest
+from tests.gateway.world import seed
 from tests.test_alert_format import alert
 from wangge.gateway import db
 from wangge.gateway.api import create_app
-from wangge.gateway.auth import create_token
 
 Scenario = Callable[[TestClient[Any, Any], dict[str, str], Any], Awaitable[None]]
 
@@ -21,7 +21,7 @@ def with_api(database_url: str, scenario: Scenario) -> None:
         pool = await db.create_pool(database_url)
         async with pool.acquire() as conn:
             await db.migrate(conn)
-            token = await create_token(conn, "test")
+            token = (await seed(conn)).tokens["admin"]
         app = create_app(pool, {"broker": lambda: True})
         async with TestClient(TestServer(app)) as client:
             await scenario(client, {"Authorization": f"Bearer {token}"}, pool)
@@ -53,7 +53,7 @@ def test_ticket_list_detail_filters_and_cursor_pages(database_url: str) -> None:
         seen: list[int] = []
         cursor = None
         while True:
-            url = "/api/v1/tickets?state=open&category=emergencies.water_logging&limit=2"
+            url = "/api/v1/tickets?state=open&category=emergencies.water_logging&limit=2&sort=newest"
             resp = await client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=auth)
             assert resp.status == 200
             body = await resp.json()

@@ -37,7 +37,7 @@ async def ingest(conn: asyncpg.Connection, *messages: Any) -> list[str]:
 def test_migrations_apply_once(database_url: str) -> None:
     async def run() -> None:
         conn = await connect(database_url)
-        assert await db.migrate(conn) == ["0001_alerts_and_tickets.sql"]
+        assert await db.migrate(conn) == ["0001_alerts_and_tickets.sql", "0002_case_system.sql"]
         assert await db.migrate(conn) == []
         await conn.close()
 
@@ -78,7 +78,7 @@ def test_end_is_recorded_but_closes_nothing_and_may_arrive_first(database_url: s
     asyncio.run(run())
 
 
-def test_same_key_attaches_other_key_opens_and_a_closed_ticket_is_not_reused(database_url: str) -> None:
+def test_same_key_attaches_other_key_opens_and_the_reopen_window_decides_after_close(database_url: str) -> None:
     async def run() -> None:
         conn = await migrated(database_url)
         assert await ingest(conn, alert(), alert(severity="critical"), alert(rule_id="tilt")) == [
@@ -88,7 +88,19 @@ def test_same_key_attaches_other_key_opens_and_a_closed_ticket_is_not_reused(dat
         ]
         flood = await conn.fetchrow("SELECT id, alert_count, severity FROM tickets WHERE rule_id = 'flood'")
         assert (flood["alert_count"], flood["severity"]) == (2, "critical")
-        await conn.execute("UPDATE tickets SET state = 'closed', closed_at = now() WHERE id = $1", flood["id"])
+        # Closed an hour ago: inside the 72 h reopen window, the same ticket comes back.
+        await conn.execute(
+            "UPDATE tickets SET state = 'closed', closed_at = now() - interval '1 hour' WHERE id = $1", flood["id"]
+        )
+        assert await ingest(conn, alert()) == ["reopened"]
+        row = await conn.fetchrow(
+            "SELECT state, closed_at, reopen_count, alert_count FROM tickets WHERE id = $1", flood["id"]
+        )
+        assert (row["state"], row["closed_at"], row["reopen_count"], row["alert_count"]) == ("reopened", None, 1, 3)
+        # Closed 100 hours ago: outside the window, a new ticket.
+        await conn.execute(
+            "UPDATE tickets SET state = 'closed', closed_at = now() - interval '100 hours' WHERE id = $1", flood["id"]
+        )
         assert await ingest(conn, alert()) == ["opened"]
         assert await conn.fetchval("SELECT count(*) FROM tickets WHERE rule_id = 'flood'") == 2
         await conn.close()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -14,13 +16,28 @@ from wangge.demo.broker import EmbeddedBroker
 from wangge.demo.simulator import SensorSimulator
 from wangge.edge.config import EdgeConfig
 from wangge.edge.service import EdgeService
-from wangge.gateway.auth import create_token
+from wangge.gateway import auth, registry
 from wangge.gateway.config import GatewayConfig, MqttConfig
 from wangge.gateway.db import EmbeddedPostgres
 from wangge.gateway.service import Gateway, wait_for_signal
 from wangge.mqtt import parse_broker_url
 
 log = logging.getLogger(__name__)
+
+
+async def seed(conn: Any) -> tuple[str, str]:
+    """The demo district's regions and devices, and an admin user; returns (token, password)."""
+    files = resources.files("wangge.demo")
+    await registry.import_regions(conn, files.joinpath("regions.geojson").read_text("utf-8"), "regions.geojson")
+    await registry.import_devices(conn, files.joinpath("devices.csv").read_text("utf-8"))
+    password = secrets.token_urlsafe(12)
+    user_id = await conn.fetchval("SELECT id FROM users WHERE username = 'demo-admin'")
+    if user_id is None:
+        user_id = await auth.create_user(conn, "demo-admin", password, "admin", None, "Demo administrator")
+    else:
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, auth.hash_password(password))
+    token = await auth.issue_token(conn, "demo", user_id=user_id)
+    return token, password
 
 
 def demo_edge_config(mqtt: str, data_dir: Path) -> EdgeConfig:
@@ -52,13 +69,14 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         await gateway.start()
         assert gateway.pool is not None
         async with gateway.pool.acquire() as conn:
-            token = await create_token(conn, "demo")
+            token, password = await seed(conn)
         edge = EdgeService(demo_edge_config(mqtt, data_dir))
         edge.start()
         simulator = SensorSimulator(parse_broker_url(f"mqtt://{mqtt}"))
         simulator.start()
         print(f"console: http://{http}/#token={token}")
         print(f"token: {token}")
+        print(f"sign in: user demo-admin, password {password}")
         print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
         await wait_for_signal()
         print("stopping ...", flush=True)

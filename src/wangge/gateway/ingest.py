@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 import paho.mqtt.client as paho
 
 from wangge import alert_format
-from wangge.gateway import metrics
-from wangge.gateway.config import MqttConfig
+from wangge.gateway import metrics, tickets
+from wangge.gateway.config import CasesConfig, MqttConfig
+from wangge.gateway.tickets import CaseRules
 from wangge.mqtt import make_client, parse_broker_url
 
 log = logging.getLogger(__name__)
@@ -124,20 +126,65 @@ def lock_order(prepared: _Prepared) -> list[int]:
     return sorted(range(len(prepared.alerts)), key=lambda i: prepared.keys[i])
 
 
-async def store(conn: Conn, prepared: _Prepared) -> list[str]:
+DEFAULT_RULES: CaseRules | None = None
+
+
+def default_rules() -> CaseRules:
+    global DEFAULT_RULES
+    if DEFAULT_RULES is None:
+        DEFAULT_RULES = CaseRules.from_config(CasesConfig())
+    return DEFAULT_RULES
+
+
+async def _reject_foreign_devices(conn: Conn, prepared: _Prepared) -> None:
+    """An edge may only report for its own devices: a device registered to another edge is refused."""
+    devices = {a["source"]["device_id"] for a in prepared.alerts}
+    if not devices:
+        return
+    owners = {
+        r["device_id"]: r["edge_id"]
+        for r in await conn.fetch(
+            "SELECT device_id, edge_id FROM devices WHERE device_id = ANY($1::text[]) AND edge_id IS NOT NULL",
+            list(devices),
+        )
+    }
+    keep = []
+    for i, alert in enumerate(prepared.alerts):
+        owner = owners.get(alert["source"]["device_id"])
+        if owner is not None and owner != alert["edge_id"]:
+            detail = f"device {alert['source']['device_id']!r} belongs to edge {owner!r}, not {alert['edge_id']!r}"
+            prepared.rejected.append(
+                (f"wangge/edge/{alert['edge_id']}/alerts", "foreign_device", detail, alert_format.encode(alert))
+            )
+        else:
+            keep.append(i)
+    if len(keep) != len(prepared.alerts):
+        prepared.alerts = [prepared.alerts[i] for i in keep]
+        prepared.keys = [prepared.keys[i] for i in keep]
+
+
+async def store(
+    conn: Conn, prepared: _Prepared, rules: CaseRules | None = None, now: datetime | None = None
+) -> list[str]:
     """Write one prepared batch in one transaction; returns the outcome of each alert event, in batch order."""
+    rules = rules or default_rules()
+    now = now or datetime.now(UTC)
     async with conn.transaction():
+        await _reject_foreign_devices(conn, prepared)
         outcomes: list[str] = []
         if prepared.alerts:
             order = lock_order(prepared)
-            sorted_outcomes = await conn.fetchval(
-                "SELECT wangge_ingest_alerts($1::jsonb[], $2::text[])",
+            rows = await conn.fetch(
+                "SELECT outcome, ticket FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
                 [prepared.alerts[i] for i in order],
                 [prepared.keys[i] for i in order],
+                rules.reopen_window,
             )
+            results = [(str(r["outcome"]), r["ticket"]) for r in rows]
+            await tickets.after_ingest(conn, rules, results, now)
             outcomes = [""] * len(order)
             for position, i in enumerate(order):
-                outcomes[i] = sorted_outcomes[position]
+                outcomes[i] = results[position][0]
         if prepared.rejected:
             await conn.executemany(
                 "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",
@@ -155,6 +202,19 @@ async def store(conn: Conn, prepared: _Prepared) -> list[str]:
     return outcomes
 
 
+def record_outcomes(prepared: _Prepared, outcomes: list[str]) -> None:
+    """Metrics and log lines for a stored batch, whichever way it came in (MQTT or HTTPS)."""
+    for topic, reason, detail, _ in prepared.rejected:
+        metrics.ALERTS_REJECTED.labels(reason).inc()
+        log.warning("rejected message on %r: %s: %s", topic[:200], reason, detail[:300])
+    for outcome in outcomes:
+        metrics.ALERTS_RECEIVED.labels(outcome).inc()
+        if outcome == "opened":
+            metrics.TICKETS_OPENED.inc()
+        elif outcome == "reopened":
+            metrics.TICKETS_REOPENED.inc()
+
+
 def _isolate_bad_alerts(prepared: _Prepared, bad: list[int], error: str) -> _Prepared:
     """Move alerts the database refused into the dead letters, keeping the rest of the batch."""
     keep = [i for i in range(len(prepared.alerts)) if i not in bad]
@@ -166,8 +226,9 @@ def _isolate_bad_alerts(prepared: _Prepared, bad: list[int], error: str) -> _Pre
 
 
 class AlertIngest:
-    def __init__(self, pool: asyncpg.Pool, config: MqttConfig) -> None:
+    def __init__(self, pool: asyncpg.Pool, config: MqttConfig, rules: CaseRules | None = None) -> None:
         self._pool = pool
+        self._rules = rules or default_rules()
         self._config = config
         self._broker = parse_broker_url(config.url)
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
@@ -252,7 +313,7 @@ class AlertIngest:
             started = time.perf_counter()
             try:
                 async with self._pool.acquire() as conn:
-                    outcomes = await store(conn, prepared)
+                    outcomes = await store(conn, prepared, self._rules)
                 break
             except Exception as exc:  # the consumer must outlive any failure; nothing is acked until stored
                 refused = isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _RETRYABLE)
@@ -268,13 +329,7 @@ class AlertIngest:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         metrics.INGEST_BATCH.observe(time.perf_counter() - started)
-        for topic, reason, detail, _ in prepared.rejected:
-            metrics.ALERTS_REJECTED.labels(reason).inc()
-            log.warning("rejected message on %r: %s: %s", topic[:200], reason, detail[:300])
-        for outcome in outcomes:
-            metrics.ALERTS_RECEIVED.labels(outcome).inc()
-            if outcome == "opened":
-                metrics.TICKETS_OPENED.inc()
+        record_outcomes(prepared, outcomes)
         for edge_id, status in prepared.statuses:
             self._export_status(edge_id, status)
         return prepared
@@ -286,8 +341,11 @@ class AlertIngest:
             for i, alert in enumerate(prepared.alerts):
                 try:
                     async with conn.transaction():
-                        await conn.fetchval(
-                            "SELECT wangge_ingest_alerts($1::jsonb[], $2::text[])", [alert], [prepared.keys[i]]
+                        await conn.fetch(
+                            "SELECT * FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
+                            [alert],
+                            [prepared.keys[i]],
+                            self._rules.reopen_window,
                         )
                         raise _Rollback
                 except _Rollback:

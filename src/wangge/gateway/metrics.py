@@ -11,6 +11,8 @@ ALERTS_REJECTED = Counter(
     "wangge_gateway_alerts_rejected", "Alert messages rejected into the dead-letter table, by reason", ["reason"]
 )
 TICKETS_OPENED = Counter("wangge_gateway_tickets_opened", "Tickets opened from alerts")
+TICKETS_REOPENED = Counter("wangge_gateway_tickets_reopened", "Closed tickets reopened by an alert in the window")
+ESCALATIONS = Counter("wangge_gateway_sla_escalations", "Tickets touched by the SLA job (overdue or escalated)")
 INGEST_BATCH = Histogram(
     "wangge_gateway_ingest_batch_seconds",
     "Time to store one batch of alert messages",

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 from aiohttp import web
 
-from wangge.gateway import db
+from wangge.gateway import db, metrics
 from wangge.gateway.api import create_app
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest import AlertIngest
+from wangge.gateway.tickets import CaseRules, run_escalations
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class Gateway:
     pool: asyncpg.Pool | None = None
     ingest: AlertIngest | None = None
     runner: web.AppRunner | None = None
+    sla_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.pool = await connect_with_retry(self.database_url)
@@ -47,17 +51,35 @@ class Gateway:
             applied = await db.migrate(conn)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        ingest = AlertIngest(self.pool, self.config.mqtt)
+        rules = CaseRules.from_config(self.config.cases)
+        ingest = AlertIngest(self.pool, self.config.mqtt, rules)
         self.ingest = ingest
         await ingest.start()
-        app = create_app(self.pool, {"broker": lambda: ingest.connected})
+        self.sla_task = asyncio.create_task(self._sla_loop(rules), name="sla-escalation")
+        app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         host, _, port = self.config.http.rpartition(":")
         await web.TCPSite(self.runner, host, int(port)).start()
         log.info("gateway listening on http://%s", self.config.http)
 
+    async def _sla_loop(self, rules: CaseRules) -> None:
+        """Overdue marking and escalation, every few seconds; replicas share it through SKIP LOCKED."""
+        assert self.pool is not None
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    while (touched := await run_escalations(conn, rules, datetime.now(UTC))) > 0:
+                        metrics.ESCALATIONS.inc(touched)
+            except Exception:
+                log.exception("SLA escalation pass failed; next pass in %ss", self.config.cases.escalation_interval_s)
+            await asyncio.sleep(self.config.cases.escalation_interval_s)
+
     async def stop(self) -> None:
+        if self.sla_task is not None:
+            self.sla_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sla_task
         if self.runner is not None:
             await self.runner.cleanup()
         if self.ingest is not None:

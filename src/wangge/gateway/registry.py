@@ -1,0 +1,168 @@
+"""The registry in PostgreSQL: regions (imported whole or not at all), sites, edges and devices, and
+placing a point in the deepest region that contains it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+from wangge.gateway.cases import regions as region_rules
+
+if TYPE_CHECKING:
+    from wangge.gateway.db import Conn
+
+
+class RegistryError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+async def import_regions(conn: Conn, text: str, filename: str) -> int:
+    """Check the whole file, then write it in one transaction; RegistryError lists every bad row."""
+    parse = region_rules.parse_geojson if filename.lower().endswith((".json", ".geojson")) else region_rules.parse_csv
+    rows, problems = parse(text)
+    existing = {r["code"]: r["level"] for r in await conn.fetch("SELECT code, level FROM regions")}
+    problems += region_rules.check_tree(rows, existing)
+    for row in rows:
+        if row.code in existing and existing[row.code] != row.level:
+            problems.append(f"{row.where}: {row.code} is already a {existing[row.code]}; levels cannot change")
+    if problems:
+        raise RegistryError(problems)
+    async with conn.transaction():
+        for row in region_rules.parents_first(rows):
+            box = region_rules.bbox(row.geometry) if row.geometry else (None, None, None, None)
+            await conn.execute(
+                "INSERT INTO regions (code, name, level, parent_id, path, geometry, min_lon, min_lat, max_lon, max_lat)"
+                " VALUES ($1, $2, $3, (SELECT id FROM regions WHERE code = $4), '', $5, $6, $7, $8, $9)"
+                " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, parent_id = EXCLUDED.parent_id,"
+                " geometry = EXCLUDED.geometry, min_lon = EXCLUDED.min_lon, min_lat = EXCLUDED.min_lat,"
+                " max_lon = EXCLUDED.max_lon, max_lat = EXCLUDED.max_lat, updated_at = now()",
+                row.code,
+                row.name,
+                row.level,
+                row.parent_code,
+                row.geometry,
+                *box,
+            )
+        await conn.execute(
+            "WITH RECURSIVE tree AS ("
+            " SELECT id, '/' || code || '/' AS path FROM regions WHERE parent_id IS NULL"
+            " UNION ALL SELECT r.id, tree.path || r.code || '/' FROM regions r JOIN tree ON r.parent_id = tree.id)"
+            " UPDATE regions SET path = tree.path FROM tree WHERE regions.id = tree.id AND regions.path <> tree.path"
+        )
+    return len(rows)
+
+
+async def export_regions(conn: Conn, fmt: str, scope: str = "/") -> str:
+    rows = await conn.fetch(
+        "SELECT r.code, r.name, r.level, p.code AS parent_code, r.geometry FROM regions r"
+        " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1 || '%'"
+        " ORDER BY array_position(ARRAY['district','street','community','grid'], r.level), r.code",
+        scope,
+    )
+    if fmt == "geojson":
+        features = [
+            {
+                "type": "Feature",
+                "geometry": r["geometry"],
+                "properties": {
+                    "code": r["code"],
+                    "name": r["name"],
+                    "level": r["level"],
+                    "parent_code": r["parent_code"],
+                },
+            }
+            for r in rows
+        ]
+        return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["code", "name", "level", "parent_code", "geometry"])
+    for r in rows:
+        geometry = json.dumps(r["geometry"], separators=(",", ":")) if r["geometry"] else ""
+        writer.writerow([r["code"], r["name"], r["level"], r["parent_code"] or "", geometry])
+    return out.getvalue()
+
+
+async def locate(conn: Conn, lon: float, lat: float) -> Any:
+    """The deepest region whose polygon contains the point (bbox in SQL, polygon test here)."""
+    candidates = await conn.fetch(
+        "SELECT id, code, level, path, geometry FROM regions WHERE geometry IS NOT NULL"
+        " AND $1 BETWEEN min_lon AND max_lon AND $2 BETWEEN min_lat AND max_lat"
+        " ORDER BY array_position(ARRAY['grid','community','street','district'], level)",
+        lon,
+        lat,
+    )
+    for row in candidates:
+        if region_rules.contains(row["geometry"], lon, lat):
+            return row
+    return None
+
+
+DEVICE_COLUMNS = ("kind", "id", "edge_id", "name", "region_code", "lat", "lon")
+
+
+async def import_devices(conn: Conn, text: str) -> int:
+    """CSV rows of kind (edge, camera, sensor), id, edge_id, name, region_code, lat, lon; all or nothing."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"kind", "id", "region_code"} - set(reader.fieldnames or [])
+    if missing:
+        raise RegistryError([f"line 1: missing columns {sorted(missing)}"])
+    regions = {r["code"]: r["id"] for r in await conn.fetch("SELECT code, id FROM regions")}
+    problems, rows = [], []
+    for record in reader:
+        where = f"line {reader.line_num}"
+        kind, ident = (record.get("kind") or "").strip(), (record.get("id") or "").strip()
+        if kind not in ("edge", "camera", "sensor"):
+            problems.append(f"{where}: kind must be edge, camera or sensor")
+        if not ident or len(ident) > 128:
+            problems.append(f"{where}: id is required (at most 128 characters)")
+        code = (record.get("region_code") or "").strip()
+        if code and code not in regions:
+            problems.append(f"{where}: region_code {code!r} is not an imported region")
+        coords: list[float | None] = []
+        for name in ("lat", "lon"):
+            raw = (record.get(name) or "").strip()
+            try:
+                coords.append(float(raw) if raw else None)
+            except ValueError:
+                problems.append(f"{where}: {name} {raw!r} is not a number")
+        rows.append(
+            (
+                kind,
+                ident,
+                (record.get("edge_id") or "").strip() or None,
+                (record.get("name") or "").strip(),
+                regions.get(code),
+                *[*coords, None, None][:2],
+            )
+        )
+    if problems:
+        raise RegistryError(problems)
+    async with conn.transaction():
+        for kind, ident, edge_id, label, region_id, lat, lon in rows:
+            if kind == "edge":
+                await conn.execute(
+                    "INSERT INTO edges (edge_id, state, last_seen, region_id) VALUES ($1, 'unknown', now(), $2)"
+                    " ON CONFLICT (edge_id) DO UPDATE SET region_id = EXCLUDED.region_id",
+                    ident,
+                    region_id,
+                )
+            else:
+                await conn.execute(
+                    "INSERT INTO devices (device_id, edge_id, kind, name, region_id, lat, lon)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id) DO UPDATE SET"
+                    " edge_id = EXCLUDED.edge_id, kind = EXCLUDED.kind, name = EXCLUDED.name,"
+                    " region_id = EXCLUDED.region_id, lat = EXCLUDED.lat, lon = EXCLUDED.lon",
+                    ident,
+                    edge_id,
+                    kind,
+                    label,
+                    region_id,
+                    lat,
+                    lon,
+                )
+    return len(rows)

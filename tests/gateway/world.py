@@ -1,0 +1,49 @@
+"""A small city for case-system tests: the demo district's regions, users of every role in different
+places, and their tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from wangge.gateway import auth, registry
+
+DISTRICT = "990101"
+STREET_EAST = "990101001"
+COMMUNITY_1 = "990101001001"  # east street
+GRID_1 = "990101001001001"
+COMMUNITY_2 = "990101002001"  # west street
+GRID_2 = "990101002001001"
+# A point inside GRID_1 and one inside GRID_2 (see src/wangge/demo/regions.geojson).
+POINT_GRID_1 = (113.91, 22.51)
+POINT_GRID_2 = (113.95, 22.51)
+
+
+@dataclass
+class World:
+    tokens: dict[str, str]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+USERS = [
+    ("admin", "admin", None),
+    ("district-supervisor", "supervisor", DISTRICT),
+    ("street-supervisor", "supervisor", STREET_EAST),
+    ("c1-operator", "operator", COMMUNITY_1),
+    ("c1-worker", "grid_worker", GRID_1),
+    ("c2-operator", "operator", COMMUNITY_2),
+]
+
+
+async def seed(conn: Any) -> World:
+    files = resources.files("wangge.demo")
+    await registry.import_regions(conn, files.joinpath("regions.geojson").read_text("utf-8"), "regions.geojson")
+    await registry.import_devices(conn, files.joinpath("devices.csv").read_text("utf-8"))
+    tokens = {}
+    for username, role, region in USERS:
+        user_id = await auth.create_user(conn, username, "password-" + username, role, region)
+        tokens[username] = await auth.issue_token(conn, username, user_id=user_id)
+    return World(tokens)
