@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import create_token, edge_yaml, gateway_yaml, sql, start_gateway
 from tests.support import (
@@ -27,6 +28,7 @@ from tests.support import (
     running,
     start_service,
     wait_until,
+    write_yaml,
 )
 from tests.test_alert_format import alert
 
@@ -311,3 +313,28 @@ def test_a_database_restart_delays_alerts_but_loses_none(tmp_path: Path, mosquit
             assert "storing" in gateway.log() and "retrying" in gateway.log()
     finally:
         postgres.stop()
+
+
+def test_two_gateways_receiving_the_same_alerts_make_one_ticket(
+    tmp_path: Path, database_url: str, mosquitto: Mosquitto
+) -> None:
+    """Both replicas get every message (no shared subscription): the database alone keeps it to one."""
+    configs = []
+    for name in ("gw-a", "gw-b"):
+        config = gateway_yaml(tmp_path, database_url, mosquitto.url, name)
+        data = yaml.safe_load(config.read_text())
+        data["mqtt"]["shared_group"] = None
+        configs.append(write_yaml(config, data))
+    gateway_a, _ = start_gateway(tmp_path, configs[0])
+    gateway_b, _ = start_gateway(tmp_path, configs[1])
+    with running(gateway_a, gateway_b):
+        central = mqtt_publisher(mosquitto.url)
+        messages = [json.dumps(alert()).encode() for _ in range(50)]  # 50 alerts, one correlation key
+        for message in messages:
+            central.publish("wangge/edge/estate-1/alerts", message, qos=1)
+            time.sleep(0.001)
+        wait_until(lambda: count(database_url, "SELECT count(*) FROM alerts") == 50, 20, "50 alerts")
+        time.sleep(1)
+        assert count(database_url, "SELECT count(*) FROM tickets") == 1
+        assert count(database_url, "SELECT alert_count FROM tickets") == 50
+        assert count(database_url, "SELECT count(*) FROM alert_events") == 50

@@ -449,3 +449,36 @@ def test_hotspots_and_summary_figures(database_url: str) -> None:
         assert len(fouled) == 1 and fouled[0]["rate"] == 1.0
 
     run(database_url, scenario)
+
+
+def test_registry_lists_filter_and_page_within_the_callers_area(database_url: str) -> None:
+    async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, clock: Clock, rules: CaseRules) -> None:
+        street = world.auth("street-supervisor")
+        grids = await (await client.get("/api/v1/regions?level=grid&limit=2", headers=street)).json()
+        assert [r["level"] for r in grids["items"]] == ["grid", "grid"] and grids["next_cursor"]
+        rest = await (
+            await client.get(f"/api/v1/regions?level=grid&cursor={grids['next_cursor']}", headers=street)
+        ).json()
+        codes = [r["code"] for r in grids["items"] + rest["items"]]
+        assert len(codes) == 4 and len(set(codes)) == 4 and all(c.startswith(w.STREET_EAST) for c in codes)
+        sensors = await (await client.get("/api/v1/devices?kind=sensor&q=elevator", headers=street)).json()
+        assert [(d["device_id"], d["building_code"]) for d in sensors["items"]] == [("elevator-b2", "demo-b2")]
+        page = await (await client.get("/api/v1/devices?limit=1", headers=street)).json()
+        assert len(page["items"]) == 1 and page["next_cursor"] == page["items"][0]["device_id"]
+        assert (await client.get(f"/api/v1/devices?region={w.COMMUNITY_2}", headers=street)).status == 400
+        assert (await client.get("/api/v1/devices?kind=robot", headers=street)).status == 400
+        edges = await (await client.get("/api/v1/edges?state=unknown", headers=street)).json()
+        assert [e["edge_id"] for e in edges["items"]] == ["demo-estate"]
+        await pool.execute(
+            "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ('t', 'schema', 'x', '\\x00'),"
+            " ('t', 'not_json', 'y', '\\x01'), ('t', 'schema', 'z', '\\x02')"
+        )
+        admin = world.auth("admin")
+        first = await (await client.get("/api/v1/dead-letters?reason=schema&limit=1", headers=admin)).json()
+        assert [d["detail"] for d in first["items"]] == ["z"]
+        second = await (
+            await client.get(f"/api/v1/dead-letters?reason=schema&cursor={first['next_cursor']}", headers=admin)
+        ).json()
+        assert [d["detail"] for d in second["items"]] == ["x"] and second["next_cursor"] is None
+
+    run(database_url, scenario)

@@ -18,8 +18,9 @@ def test_cli_import_is_all_or_nothing_and_export_round_trips(tmp_path: Path, dat
     demo = Path(__file__).parents[2] / "src" / "wangge" / "demo" / "regions.geojson"
     base = [sys.executable, "-m", "wangge", "admin"]
     bad = tmp_path / "regions.csv"
-    bad.write_text("code,name,level,parent_code\nD1,District,district,\nS1,Street,street,D1\nX1,,grid,S1\n"
-                   "G9,Grid,grid,S1\n")
+    bad.write_text(
+        "code,name,level,parent_code\nD1,District,district,\nS1,Street,street,D1\nX1,,grid,S1\nG9,Grid,grid,S1\n"
+    )
     result = subprocess.run(
         [*base, "import-regions", "--config", str(config), str(bad)], capture_output=True, text=True
     )
@@ -62,7 +63,7 @@ def test_points_land_in_the_deepest_region_and_devices_need_known_regions(databa
                 await registry.import_devices(conn, "kind,id,region_code\nsensor,s1,NOPE\nrobot,r1,\n")
             assert info.value.problems == [
                 "line 2: region_code 'NOPE' is not an imported region",
-                "line 3: kind must be edge, camera or sensor",
+                "line 3: kind must be one of site, building, edge, camera, sensor",
             ]
             assert await conn.fetchval("SELECT count(*) FROM devices") == 0
             # A level cannot change under an existing code.
@@ -71,6 +72,37 @@ def test_points_land_in_the_deepest_region_and_devices_need_known_regions(databa
                     conn, f"code,name,level,parent_code\n{GRID_1},G,community,990101001\n", "x.csv"
                 )
             assert f"{GRID_1} is already a grid; levels cannot change" in info.value.problems[-1]
+        await pool.close()
+
+    asyncio.run(run())
+
+
+def test_sites_buildings_and_devices_need_their_parents(database_url: str) -> None:
+    async def run() -> None:
+        pool = await db.create_pool(database_url)
+        async with pool.acquire() as conn:
+            await db.migrate(conn)
+            demo = Path(__file__).parents[2] / "src" / "wangge" / "demo" / "regions.geojson"
+            await registry.import_regions(conn, demo.read_text(), "regions.geojson")
+            header = "kind,id,edge_id,name,region_code,lat,lon,parent\n"
+            with pytest.raises(registry.RegistryError) as info:
+                await registry.import_devices(
+                    conn,
+                    header + f"building,b1,,B1,{GRID_1},,,no-site\ncamera,cam1,e1,Cam,{GRID_1},,,b1\nsite,s1,,S,,,,\n",
+                )
+            assert info.value.problems == [
+                "line 4: a site needs region_code",
+                "line 2: parent 'no-site' of building 'b1' is not a site",
+            ]
+            await registry.import_devices(
+                conn,
+                header + f"camera,cam1,e1,Cam,{GRID_1},,,b1\nbuilding,b1,,B1,{GRID_1},,,s1\nsite,s1,,S,{GRID_1},,,\n",
+            )
+            row = await conn.fetchrow(
+                "SELECT d.building_code, b.site_code FROM devices d JOIN buildings b"
+                " ON b.code = d.building_code WHERE d.device_id = 'cam1'"
+            )
+            assert (row["building_code"], row["site_code"]) == ("b1", "s1")
         await pool.close()
 
     asyncio.run(run())

@@ -102,11 +102,12 @@ async def locate(conn: Conn, lon: float, lat: float) -> Any:
     return None
 
 
-DEVICE_COLUMNS = ("kind", "id", "edge_id", "name", "region_code", "lat", "lon")
+DEVICE_KINDS = ("site", "building", "edge", "camera", "sensor")
 
 
 async def import_devices(conn: Conn, text: str) -> int:
-    """CSV rows of kind (edge, camera, sensor), id, edge_id, name, region_code, lat, lon; all or nothing."""
+    """CSV rows of kind (site, building, edge, camera, sensor), id, edge_id, name, region_code, lat, lon and
+    optionally parent (a building's site, a device's building); all or nothing, parents before children."""
     reader = csv.DictReader(io.StringIO(text))
     missing = {"kind", "id", "region_code"} - set(reader.fieldnames or [])
     if missing:
@@ -116,8 +117,10 @@ async def import_devices(conn: Conn, text: str) -> int:
     for record in reader:
         where = f"line {reader.line_num}"
         kind, ident = (record.get("kind") or "").strip(), (record.get("id") or "").strip()
-        if kind not in ("edge", "camera", "sensor"):
-            problems.append(f"{where}: kind must be edge, camera or sensor")
+        if kind not in DEVICE_KINDS:
+            problems.append(f"{where}: kind must be one of {', '.join(DEVICE_KINDS)}")
+        elif kind in ("site", "building") and not (record.get("region_code") or "").strip():
+            problems.append(f"{where}: a {kind} needs region_code")
         if not ident or len(ident) > 128:
             problems.append(f"{where}: id is required (at most 128 characters)")
         code = (record.get("region_code") or "").strip()
@@ -132,6 +135,7 @@ async def import_devices(conn: Conn, text: str) -> int:
                 problems.append(f"{where}: {name} {raw!r} is not a number")
         rows.append(
             (
+                (record.get("parent") or "").strip() or None,
                 kind,
                 ident,
                 (record.get("edge_id") or "").strip() or None,
@@ -140,11 +144,43 @@ async def import_devices(conn: Conn, text: str) -> int:
                 *[*coords, None, None][:2],
             )
         )
+    sites = {r["code"] for r in await conn.fetch("SELECT code FROM sites")} | {r[2] for r in rows if r[1] == "site"}
+    buildings = {r["code"] for r in await conn.fetch("SELECT code FROM buildings")} | {
+        r[2] for r in rows if r[1] == "building"
+    }
+    for line, (parent, kind, ident, *_) in enumerate(rows, start=2):
+        if parent is None:
+            continue
+        if kind == "building" and parent not in sites:
+            problems.append(f"line {line}: parent {parent!r} of building {ident!r} is not a site")
+        elif kind in ("camera", "sensor") and parent not in buildings:
+            problems.append(f"line {line}: parent {parent!r} of {kind} {ident!r} is not a building")
+        elif kind in ("site", "edge"):
+            problems.append(f"line {line}: a {kind} has no parent")
     if problems:
         raise RegistryError(problems)
+    rows.sort(key=lambda r: DEVICE_KINDS.index(r[1]) if r[1] in DEVICE_KINDS else 0)
     async with conn.transaction():
-        for kind, ident, edge_id, label, region_id, lat, lon in rows:
-            if kind == "edge":
+        for parent, kind, ident, edge_id, label, region_id, lat, lon in rows:
+            if kind == "site":
+                await conn.execute(
+                    "INSERT INTO sites (code, name, region_id) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, region_id = EXCLUDED.region_id",
+                    ident,
+                    label,
+                    region_id,
+                )
+            elif kind == "building":
+                await conn.execute(
+                    "INSERT INTO buildings (code, name, site_code, region_id) VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, site_code = EXCLUDED.site_code,"
+                    " region_id = EXCLUDED.region_id",
+                    ident,
+                    label,
+                    parent,
+                    region_id,
+                )
+            elif kind == "edge":
                 await conn.execute(
                     "INSERT INTO edges (edge_id, state, last_seen, region_id) VALUES ($1, 'unknown', now(), $2)"
                     " ON CONFLICT (edge_id) DO UPDATE SET region_id = EXCLUDED.region_id",
@@ -153,10 +189,11 @@ async def import_devices(conn: Conn, text: str) -> int:
                 )
             else:
                 await conn.execute(
-                    "INSERT INTO devices (device_id, edge_id, kind, name, region_id, lat, lon)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (device_id) DO UPDATE SET"
+                    "INSERT INTO devices (device_id, edge_id, kind, name, region_id, lat, lon, building_code)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (device_id) DO UPDATE SET"
                     " edge_id = EXCLUDED.edge_id, kind = EXCLUDED.kind, name = EXCLUDED.name,"
-                    " region_id = EXCLUDED.region_id, lat = EXCLUDED.lat, lon = EXCLUDED.lon",
+                    " region_id = EXCLUDED.region_id, lat = EXCLUDED.lat, lon = EXCLUDED.lon,"
+                    " building_code = EXCLUDED.building_code",
                     ident,
                     edge_id,
                     kind,
@@ -164,5 +201,6 @@ async def import_devices(conn: Conn, text: str) -> int:
                     region_id,
                     lat,
                     lon,
+                    parent,
                 )
     return len(rows)

@@ -53,15 +53,49 @@ async def me(request: web.Request) -> web.Response:
     return json_response({"name": p.name, "role": p.role, "scope": p.scope, "edge_id": p.edge_id})
 
 
+async def _region_path(request: web.Request, code: str | None, scope: str) -> str:
+    """A region filter's path, which must lie inside the caller's area."""
+    if code is None:
+        return scope
+    path = await request.app[POOL].fetchval("SELECT path FROM regions WHERE code = $1", code)
+    if path is None or not str(path).startswith(scope):
+        raise ProblemError(
+            400,
+            "Bad Request",
+            f"no region {code!r} in your area",
+            invalid_params=[{"name": "region", "reason": "unknown or outside your area"}],
+        )
+    return str(path)
+
+
+def _page(rows: list[Any], limit: int, key: str) -> dict[str, Any]:
+    items = [dict(r) for r in rows[:limit]]
+    return {"items": items, "next_cursor": str(rows[limit - 1][key]) if len(rows) > limit else None}
+
+
 async def list_regions(request: web.Request) -> web.Response:
     principal = principal_of(request)
+    params = Params(request)
+    levels = params.choices("level", ("district", "street", "community", "grid"))
+    region = params.text("region", 32)
+    text = params.text("q")
+    limit = params.integer("limit", 500, 1, 5000)
+    cursor = params.text("cursor", 400)
+    params.check()
+    path = await _region_path(request, region, principal.scope)
     rows = await request.app[POOL].fetch(
         "SELECT r.code, r.name, r.level, p.code AS parent_code, r.path FROM regions r"
         " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1 || '%'"
-        " ORDER BY r.path",
-        principal.scope,
+        " AND (cardinality($2::text[]) = 0 OR r.level = ANY($2))"
+        " AND ($3::text IS NULL OR r.name ILIKE '%' || $3 || '%')"
+        " AND ($4::text IS NULL OR r.path > $4) ORDER BY r.path LIMIT $5",
+        path,
+        levels,
+        text,
+        cursor,
+        limit + 1,
     )
-    return json_response({"items": [dict(r) for r in rows]})
+    return json_response(_page(list(rows), limit, "path"))
 
 
 async def regions_geojson(request: web.Request) -> web.Response:
@@ -74,24 +108,54 @@ async def regions_geojson(request: web.Request) -> web.Response:
 async def list_edges(request: web.Request) -> web.Response:
     principal = principal_of(request)
     require_role(principal, OFFICE)
+    params = Params(request)
+    states = params.choices("state", ("online", "offline", "unknown"))
+    region = params.text("region", 32)
+    limit = params.integer("limit", 200, 1, 1000)
+    cursor = params.text("cursor", 128)
+    params.check()
+    path = await _region_path(request, region, principal.scope)
     rows = await request.app[POOL].fetch(
         "SELECT e.edge_id, e.state, e.last_seen, e.status, r.code AS region_code FROM edges e"
-        " LEFT JOIN regions r ON r.id = e.region_id WHERE coalesce(r.path, '/') LIKE $1 || '%' ORDER BY e.edge_id",
-        principal.scope,
+        " LEFT JOIN regions r ON r.id = e.region_id WHERE coalesce(r.path, '/') LIKE $1 || '%'"
+        " AND (cardinality($2::text[]) = 0 OR e.state = ANY($2)) AND ($3::text IS NULL OR e.edge_id > $3)"
+        " ORDER BY e.edge_id LIMIT $4",
+        path,
+        states,
+        cursor,
+        limit + 1,
     )
-    return json_response({"items": [dict(r) for r in rows]})
+    return json_response(_page(list(rows), limit, "edge_id"))
 
 
 async def list_devices(request: web.Request) -> web.Response:
     principal = principal_of(request)
     require_role(principal, OFFICE)
+    params = Params(request)
+    kinds = params.choices("kind", ("camera", "sensor"))
+    region = params.text("region", 32)
+    edge_id = params.text("edge_id", 128)
+    text = params.text("q")
+    limit = params.integer("limit", 200, 1, 1000)
+    cursor = params.text("cursor", 128)
+    params.check()
+    path = await _region_path(request, region, principal.scope)
     rows = await request.app[POOL].fetch(
-        "SELECT d.device_id, d.edge_id, d.kind, d.name, d.lat, d.lon, r.code AS region_code, e.state AS edge_state,"
-        " e.last_seen AS edge_last_seen FROM devices d LEFT JOIN regions r ON r.id = d.region_id"
-        " LEFT JOIN edges e ON e.edge_id = d.edge_id WHERE coalesce(r.path, '/') LIKE $1 || '%' ORDER BY d.device_id",
-        principal.scope,
+        "SELECT d.device_id, d.edge_id, d.kind, d.name, d.lat, d.lon, d.building_code, r.code AS region_code,"
+        " e.state AS edge_state, e.last_seen AS edge_last_seen FROM devices d"
+        " LEFT JOIN regions r ON r.id = d.region_id LEFT JOIN edges e ON e.edge_id = d.edge_id"
+        " WHERE coalesce(r.path, '/') LIKE $1 || '%' AND (cardinality($2::text[]) = 0 OR d.kind = ANY($2))"
+        " AND ($3::text IS NULL OR d.edge_id = $3)"
+        " AND ($4::text IS NULL OR d.name ILIKE '%' || $4 || '%' OR d.device_id ILIKE '%' || $4 || '%')"
+        " AND ($5::text IS NULL OR d.device_id > $5) ORDER BY d.device_id LIMIT $6",
+        path,
+        kinds,
+        edge_id,
+        text,
+        cursor,
+        limit + 1,
     )
-    return json_response({"items": [dict(r) for r in rows]})
+    return json_response(_page(list(rows), limit, "device_id"))
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
@@ -99,12 +163,22 @@ async def list_dead_letters(request: web.Request) -> web.Response:
     require_role(principal, ("admin",))
     params = Params(request)
     limit = params.integer("limit", 50, 1, 500)
+    reason = params.text("reason", 64)
+    cursor = params.integer("cursor", 0, 0, 2**62)
+    since, until = params.timestamp("since"), params.timestamp("until")
     params.check()
     rows = await request.app[POOL].fetch(
-        "SELECT id, received_at, source, reason, detail, payload FROM dead_letters ORDER BY id DESC LIMIT $1", limit
+        "SELECT id, received_at, source, reason, detail, payload FROM dead_letters WHERE ($2::text IS NULL OR"
+        " reason = $2) AND ($3 = 0 OR id < $3) AND ($4::timestamptz IS NULL OR received_at >= $4)"
+        " AND ($5::timestamptz IS NULL OR received_at < $5) ORDER BY id DESC LIMIT $1",
+        limit + 1,
+        reason,
+        cursor,
+        since,
+        until,
     )
     items = []
-    for r in rows:
+    for r in rows[:limit]:
         item = dict(r)
         raw: bytes = item.pop("payload")
         try:
@@ -113,7 +187,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
             item["payload_base64"] = raw[:4096].hex()
         item["payload_bytes"] = len(raw)
         items.append(item)
-    return json_response({"items": items})
+    return json_response({"items": items, "next_cursor": str(rows[limit - 1]["id"]) if len(rows) > limit else None})
 
 
 async def edge_alerts(request: web.Request) -> web.Response:

@@ -1,0 +1,194 @@
+"""The operator queue and weekly hotspots over 1 million historic tickets (PostgreSQL 16 via pgserver).
+
+A city of 1 district, 10 streets, 100 communities and 1,000 grids; tickets over the past year, 5 % still open
+with deadlines around now. Measured through the real HTTP API (aiohttp, in process) for a community operator,
+a street supervisor and the district, and the same SQL straight through asyncpg as the floor.
+
+  python bench/case_queries.py [--tickets 1000000] [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
+
+from wangge.gateway import auth, db  # noqa: E402
+from wangge.gateway.api import create_app  # noqa: E402
+
+CATEGORIES = [
+    "emergencies.water_logging",
+    "emergencies.fire",
+    "emergencies.elevator_entrapment",
+    "public_facilities.manhole_cover",
+    "public_facilities.street_light",
+    "public_facilities.road_damage",
+    "environment.garbage",
+    "environment.noise",
+    "environment.illegal_dumping",
+    "traffic.illegal_parking",
+    "traffic.fire_lane_blocked",
+    "safety.gas_leak",
+    "safety.electrical_cabinet",
+    "housing.water_leak",
+    "housing.facade",
+    "community.dispute",
+    "community.pets",
+    "market.unlicensed_vendor",
+    "greenery.tree_fallen",
+    "other.misc",
+]
+
+
+async def build_city(conn: Any, tickets: int) -> None:
+    await conn.execute("INSERT INTO regions (code, name, level, path) VALUES ('D', 'District', 'district', '/D/')")
+    await conn.execute(
+        "INSERT INTO regions (code, name, level, parent_id, path)"
+        " SELECT 'S' || s, 'Street ' || s, 'street', (SELECT id FROM regions WHERE code = 'D'), '/D/S' || s || '/'"
+        " FROM generate_series(1, 10) s"
+    )
+    await conn.execute(
+        "INSERT INTO regions (code, name, level, parent_id, path)"
+        " SELECT r.code || 'C' || c, 'Community', 'community', r.id, r.path || r.code || 'C' || c || '/'"
+        " FROM regions r, generate_series(1, 10) c WHERE r.level = 'street'"
+    )
+    await conn.execute(
+        "INSERT INTO regions (code, name, level, parent_id, path)"
+        " SELECT r.code || 'G' || g, 'Grid', 'grid', r.id, r.path || r.code || 'G' || g || '/'"
+        " FROM regions r, generate_series(1, 10) g WHERE r.level = 'community'"
+    )
+    # Skewed categories (a few dominate, as in real case data); 5 % open with deadlines around now.
+    await conn.execute(
+        "INSERT INTO tickets (correlation_key, state, category, severity, title, opened_at, updated_at, closed_at,"
+        " region_id, region_path, stage, due_at, yellow_at, alert_count, was_overdue)"
+        " SELECT 'bench/' || i, CASE WHEN open THEN (ARRAY['reported','registered','dispatched','accepted',"
+        "   'in_progress','handled'])[1 + i % 6] WHEN i % 17 = 0 THEN 'cancelled' ELSE 'closed' END,"
+        "   ($2::text[])[1 + floor(power(random(), 2.2) * 20)::int], 'major', 'Ticket ' || i,"
+        "   opened, opened, CASE WHEN open THEN NULL ELSE opened + interval '2 days' END,"
+        "   g.id, g.path, CASE WHEN open THEN 'handle' END,"
+        "   CASE WHEN open THEN now() + (random() * 96 - 24) * interval '1 hour' END,"
+        "   CASE WHEN open THEN now() + (random() * 96 - 40) * interval '1 hour' END, 1, i % 9 = 0"
+        " FROM (SELECT i, i % 20 = 0 AS open, now() - random() * interval '365 days' AS opened,"
+        "       1 + floor(random() * 1000)::int AS grid FROM generate_series(1, $1) i) t"
+        " JOIN (SELECT id, path, row_number() OVER (ORDER BY id) AS n FROM regions WHERE level = 'grid') g"
+        "   ON g.n = t.grid",
+        tickets,
+        CATEGORIES,
+    )
+    await conn.execute("UPDATE tickets SET yellow_at = least(yellow_at, due_at) WHERE closed_at IS NULL")
+    await conn.execute("VACUUM ANALYZE tickets")
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="wangge-cases-") as tmp:
+        postgres = db.EmbeddedPostgres(Path(tmp) / "pg")
+        try:
+            pool = await db.create_pool(postgres.url, max_size=4)
+            async with pool.acquire() as conn:
+                await db.migrate(conn)
+                started = time.perf_counter()
+                await build_city(conn, args.tickets)
+                print(f"loaded {args.tickets:,} tickets in {time.perf_counter() - started:.1f} s", flush=True)
+                tokens = {}
+                for name, role, region in (
+                    ("community-op", "operator", "S3C4"),
+                    ("street-sup", "supervisor", "S3"),
+                    ("district-sup", "supervisor", "D"),
+                ):
+                    uid = await auth.create_user(conn, name, "bench-password", role, region)
+                    tokens[name] = await auth.issue_token(conn, name, user_id=uid)
+                open_total = await conn.fetchval("SELECT count(*) FROM tickets WHERE closed_at IS NULL")
+            app = create_app(pool, {"broker": lambda: True})
+            results: dict[str, float] = {"tickets": float(args.tickets)}
+            async with TestClient(TestServer(app)) as client:
+                for name, token in tokens.items():
+                    headers = {"Authorization": f"Bearer {token}"}
+                    samples = []
+                    for _ in range(args.requests):
+                        t0 = time.perf_counter()
+                        resp = await client.get("/api/v1/tickets?state=open&limit=50", headers=headers)
+                        body = await resp.json()
+                        samples.append((time.perf_counter() - t0) * 1000)
+                        assert resp.status == 200 and 0 < len(body["items"]) <= 50, resp.status
+                    lights = [t["light"] for t in body["items"]]
+                    assert lights == sorted(lights, key=["red", "yellow", "green", "none"].index)
+                    results[f"queue_p95_ms_{name}"] = p95(samples)
+                    print(
+                        f"queue, {name}: p50 {statistics.median(samples):.1f} ms, p95 {p95(samples):.1f} ms "
+                        f"(first light {lights[0]})",
+                        flush=True,
+                    )
+                headers = {"Authorization": f"Bearer {tokens['district-sup']}"}
+                hot = []
+                for _ in range(max(20, args.requests // 10)):
+                    t0 = time.perf_counter()
+                    resp = await client.get("/api/v1/stats/hotspots", headers=headers)
+                    body = await resp.json()
+                    hot.append((time.perf_counter() - t0) * 1000)
+                    assert resp.status == 200 and body["items"], resp.status
+                results["hotspots_ms"] = statistics.median(hot)
+                results["hotspots_p95_ms"] = p95(hot)
+                print(
+                    f"hotspots, whole district: median {statistics.median(hot):.1f} ms, p95 {p95(hot):.1f} ms; "
+                    f"top {body['items'][0]['category']} {body['items'][0]['share']:.1%}",
+                    flush=True,
+                )
+            # Floor: the queue's SQL alone for the district (largest scope), without HTTP, auth or JSON.
+            floor = []
+            async with pool.acquire() as conn:
+                now = datetime.now(UTC)
+                for _ in range(args.requests):
+                    t0 = time.perf_counter()
+                    await conn.fetch(
+                        "SELECT t.id FROM tickets t WHERE t.region_path LIKE '/D/%' AND t.closed_at IS NULL"
+                        " ORDER BY CASE WHEN t.due_at IS NULL THEN 3 WHEN $1 >= t.due_at THEN 0"
+                        " WHEN $1 >= t.yellow_at THEN 1 ELSE 2 END, t.due_at NULLS LAST, t.id LIMIT 51",
+                        now,
+                    )
+                    floor.append((time.perf_counter() - t0) * 1000)
+            results["floor_p95_ms"] = p95(floor)
+            results["open"] = float(open_total)
+            await pool.close()
+            return results
+        finally:
+            postgres.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}; python {platform.python_version()}")
+    r = asyncio.run(main_async(args))
+    worst = max(v for k, v in r.items() if k.startswith("queue_p95_ms_"))
+    print(
+        f"open tickets {r['open']:.0f}; district queue SQL alone p95 {r['floor_p95_ms']:.1f} ms "
+        f"(API/SQL {r['queue_p95_ms_district-sup'] / r['floor_p95_ms']:.2f})"
+    )
+    print(
+        f"queue_p95_ms={worst:.1f} hotspots_ms={r['hotspots_ms']:.1f} tickets={int(r['tickets'])} "
+        f"queue_p95_ms_community={r['queue_p95_ms_community-op']:.1f} "
+        f"queue_p95_ms_street={r['queue_p95_ms_street-sup']:.1f} "
+        f"floor_ratio={r['queue_p95_ms_district-sup'] / r['floor_p95_ms']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
