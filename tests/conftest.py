@@ -118,12 +118,13 @@ def edge_yaml(tmp_path: Path, edge_id: str, sensor_url: str, uplink_url: str, **
     return write_yaml(tmp_path / f"edge-{edge_id}.yaml", data)
 
 
-def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str = "gw1") -> Path:
+def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str = "gw1", **extra: Any) -> Path:
     data = {
         "database_url": database_url,
         "data_dir": str(tmp_path / f"gateway-{name}"),
         "http": f"127.0.0.1:{free_port()}",
         "mqtt": {"url": broker_url, "client_id": f"wangge-test-{name}", "shared_group": "gateway"},
+        **extra,
     }
     return write_yaml(tmp_path / f"gateway-{name}.yaml", data)
 

@@ -338,3 +338,71 @@ def test_two_gateways_receiving_the_same_alerts_make_one_ticket(
         assert count(database_url, "SELECT count(*) FROM tickets") == 1
         assert count(database_url, "SELECT alert_count FROM tickets") == 50
         assert count(database_url, "SELECT count(*) FROM alert_events") == 50
+
+
+def test_gateway_killed_mid_delivery_delivers_the_webhook_afterwards(
+    tmp_path: Path, database_url: str, mosquitto: Mosquitto
+) -> None:
+    import asyncio
+    import urllib.request
+
+    from aiohttp import web
+
+    from tests.gateway.receivers import Received, Receiver
+
+    release = threading.Event()
+
+    async def respond(r: Received, n: int) -> web.Response:
+        if n == 1:  # the first request hangs until the gateway that sent it is dead
+            while not release.is_set():
+                await asyncio.sleep(0.05)
+        return web.Response(status=200)
+
+    receiver = Receiver(respond=respond)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    asyncio.run_coroutine_threadsafe(receiver.start(), loop).result(10)
+    config = gateway_yaml(
+        tmp_path,
+        database_url,
+        mosquitto.url,
+        webhooks={
+            "allow_networks": ["127.0.0.1/32"],
+            "lease_s": 2,
+            "poll_s": 0.1,
+            "read_timeout_s": 60,
+            "retry_schedule": ["200ms", "500ms"],
+        },
+    )
+    gateway, api = start_gateway(tmp_path, config)
+    token = create_token(config)
+    request = urllib.request.Request(
+        api + "/api/v1/webhooks/subscriptions",
+        method="POST",
+        data=json.dumps({"name": "dept", "url": receiver.url, "event_types": ["ticket.created"]}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 201
+    try:
+        with running(gateway):
+            central = mqtt_publisher(mosquitto.url)
+            publish(central, "wangge/edge/estate-1/alerts", json.dumps(alert()).encode())
+            wait_until(lambda: len(receiver.requests) == 1, 10, "the first, hanging, request")
+            gateway.kill()
+        release.set()
+        gateway2, _ = start_gateway(tmp_path, config)
+        with running(gateway2):
+            wait_until(
+                lambda: sql(database_url, "SELECT state FROM webhook_deliveries")[0][0] == "delivered",
+                20,
+                "the delivery after the restart",
+            )
+            time.sleep(1)
+        [first, second] = receiver.requests
+        assert first.headers["webhook-id"] == second.headers["webhook-id"]
+        [row] = sql(database_url, "SELECT state, attempts FROM webhook_deliveries")
+        assert (row["state"], row["attempts"]) == ("delivered", 2)
+    finally:
+        asyncio.run_coroutine_threadsafe(receiver.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)

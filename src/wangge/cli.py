@@ -196,6 +196,55 @@ def cmd_import_devices(args: argparse.Namespace) -> int:
     return _admin(args, work)
 
 
+def cmd_add_webhook(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from wangge.gateway.webhooks import subscriptions
+
+    try:
+        data = subscriptions.SubscriptionIn(
+            name=args.name,
+            url=args.url,
+            format=args.format,
+            secret=args.secret,
+            region=args.region,
+            categories=args.category or [],
+            severities=args.severity or [],
+            event_types=args.event or [],
+        )
+    except ValidationError as exc:
+        return _report(configfile.ConfigError("add-webhook", configfile.validation_problems(exc)))
+
+    async def work(conn: Conn) -> str:
+        path = "/"
+        if args.region:
+            path = await conn.fetchval("SELECT path FROM regions WHERE code = $1", args.region)
+            if path is None:
+                raise ValueError(f"no region {args.region!r}")
+        sub_id, secret = await subscriptions.create(conn, data, path, "cli")
+        return f"subscription {sub_id} created" + (f"\nsecret: {secret}" if secret else "")
+
+    return _admin(args, work)
+
+
+def cmd_list_webhooks(args: argparse.Namespace) -> int:
+    async def work(conn: Conn) -> str:
+        rows = await conn.fetch(
+            "SELECT s.id, s.name, s.format, s.url, s.enabled, s.disabled_reason,"
+            " count(d.*) FILTER (WHERE d.state = 'pending') AS pending,"
+            " count(d.*) FILTER (WHERE d.state = 'dead') AS dead FROM webhook_subscriptions s"
+            " LEFT JOIN webhook_deliveries d ON d.subscription_id = s.id GROUP BY s.id ORDER BY s.id"
+        )
+        lines = [
+            f"{r['id']:>4} {r['format']:<9} {'on ' if r['enabled'] else 'off'} pending={r['pending']}"
+            f" dead={r['dead']} {r['name']} {r['url']}" + (f" ({r['disabled_reason']})" if r["disabled_reason"] else "")
+            for r in rows
+        ]
+        return "\n".join(lines) or "no subscriptions"
+
+    return _admin(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wangge", description=__doc__)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -245,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["geojson", "csv"], default="geojson")
     p = verb("import-devices", "import edges, cameras and sensors from CSV: all rows or none", cmd_import_devices)
     p.add_argument("file")
+    p = verb("add-webhook", "subscribe a URL to ticket events (the secret is printed once)", cmd_add_webhook)
+    p.add_argument("--name", required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--format", choices=["standard", "dingtalk", "wecom", "feishu"], default="standard")
+    p.add_argument("--secret", help="default: generated (whsec_... for standard)")
+    p.add_argument("--region", help="region code: only its subtree")
+    p.add_argument("--category", action="append", help="category prefix (repeatable)")
+    p.add_argument("--severity", action="append", choices=["info", "minor", "major", "critical"])
+    p.add_argument("--event", action="append", help="event type (repeatable), e.g. ticket.created")
+    verb("list-webhooks", "subscriptions with pending and dead deliveries", cmd_list_webhooks)
     return parser
 
 

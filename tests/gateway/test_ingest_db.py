@@ -37,7 +37,13 @@ async def ingest(conn: asyncpg.Connection, *messages: Any) -> list[str]:
 def test_migrations_apply_once(database_url: str) -> None:
     async def run() -> None:
         conn = await connect(database_url)
-        assert await db.migrate(conn) == ["0001_alerts_and_tickets.sql", "0002_case_system.sql", "0003_buildings.sql"]
+        applied = await db.migrate(conn)
+        assert applied == [
+            "0001_alerts_and_tickets.sql",
+            "0002_case_system.sql",
+            "0003_buildings.sql",
+            "0004_webhooks.sql",
+        ]
         assert await db.migrate(conn) == []
         await conn.close()
 

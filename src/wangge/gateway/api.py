@@ -12,7 +12,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from wangge.gateway import routes_admin, routes_tickets
+from wangge.gateway import routes_admin, routes_tickets, routes_webhooks
 from wangge.gateway.appkeys import CLOCK, POOL, READY_CHECKS, RULES
 from wangge.gateway.auth import principal_for
 from wangge.gateway.http_util import json_response
@@ -120,4 +120,5 @@ def create_app(
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
     routes_tickets.add_routes(app)
     routes_admin.add_routes(app)
+    routes_webhooks.add_routes(app)
     return app

@@ -191,14 +191,26 @@ async def store(
                 prepared.rejected,
             )
         for edge_id, status in prepared.statuses:
-            await conn.execute(
-                "INSERT INTO edges (edge_id, state, last_seen, status) VALUES ($1, $2, now(), $3)"
+            state = str(status.get("state", "unknown"))[:32]
+            previous = await conn.fetchval(
+                "WITH old AS (SELECT state FROM edges WHERE edge_id = $1)"
+                " INSERT INTO edges (edge_id, state, last_seen, status) VALUES ($1, $2, now(), $3)"
                 " ON CONFLICT (edge_id) DO UPDATE SET state = EXCLUDED.state, last_seen = now(),"
-                " status = EXCLUDED.status",
+                " status = EXCLUDED.status RETURNING (SELECT state FROM old)",
                 edge_id,
-                str(status.get("state", "unknown"))[:32],
+                state,
                 status,
             )
+            if state == "offline" and previous != "offline":
+                await conn.execute(
+                    "INSERT INTO outbox_events (event_type, region_path, payload)"
+                    " SELECT 'device.offline', coalesce(r.path, '/'), jsonb_build_object('edge_id', $1::text,"
+                    " 'at', $2::text, 'status', $3::jsonb) FROM (SELECT 1) one LEFT JOIN edges e ON e.edge_id = $1"
+                    " LEFT JOIN regions r ON r.id = e.region_id",
+                    edge_id,
+                    now.isoformat(),
+                    status,
+                )
     return outcomes
 
 

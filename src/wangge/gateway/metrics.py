@@ -32,3 +32,13 @@ EDGE_ALERTS_SENT = Gauge(
     "Alert events the edge has had acknowledged since it started",
     ["edge_id"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "wangge_gateway_webhook_attempts",
+    "Webhook requests, by format and result (delivered, retry, dead, gone)",
+    ["format", "result"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "wangge_gateway_webhook_seconds",
+    "Webhook request time",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

@@ -259,6 +259,50 @@ def document() -> dict[str, Any]:
                     params=[_q("since", "ISO 8601"), _q("until", "ISO 8601")],
                 )
             },
+            "/api/v1/webhooks/subscriptions": {
+                "get": _op("Webhook subscriptions in my area (supervisor, admin)", {"200": _json(OBJ)}),
+                "post": _op(
+                    "Subscribe: URL, format (standard, dingtalk, wecom, feishu), secret, filters; the "
+                    "secret is shown once",
+                    {"201": _json(OBJ)},
+                    body=OBJ,
+                    errors=("400", "401", "403", "422"),
+                ),
+            },
+            "/api/v1/webhooks/subscriptions/{id}": {
+                "patch": _op(
+                    "Change or re-enable a subscription",
+                    {"200": _json(OBJ)},
+                    params=[_path("id")],
+                    body=OBJ,
+                    errors=("400", "401", "403", "404", "422"),
+                ),
+                "delete": _op(
+                    "Disable a subscription for good",
+                    {"204": {"description": "disabled"}},
+                    params=[_path("id")],
+                    errors=("401", "403", "404"),
+                ),
+            },
+            "/api/v1/webhooks/deliveries": {
+                "get": _op("Deliveries, newest first (filters state, subscription)", {"200": _json(OBJ)})
+            },
+            "/api/v1/webhooks/deliveries/{id}/attempts": {
+                "get": _op(
+                    "Every attempt: status, latency, response excerpt",
+                    {"200": _json(OBJ)},
+                    params=[_path("id")],
+                    errors=("401", "403", "404"),
+                )
+            },
+            "/api/v1/webhooks/deliveries/{id}/replay": {
+                "post": _op(
+                    "Send a dead delivery again (same webhook-id)",
+                    {"200": _json(OBJ)},
+                    params=[_path("id")],
+                    errors=("401", "403", "404", "409"),
+                )
+            },
             "/healthz": {"get": _op("The process is up", {"200": {"description": "up"}}, public=True, errors=())},
             "/readyz": {
                 "get": _op(

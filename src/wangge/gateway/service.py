@@ -17,6 +17,7 @@ from wangge.gateway.api import create_app
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest import AlertIngest
 from wangge.gateway.tickets import CaseRules, run_escalations
+from wangge.gateway.webhooks.worker import WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Gateway:
     ingest: AlertIngest | None = None
     runner: web.AppRunner | None = None
     sla_task: asyncio.Task[None] | None = None
+    webhook_worker: WebhookWorker | None = None
+    webhook_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.pool = await connect_with_retry(self.database_url)
@@ -56,6 +59,8 @@ class Gateway:
         self.ingest = ingest
         await ingest.start()
         self.sla_task = asyncio.create_task(self._sla_loop(rules), name="sla-escalation")
+        self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks)
+        self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
         app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -76,10 +81,13 @@ class Gateway:
             await asyncio.sleep(self.config.cases.escalation_interval_s)
 
     async def stop(self) -> None:
-        if self.sla_task is not None:
-            self.sla_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sla_task
+        for task in (self.sla_task, self.webhook_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.webhook_worker is not None:
+            await self.webhook_worker.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.ingest is not None:

@@ -1,0 +1,1 @@
+"""Outbound webhooks: formats and signatures, safe destinations, the delivery store and the worker."""
