@@ -114,7 +114,7 @@ async def _stage_clock(conn: Conn, rules: CaseRules, ticket_id: int, state: str,
 
 
 async def emit(conn: Conn, event_type: str, ticket_id: int, data: dict[str, Any] | None = None) -> None:
-    """An outbound event for webhook subscribers, in the caller's transaction."""
+    """An outbound event for webhook subscribers, in the caller's transaction (NOTIFY fires at its commit)."""
     await conn.execute(
         "INSERT INTO outbox_events (event_type, ticket_id, region_path, category, severity, payload)"
         " SELECT $1, t.id, t.region_path, t.category, t.severity,"

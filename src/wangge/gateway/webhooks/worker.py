@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -19,6 +21,7 @@ from wangge.gateway.webhooks import formats, store
 from wangge.gateway.webhooks.destinations import DestinationRefused, GuardedResolver, parse_allowlist
 
 log = logging.getLogger(__name__)
+OUTBOX_CHANNEL = "wangge_outbox"
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
@@ -47,6 +50,7 @@ class WebhookWorker:
         self._schedule = config.schedule_seconds()
         self._session: aiohttp.ClientSession | None = None
         self._sending = asyncio.Semaphore(config.concurrency)
+        self._wake = asyncio.Event()
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -66,14 +70,40 @@ class WebhookWorker:
             await self._session.close()
 
     async def run(self) -> None:
-        while True:
-            try:
-                busy = await self.step()
-            except Exception:
-                log.exception("webhook pass failed; next pass shortly")
-                busy = False
-            if not busy:
-                await asyncio.sleep(self._config.poll_s)
+        """Work whenever PostgreSQL says an outbox event was committed (LISTEN), else every poll_s."""
+        wake = asyncio.Event()
+        listener: Any = None
+        try:
+            while True:
+                if listener is None or listener.is_closed():
+                    listener = await self._listen(wake)
+                try:
+                    busy = await self.step()
+                except Exception:
+                    log.exception("webhook pass failed; next pass shortly")
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self._config.poll_s)
+                    wake.clear()
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)
+                    await self._pool.release(listener)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _listen(self, wake: asyncio.Event) -> Any:
+        try:
+            conn = await self._pool.acquire()
+            self._wake = wake
+            await conn.add_listener(OUTBOX_CHANNEL, self._on_notify)
+            return conn
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot LISTEN for outbox events (%s); polling every %ss", exc, self._config.poll_s)
+            return None
 
     async def step(self) -> bool:
         """One pass; True when there may be more work right away."""
