@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto
+APT_PACKAGES := mosquitto docker-compose
 
 .PHONY: demo test lint typecheck unit bench clean system-packages
 

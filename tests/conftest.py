@@ -129,9 +129,13 @@ def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str =
     return write_yaml(tmp_path / f"gateway-{name}.yaml", data)
 
 
-def start_gateway(tmp_path: Path, config: Path) -> tuple[Process, str]:
+def start_gateway(tmp_path: Path, config: Path, env: dict[str, str] | None = None) -> tuple[Process, str]:
     return start_service(
-        "gateway", config, tmp_path / f"{config.stem}.log", lambda base: http_json(base + "/readyz")[0] == 200
+        "gateway",
+        config,
+        tmp_path / f"{config.stem}.log",
+        lambda base: http_json(base + "/readyz")[0] == 200,
+        env=env,
     )
 
 

@@ -136,11 +136,16 @@ class Process:
 
 
 def start_service(
-    command: str, config: Path, log_path: Path, ready: Callable[[str], bool], timeout: float = 30
+    command: str,
+    config: Path,
+    log_path: Path,
+    ready: Callable[[str], bool],
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
 ) -> tuple[Process, str]:
     """`wangge <command> --config F`, waited for until `ready(base_url)`; fails early if it exits."""
     base = f"http://{yaml.safe_load(config.read_text())['http']}"
-    proc = Process([command, "--config", str(config)], log_path).start()
+    proc = Process([command, "--config", str(config)], log_path, env).start()
 
     def check() -> bool:
         assert proc.proc is not None

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -406,3 +408,24 @@ def test_gateway_killed_mid_delivery_delivers_the_webhook_afterwards(
     finally:
         asyncio.run_coroutine_threadsafe(receiver.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
+
+
+def test_json_logs_carry_request_and_alert_ids(tmp_path: Path, database_url: str, mosquitto: Mosquitto) -> None:
+    config = gateway_yaml(tmp_path, database_url, mosquitto.url)
+    gateway, api = start_gateway(tmp_path, config, env={"WANGGE_LOG_FORMAT": "json"})
+    with running(gateway):
+        bad = alert(v=2)
+        publish(mqtt_publisher(mosquitto.url), "wangge/edge/estate-1/alerts", json.dumps(bad).encode())
+        wait_until(lambda: count(database_url, "SELECT count(*) FROM dead_letters") == 1, 10, "the dead letter")
+        request = urllib.request.Request(api + "/api/v1/tickets", headers={"X-Request-Id": "req-42"})
+        try:
+            urllib.request.urlopen(request, timeout=5)
+        except urllib.error.HTTPError as err:
+            assert err.code == 401 and err.headers["X-Request-Id"] == "req-42"
+        time.sleep(0.5)
+    lines = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]
+    assert lines and all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
+    [rejected] = [line for line in lines if line.get("reason") == "schema"]
+    assert rejected["alert_id"] == bad["alert_id"] and rejected["edge_id"] == "estate-1"
+    [access] = [line for line in lines if line.get("request_id") == "req-42"]
+    assert (access["path"], access["status"]) == ("/api/v1/tickets", 401)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from wangge import configfile
+from wangge import configfile, logs
 from wangge.edge.config import EdgeConfig
 from wangge.gateway.config import GatewayConfig
 
@@ -22,14 +22,6 @@ if TYPE_CHECKING:
     from wangge.gateway.db import Conn
 
 EXIT_CONFIG = 2
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def config_kind(data: dict[str, Any]) -> str | None:
@@ -49,7 +41,7 @@ def load_config(path: Path, kind: str | None = None) -> EdgeConfig | GatewayConf
             str(path), ["(top level): cannot tell an edge config from a gateway config; pass --kind"]
         )
     model: type[EdgeConfig] | type[GatewayConfig] = EdgeConfig if kind == "edge" else GatewayConfig
-    return configfile.validate(model, data, str(path))
+    return configfile.load(model, path)  # the file with the environment's WANGGE_* settings, as a service sees it
 
 
 def _report(exc: configfile.ConfigError) -> int:
@@ -73,7 +65,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     from wangge.edge.service import run_edge
 
     try:
-        config = configfile.load(EdgeConfig, Path(args.config))
+        config = configfile.load(EdgeConfig, Path(args.config) if args.config else None)
     except configfile.ConfigError as exc:
         return _report(exc)
     run_edge(config)
@@ -84,10 +76,33 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from wangge.gateway.service import run_gateway
 
     try:
-        config = configfile.load(GatewayConfig, Path(args.config))
+        config = configfile.load(GatewayConfig, Path(args.config) if args.config else None)
     except configfile.ConfigError as exc:
         return _report(exc)
     asyncio.run(run_gateway(config))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """The demo's estate sensors against any broker (compose uses it to feed the edge)."""
+    import signal
+    import threading
+
+    from wangge.demo.simulator import SensorSimulator
+    from wangge.mqtt import parse_broker_url
+
+    try:
+        broker = parse_broker_url(args.broker)
+    except ValueError as exc:
+        print(f"--broker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    simulator = SensorSimulator(broker, interval_s=args.interval)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    simulator.start()
+    done.wait()
+    simulator.stop()
     return 0
 
 
@@ -247,15 +262,23 @@ def cmd_list_webhooks(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wangge", description=__doc__)
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default=os.environ.get("WANGGE_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("WANGGE_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="json: one object per line with request and alert ids (WANGGE_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("edge", help="run an edge box")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", help="edge.yaml; WANGGE_* environment variables override it (or replace it)")
     p.set_defaults(func=cmd_edge)
 
     p = sub.add_parser("gateway", help="run the central gateway")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", help="gateway.yaml; WANGGE_* environment variables override it (or replace it)")
     p.set_defaults(func=cmd_gateway)
 
     p = sub.add_parser("demo", help="everything on one machine on embedded defaults")
@@ -263,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http", default="127.0.0.1:8080")
     p.add_argument("--mqtt", default="127.0.0.1:1883")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="publish the demo estate's simulated sensor readings to a broker")
+    p.add_argument("--broker", default=os.environ.get("WANGGE_SIMULATE_BROKER", "mqtt://127.0.0.1:1883"))
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between readings")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("check-config", help="validate a config file; exit 2 naming each bad field")
     p.add_argument("file")
@@ -309,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    logs.setup(args.log_level, args.log_format)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -84,15 +85,78 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[M], data: dict[str, Any], source: str) -> M:
+ENV_PREFIX = "WANGGE_"
+PROCESS_VARIABLES = frozenset({"WANGGE_LOG_LEVEL", "WANGGE_LOG_FORMAT"})  # read by the command line, not configs
+
+
+def env_overrides(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> tuple[dict[str, Any], dict[str, str]]:
+    """12-factor settings: `WANGGE_MQTT__URL=...` sets mqtt.url (`__` nests; values are YAML scalars or lists),
+    and `WANGGE_DATABASE_URL_FILE=/run/secrets/db` reads the value from a file (Docker/Kubernetes secrets).
+    Returns the nested overrides and, per dotted path, the variable that set it (for error messages)."""
+    data: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name in sorted(environ):
+        if not name.startswith(prefix) or name == prefix or name in PROCESS_VARIABLES:
+            continue
+        raw = environ[name]
+        key = name[len(prefix) :]
+        if key.endswith("_FILE"):
+            key = key[: -len("_FILE")]
+            try:
+                raw = Path(raw).read_text("utf-8").rstrip("\n")
+            except OSError as exc:
+                raise ConfigError(name, [f"{name}: cannot read {raw}: {exc.strerror}"]) from None
+            value: Any = raw  # a secret is a string, never reinterpreted
+        else:
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError:
+                value = raw
+        path = [part.lower() for part in key.split("__") if part]
+        if not path:
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(name, [f"{name}: {'.'.join(path)} conflicts with another variable"])
+            node = child
+        node[path[-1]] = value
+        origin[".".join(path)] = name
+    return data, origin
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def validate(model: type[M], data: dict[str, Any], source: str, origin: Mapping[str, str] | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, validation_problems(exc)) from None
+        problems = validation_problems(exc)
+        if origin:
+            problems = [_annotate(p, origin) for p in problems]
+        raise ConfigError(source, problems) from None
 
 
-def load(model: type[M], path: Path) -> M:
-    return validate(model, read_yaml(path), str(path))
+def _annotate(problem: str, origin: Mapping[str, str]) -> str:
+    path = problem.split(":", 1)[0]
+    for key, name in origin.items():
+        if path == key or path.startswith(key + ".") or path.startswith(key + "["):
+            return f"{problem} (set by {name})"
+    return problem
+
+
+def load(model: type[M], path: Path | None, environ: Mapping[str, str] | None = None) -> M:
+    """The file (if any) with the environment's WANGGE_* settings on top, validated as one."""
+    data = read_yaml(path) if path is not None else {}
+    overrides, origin = env_overrides(os.environ if environ is None else environ)
+    source = str(path) if path is not None else "environment"
+    return validate(model, _merge(data, overrides), source, origin)
 
 
 def _check_host_port(value: str) -> str:

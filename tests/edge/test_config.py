@@ -97,3 +97,34 @@ def test_a_gateway_config_is_recognised(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "database_url: must be a postgresql:// URL" in err
     assert "http: must be host:port, e.g. 127.0.0.1:8080" in err
+
+
+def test_environment_overrides_and_secret_files(tmp_path: Path) -> None:
+    from wangge import configfile
+    from wangge.gateway.config import GatewayConfig
+
+    secret = tmp_path / "db_url"
+    secret.write_text("postgresql://wangge:s3cret@db:5432/wangge\n")
+    env = {
+        "WANGGE_DATABASE_URL_FILE": str(secret),
+        "WANGGE_MQTT__URL": "mqtt://emqx:1883",
+        "WANGGE_MQTT__BATCH_MAX": "250",
+        "WANGGE_CASES__HOLIDAYS": "[2026-10-01, 2026-10-02]",
+        "OTHER": "x",
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text("http: 0.0.0.0:8080\nmqtt: {client_id: gw-7}\n")
+    config = configfile.load(GatewayConfig, path, env)
+    assert config.database_url == "postgresql://wangge:s3cret@db:5432/wangge"
+    assert (config.mqtt.url, config.mqtt.client_id, config.mqtt.batch_max) == ("mqtt://emqx:1883", "gw-7", 250)
+    assert [d.isoformat() for d in config.cases.holidays] == ["2026-10-01", "2026-10-02"]
+    assert configfile.load(GatewayConfig, None, {"WANGGE_HTTP": "0.0.0.0:9000"}).http == "0.0.0.0:9000"
+    with pytest.raises(configfile.ConfigError) as info:
+        configfile.load(GatewayConfig, path, {"WANGGE_MQTT__BATCH_MAX": "lots"})
+    assert info.value.problems == [
+        "mqtt.batch_max: Input should be a valid integer, unable to parse string as an integer"
+        " (set by WANGGE_MQTT__BATCH_MAX)"
+    ]
+    with pytest.raises(configfile.ConfigError) as info:
+        configfile.load(GatewayConfig, path, {"WANGGE_DATABASE_URL_FILE": str(tmp_path / "missing")})
+    assert "WANGGE_DATABASE_URL_FILE: cannot read" in info.value.problems[0]

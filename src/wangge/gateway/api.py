@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -12,6 +14,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from wangge import logs
 from wangge.gateway import routes_admin, routes_tickets, routes_webhooks
 from wangge.gateway.appkeys import CLOCK, POOL, READY_CHECKS, RULES
 from wangge.gateway.auth import principal_for
@@ -21,11 +24,39 @@ from wangge.gateway.problems import ProblemError, problem
 from wangge.gateway.tickets import CaseRules
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("wangge.http")
 
 _PUBLIC = {"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/auth/login"}
 _PUBLIC_PREFIXES = ("/api/v1/progress/",)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request gets an id (the caller's X-Request-Id, or a new one), in the response and the logs."""
+    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    token = logs.request_id.set(rid)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+        response.headers["X-Request-Id"] = rid
+        if request.path.startswith("/api/"):
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        return response
+    finally:
+        logs.request_id.reset(token)
 
 
 @web.middleware
@@ -108,7 +139,9 @@ def create_app(
 ) -> web.Application:
     from wangge.gateway.ingest import default_rules
 
-    app = web.Application(middlewares=[problem_middleware, auth_middleware], client_max_size=32 * 1024**2)
+    app = web.Application(
+        middlewares=[request_id_middleware, problem_middleware, auth_middleware], client_max_size=32 * 1024**2
+    )
     app[POOL] = pool
     app[READY_CHECKS] = ready_checks
     app[RULES] = rules or default_rules()

@@ -214,11 +214,30 @@ async def store(
     return outcomes
 
 
+def _alert_id(payload: bytes) -> str | None:
+    try:
+        value = json.loads(payload).get("alert_id")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 def record_outcomes(prepared: _Prepared, outcomes: list[str]) -> None:
     """Metrics and log lines for a stored batch, whichever way it came in (MQTT or HTTPS)."""
-    for topic, reason, detail, _ in prepared.rejected:
+    for topic, reason, detail, payload in prepared.rejected:
         metrics.ALERTS_REJECTED.labels(reason).inc()
-        log.warning("rejected message on %r: %s: %s", topic[:200], reason, detail[:300])
+        log.warning(
+            "rejected message on %r: %s: %s",
+            topic[:200],
+            reason,
+            detail[:300],
+            extra={
+                "topic": topic[:200],
+                "reason": reason,
+                "edge_id": topic_edge(topic) or None,
+                "alert_id": _alert_id(payload),
+            },
+        )
     for outcome in outcomes:
         metrics.ALERTS_RECEIVED.labels(outcome).inc()
         if outcome == "opened":
