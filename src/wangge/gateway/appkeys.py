@@ -28,3 +28,19 @@ def principal_of(request: web.Request) -> Principal:
 def require_role(principal: Principal, roles: Iterable[str]) -> None:
     if principal.role is None or principal.role not in roles:
         raise ProblemError(403, "Forbidden", f"{principal.role or 'an edge'} may not do this")
+
+
+async def region_path_in_scope(request: web.Request, principal: Principal, code: str | None, status: int = 400) -> str:
+    """The path of a region named in a request, which must lie inside the caller's area (no code: the area)."""
+    if code is None:
+        return principal.scope
+    path = await request.app[POOL].fetchval("SELECT path FROM regions WHERE code = $1", code)
+    if path is None or not str(path).startswith(principal.scope):
+        title = "Bad Request" if status == 400 else "Unprocessable Content"
+        raise ProblemError(
+            status,
+            title,
+            f"no region {code!r} in your area",
+            invalid_params=[{"name": "region", "reason": "unknown or outside your area"}],
+        )
+    return str(path)

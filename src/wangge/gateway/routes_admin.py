@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from wangge.gateway import auth, registry, stats
-from wangge.gateway.appkeys import CLOCK, POOL, RULES, principal_of, require_role
+from wangge.gateway.appkeys import CLOCK, POOL, RULES, principal_of, region_path_in_scope, require_role
 from wangge.gateway.http_util import Params, json_body, json_response
 from wangge.gateway.ingest import Incoming, confirmations, prepare, record_outcomes, store
 from wangge.gateway.problems import ProblemError
@@ -53,21 +53,6 @@ async def me(request: web.Request) -> web.Response:
     return json_response({"name": p.name, "role": p.role, "scope": p.scope, "edge_id": p.edge_id})
 
 
-async def _region_path(request: web.Request, code: str | None, scope: str) -> str:
-    """A region filter's path, which must lie inside the caller's area."""
-    if code is None:
-        return scope
-    path = await request.app[POOL].fetchval("SELECT path FROM regions WHERE code = $1", code)
-    if path is None or not str(path).startswith(scope):
-        raise ProblemError(
-            400,
-            "Bad Request",
-            f"no region {code!r} in your area",
-            invalid_params=[{"name": "region", "reason": "unknown or outside your area"}],
-        )
-    return str(path)
-
-
 def _page(rows: list[Any], limit: int, key: str) -> dict[str, Any]:
     items = [dict(r) for r in rows[:limit]]
     return {"items": items, "next_cursor": str(rows[limit - 1][key]) if len(rows) > limit else None}
@@ -82,7 +67,7 @@ async def list_regions(request: web.Request) -> web.Response:
     limit = params.integer("limit", 500, 1, 5000)
     cursor = params.text("cursor", 400)
     params.check()
-    path = await _region_path(request, region, principal.scope)
+    path = await region_path_in_scope(request, principal, region)
     rows = await request.app[POOL].fetch(
         "SELECT r.code, r.name, r.level, p.code AS parent_code, r.path FROM regions r"
         " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1 || '%'"
@@ -114,7 +99,7 @@ async def list_edges(request: web.Request) -> web.Response:
     limit = params.integer("limit", 200, 1, 1000)
     cursor = params.text("cursor", 128)
     params.check()
-    path = await _region_path(request, region, principal.scope)
+    path = await region_path_in_scope(request, principal, region)
     rows = await request.app[POOL].fetch(
         "SELECT e.edge_id, e.state, e.last_seen, e.status, r.code AS region_code FROM edges e"
         " LEFT JOIN regions r ON r.id = e.region_id WHERE coalesce(r.path, '/') LIKE $1 || '%'"
@@ -139,7 +124,7 @@ async def list_devices(request: web.Request) -> web.Response:
     limit = params.integer("limit", 200, 1, 1000)
     cursor = params.text("cursor", 128)
     params.check()
-    path = await _region_path(request, region, principal.scope)
+    path = await region_path_in_scope(request, principal, region)
     rows = await request.app[POOL].fetch(
         "SELECT d.device_id, d.edge_id, d.kind, d.name, d.lat, d.lon, d.building_code, r.code AS region_code,"
         " e.state AS edge_state, e.last_seen AS edge_last_seen FROM devices d"

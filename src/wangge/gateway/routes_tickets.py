@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from wangge.gateway import registry, tickets
-from wangge.gateway.appkeys import CLOCK, POOL, RULES, principal_of, require_role
+from wangge.gateway.appkeys import CLOCK, POOL, RULES, principal_of, region_path_in_scope, require_role
 from wangge.gateway.auth import audit
 from wangge.gateway.cases import workflow
 from wangge.gateway.http_util import Params, decode_cursor, encode_cursor, json_body, json_response, path_int
@@ -82,14 +82,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     if category:
         where.append(f"(t.category = {arg(category)} OR t.category LIKE ${len(args)} || '.%')")
     if region:
-        path = await request.app[POOL].fetchval("SELECT path FROM regions WHERE code = $1", region)
-        if path is None or not path.startswith(principal.scope):
-            raise ProblemError(
-                400,
-                "Bad Request",
-                f"no region {region!r} in your area",
-                invalid_params=[{"name": "region", "reason": "unknown or outside your area"}],
-            )
+        path = await region_path_in_scope(request, principal, region)
         where.append(f"t.region_path LIKE {arg(path + '%')}")
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wangge.configfile import format_loc
-from wangge.gateway.appkeys import CLOCK, POOL, principal_of, require_role
+from wangge.gateway.appkeys import CLOCK, POOL, principal_of, region_path_in_scope, require_role
 from wangge.gateway.auth import Principal
 from wangge.gateway.http_util import Params, json_body, json_response, path_int
 from wangge.gateway.problems import ProblemError
@@ -39,20 +39,6 @@ def _invalid(exc: ValidationError) -> ProblemError:
     return ProblemError(422, "Unprocessable Content", "the subscription is not valid", invalid_params=params)
 
 
-async def _scope_path(request: web.Request, principal: Principal, code: str | None) -> str:
-    if code is None:
-        return principal.scope
-    path = await request.app[POOL].fetchval("SELECT path FROM regions WHERE code = $1", code)
-    if path is None or not str(path).startswith(principal.scope):
-        raise ProblemError(
-            422,
-            "Unprocessable Content",
-            f"no region {code!r} in your area",
-            invalid_params=[{"name": "region", "reason": "unknown or outside your area"}],
-        )
-    return str(path)
-
-
 async def create_subscription(request: web.Request) -> web.Response:
     principal = principal_of(request)
     require_role(principal, MANAGERS)
@@ -63,7 +49,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     problem = check_url(data.url)
     if problem:
         raise ProblemError(422, "Unprocessable Content", problem, invalid_params=[{"name": "url", "reason": problem}])
-    path = await _scope_path(request, principal, data.region)
+    path = await region_path_in_scope(request, principal, data.region, status=422)
     secret = data.secret or (
         formats.new_secret(data.format) if data.format in ("standard", "dingtalk", "feishu") else None
     )
