@@ -21,13 +21,15 @@ from wangge.gateway.auth import principal_for
 from wangge.gateway.http_util import json_response
 from wangge.gateway.openapi import document
 from wangge.gateway.problems import ProblemError, problem
-from wangge.gateway.tickets import CaseRules
+from wangge.gateway.tickets import CaseError, CaseRules
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("wangge.http")
 
 _PUBLIC = {"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json", "/api/v1/auth/login"}
 _PUBLIC_PREFIXES = ("/api/v1/progress/",)
+
+_TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Content"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -65,6 +67,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except ProblemError as exc:
         return exc.response()
+    except CaseError as exc:
+        return problem(exc.status, _TITLES.get(exc.status, "Error"), str(exc), **exc.extra)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

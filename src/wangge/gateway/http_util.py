@@ -96,13 +96,18 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, default=_jsonable).encode()).decode()
 
 
-def decode_cursor(cursor: str, size: int) -> list[Any]:
+def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
+    """The values of a cursor this API gave out, converted to `types` (a str is an ISO time or "infinity")."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(values, list) or len(values) != size:
+        if not isinstance(values, list) or len(values) != len(types):
             raise ValueError
-        return values
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        out = [kind(v) for kind, v in zip(types, values, strict=True)]
+        for value in out:
+            if isinstance(value, str) and value != "infinity":
+                datetime.fromisoformat(value)
+        return out
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise ProblemError(
             400,
             "Bad Request",

@@ -18,31 +18,8 @@ from wangge.gateway.tickets import LIGHT_RANK_SQL, LIGHT_SQL, TICKET_COLUMNS, TI
 LIGHTS = ("red", "yellow", "green", "none")
 
 
-def _case_problem(exc: CaseError) -> ProblemError:
-    titles = {403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Content"}
-    return ProblemError(exc.status, titles.get(exc.status, "Error"), str(exc), **exc.extra)
-
-
 def _ticket_json(row: Any) -> dict[str, Any]:
     return dict(row)
-
-
-def _cursor_values(cursor: str, types: tuple[type, ...]) -> list[Any]:
-    values = decode_cursor(cursor, len(types))
-    try:
-        out = [kind(v) for kind, v in zip(types, values, strict=True)]
-        if str in types:
-            text = out[types.index(str)]
-            if text != "infinity":
-                datetime.fromisoformat(text)
-        return out
-    except (TypeError, ValueError):
-        raise ProblemError(
-            400,
-            "Bad Request",
-            "cursor is not one this API gave out",
-            invalid_params=[{"name": "cursor", "reason": "malformed"}],
-        ) from None
 
 
 async def list_tickets(request: web.Request) -> web.Response:
@@ -97,12 +74,12 @@ async def list_tickets(request: web.Request) -> web.Response:
     if sort == "queue":
         order = f"{rank}, coalesce(t.due_at, 'infinity'::timestamptz), t.id"
         if cursor:
-            r, due, tid = _cursor_values(cursor, (int, str, int))
+            r, due, tid = decode_cursor(cursor, (int, str, int))
             where.append(f"({order}) > ({arg(r)}::int, ({arg(due)}::text)::timestamptz, {arg(tid)}::bigint)")
     else:
         order = "t.opened_at DESC, t.id DESC"
         if cursor:
-            at, tid = _cursor_values(cursor, (str, int))
+            at, tid = decode_cursor(cursor, (str, int))
             where.append(f"(t.opened_at, t.id) < (({arg(at)}::text)::timestamptz, {arg(tid)}::bigint)")
     sql = (
         f"SELECT {TICKET_COLUMNS}, {LIGHT_SQL.replace('$now', '$1')} AS light, {rank} AS light_rank"
@@ -128,10 +105,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
     ticket_id = path_int(request)
     pool = request.app[POOL]
     async with pool.acquire() as conn:
-        try:
-            row = await tickets.fetch_ticket(conn, principal, ticket_id, request.app[CLOCK]())
-        except CaseError as exc:
-            raise _case_problem(exc) from None
+        row = await tickets.fetch_ticket(conn, principal, ticket_id, request.app[CLOCK]())
         alerts = await conn.fetch(
             "SELECT alert_id, edge_id, device_id, rule_id, category, severity, title, started_at, ended_at,"
             " last_seq, emitted_at, received_at, payload FROM alerts WHERE ticket_id = $1"
@@ -163,10 +137,7 @@ async def ticket_action(request: web.Request) -> web.Response:
     body = await json_body(request)
     now = request.app[CLOCK]()
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        try:
-            await tickets.apply_action(conn, request.app[RULES], principal, ticket_id, body, now)
-        except CaseError as exc:
-            raise _case_problem(exc) from None
+        await tickets.apply_action(conn, request.app[RULES], principal, ticket_id, body, now)
         row = await tickets.fetch_ticket(conn, principal, ticket_id, now)
     result = _ticket_json(row)
     result["allowed_actions"] = workflow.allowed_actions(row["state"], principal.role) if principal.role else []
@@ -204,12 +175,7 @@ async def create_report(request: web.Request) -> web.Response:
     body = await json_body(request)
     now = request.app[CLOCK]()
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        try:
-            ticket_id, token = await tickets.create_report(
-                conn, request.app[RULES], principal, body, now, registry.locate
-            )
-        except CaseError as exc:
-            raise _case_problem(exc) from None
+        ticket_id, token = await tickets.create_report(conn, request.app[RULES], principal, body, now, registry.locate)
         row = await tickets.fetch_ticket(conn, principal, ticket_id, now)
     body_out = _ticket_json(row)
     body_out["progress_token"] = token
@@ -219,21 +185,13 @@ async def create_report(request: web.Request) -> web.Response:
 
 async def progress(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        try:
-            return json_response(await tickets.progress(conn, request.match_info["token"]))
-        except CaseError as exc:
-            raise _case_problem(exc) from None
+        return json_response(await tickets.progress(conn, request.match_info["token"]))
 
 
 async def rate(request: web.Request) -> web.Response:
     body = await json_body(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        try:
-            result = await tickets.rate(
-                conn, request.app[RULES], request.match_info["token"], body, request.app[CLOCK]()
-            )
-        except CaseError as exc:
-            raise _case_problem(exc) from None
+        result = await tickets.rate(conn, request.app[RULES], request.match_info["token"], body, request.app[CLOCK]())
     return json_response(result)
 
 
