@@ -36,8 +36,9 @@ def migration_files() -> list[tuple[int, str, str]]:
     return found
 
 
-async def migrate(conn: Conn) -> list[str]:
-    """Apply what has not been applied, each file in its own transaction; returns the names applied."""
+async def migrate(conn: Conn, upto: int | None = None) -> list[str]:
+    """Apply what has not been applied (up to version `upto`), each file in its own transaction; returns the
+    names applied."""
     applied_now = []
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
@@ -47,7 +48,7 @@ async def migrate(conn: Conn) -> list[str]:
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migration_files():
-            if version in done:
+            if version in done or (upto is not None and version > upto):
                 continue
             async with conn.transaction():
                 await conn.execute(sql)

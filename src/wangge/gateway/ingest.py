@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 import paho.mqtt.client as paho
 
 from wangge import alert_format
-from wangge.gateway import metrics, tickets
+from wangge.gateway import metrics, partitions, tickets
 from wangge.gateway.config import CasesConfig, MqttConfig
 from wangge.gateway.tickets import CaseRules
 from wangge.mqtt import make_client, parse_broker_url
@@ -166,9 +166,23 @@ async def _reject_foreign_devices(conn: Conn, prepared: _Prepared) -> None:
 async def store(
     conn: Conn, prepared: _Prepared, rules: CaseRules | None = None, now: datetime | None = None
 ) -> list[str]:
-    """Write one prepared batch in one transaction; returns the outcome of each alert event, in batch order."""
+    """Write one prepared batch in one transaction; returns the outcome of each alert event, in batch order.
+
+    An event from a month with no partition yet (an edge back after weeks offline, a skewed clock) fails
+    the batch once: the partitions are made and the batch is written again."""
     rules = rules or default_rules()
     now = now or datetime.now(UTC)
+    try:
+        return await _store(conn, prepared, rules, now)
+    except asyncpg.CheckViolationError as exc:
+        if not partitions.is_missing_partition(exc):
+            raise
+    made = await partitions.ensure(conn, partitions.alert_instants(prepared.alerts))
+    log.info("made %d month partitions for alerts of an unusual month", made)
+    return await _store(conn, prepared, rules, now)
+
+
+async def _store(conn: Conn, prepared: _Prepared, rules: CaseRules, now: datetime) -> list[str]:
     async with conn.transaction():
         await _reject_foreign_devices(conn, prepared)
         outcomes: list[str] = []

@@ -19,6 +19,15 @@ INGEST_BATCH = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 INGEST_RETRIES = Counter("wangge_gateway_ingest_retries", "Batches retried after a database error")
+RETENTION_REMOVED = Counter(
+    "wangge_gateway_retention_removed",
+    "Rows removed by the retention job, by kind (snapshots, dead_letters, webhook_deliveries, ...)",
+    ["kind"],
+)
+PARTITIONS = Gauge("wangge_gateway_partitions", "Month partitions of a partitioned table", ["table"])
+PARTITION_ROWS = Gauge(
+    "wangge_gateway_partition_rows", "Approximate rows in a table's partitions (planner estimate)", ["table"]
+)
 MQTT_CONNECTED = Gauge("wangge_gateway_mqtt_connected", "1 while connected to the broker")
 EDGE_ONLINE = Gauge("wangge_gateway_edge_online", "1 when the edge's last status said online", ["edge_id"])
 EDGE_OUTBOX_DEPTH = Gauge("wangge_gateway_edge_outbox_depth", "Outbox depth the edge last reported", ["edge_id"])

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
@@ -16,8 +18,12 @@ from wangge.gateway import db, metrics
 from wangge.gateway.api import create_app
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest import AlertIngest
+from wangge.gateway.lifecycle import run_lifecycle
 from wangge.gateway.tickets import CaseRules, run_escalations
 from wangge.gateway.webhooks.worker import WebhookWorker
+
+if TYPE_CHECKING:
+    from wangge.gateway.db import Conn
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ class Gateway:
     ingest: AlertIngest | None = None
     runner: web.AppRunner | None = None
     sla_task: asyncio.Task[None] | None = None
+    lifecycle_task: asyncio.Task[None] | None = None
     webhook_worker: WebhookWorker | None = None
     webhook_task: asyncio.Task[None] | None = None
 
@@ -58,7 +65,15 @@ class Gateway:
         ingest = AlertIngest(self.pool, self.config.mqtt, rules)
         self.ingest = ingest
         await ingest.start()
-        self.sla_task = asyncio.create_task(self._sla_loop(rules), name="sla-escalation")
+        self.sla_task = asyncio.create_task(
+            self._every(self.config.cases.escalation_interval_s, "SLA escalation", lambda c: self._escalate(c, rules)),
+            name="sla-escalation",
+        )
+        retention = self.config.retention
+        self.lifecycle_task = asyncio.create_task(
+            self._every(retention.interval_s, "lifecycle", lambda c: run_lifecycle(c, retention, datetime.now(UTC))),
+            name="lifecycle",
+        )
         self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks)
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
         app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules)
@@ -68,20 +83,25 @@ class Gateway:
         await web.TCPSite(self.runner, host, int(port)).start()
         log.info("gateway listening on http://%s", self.config.http)
 
-    async def _sla_loop(self, rules: CaseRules) -> None:
-        """Overdue marking and escalation, every few seconds; replicas share it through SKIP LOCKED."""
+    async def _every(self, interval_s: float, what: str, one_pass: Callable[[Conn], Awaitable[object]]) -> None:
+        """Run a periodic job forever; a failed pass is logged and the next one comes on time."""
         assert self.pool is not None
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    while (touched := await run_escalations(conn, rules, datetime.now(UTC))) > 0:
-                        metrics.ESCALATIONS.inc(touched)
+                    await one_pass(conn)
             except Exception:
-                log.exception("SLA escalation pass failed; next pass in %ss", self.config.cases.escalation_interval_s)
-            await asyncio.sleep(self.config.cases.escalation_interval_s)
+                log.exception("%s pass failed; next pass in %ss", what, interval_s)
+            await asyncio.sleep(interval_s)
+
+    @staticmethod
+    async def _escalate(conn: Conn, rules: CaseRules) -> None:
+        """Overdue marking and escalation; replicas share it through SKIP LOCKED."""
+        while (touched := await run_escalations(conn, rules, datetime.now(UTC))) > 0:
+            metrics.ESCALATIONS.inc(touched)
 
     async def stop(self) -> None:
-        for task in (self.sla_task, self.webhook_task):
+        for task in (self.sla_task, self.lifecycle_task, self.webhook_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

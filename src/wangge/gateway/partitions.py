@@ -1,0 +1,50 @@
+"""Month partitions of alerts and alert_events: made ahead by the lifecycle job, on demand by ingest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from wangge.gateway.db import Conn
+
+
+PARTITIONED = ("alerts", "alert_events")
+
+
+def is_missing_partition(exc: BaseException) -> bool:
+    """PostgreSQL's refusal of a row whose month has no partition (SQLSTATE 23514, like a CHECK)."""
+    return isinstance(exc, asyncpg.CheckViolationError) and "no partition of relation" in str(exc)
+
+
+def month_start(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def alert_instants(alerts: Iterable[dict[str, object]]) -> list[datetime]:
+    """The partition keys a batch of alert events will write: started_at (alerts) and at (alert_events)."""
+    out = set()
+    for alert in alerts:
+        for key in ("started_at", "at"):
+            value = alert.get(key)
+            if isinstance(value, str):
+                out.add(month_start(datetime.fromisoformat(value)))
+    return sorted(out)
+
+
+async def ensure(conn: Conn, instants: Iterable[datetime]) -> int:
+    """Create the month partitions holding these instants (both tables); returns how many were made."""
+    return int(await conn.fetchval("SELECT wangge_ensure_partitions($1::timestamptz[])", list(instants)))
+
+
+async def months(conn: Conn, parent: str) -> list[asyncpg.Record]:
+    """(name, lower_bound, upper_bound, approx_rows) of each partition of `parent`, oldest first."""
+    return list(await conn.fetch("SELECT * FROM wangge_partitions($1)", parent))
+
+
+async def drop_before(conn: Conn, parent: str, before: datetime) -> list[str]:
+    """Drop the partitions of `parent` whose month ends at or before `before`; returns their names."""
+    return list(await conn.fetchval("SELECT wangge_drop_partitions($1, $2)", parent, before))
