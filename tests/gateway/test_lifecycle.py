@@ -34,9 +34,7 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
         await db.migrate(conn, upto=5)
         july, august = old_alert(datetime(2026, 7, 3, tzinfo=UTC)), old_alert(datetime(2026, 8, 30, tzinfo=UTC))
         for message in (july, august):
-            await conn.fetch(
-                "SELECT * FROM wangge_ingest_alerts(ARRAY[$1::jsonb], ARRAY['k'], '1 day')", message
-            )
+            await conn.fetch("SELECT * FROM wangge_ingest_alerts(ARRAY[$1::jsonb], ARRAY['k'], '1 day')", message)
         assert await db.migrate(conn) == ["0006_partitions.sql"]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2
