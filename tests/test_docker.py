@@ -28,7 +28,10 @@ def resolved(*files: str) -> dict[str, Any]:
 def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets() -> None:
     config = resolved("compose.yaml")
     services = config["services"]
-    assert set(services) == {"postgres", "broker", "gateway-1", "gateway-2", "estate-broker", "edge", "sensors", "rtsp"}
+    assert set(services) == {
+        *("postgres", "broker", "gateway-1", "gateway-2", "estate-broker", "edge", "sensors", "rtsp"),
+        *("prometheus", "grafana"),
+    }
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["broker"]["image"].startswith("emqx/emqx:5")
     gateways = [services["gateway-1"], services["gateway-2"]]
@@ -41,7 +44,7 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
     for name, service in services.items():
         if name != "sensors":
             assert "test" in service["healthcheck"], name
-    assert set(config["secrets"]) == {"database_url", "postgres_password"}
+    assert set(config["secrets"]) == {"database_url", "postgres_password", "grafana_admin_password"}
 
 
 def test_the_mosquitto_variant_swaps_the_central_broker() -> None:
@@ -63,3 +66,52 @@ def test_images_run_unprivileged_and_check_their_health() -> None:
 @pytest.mark.parametrize("config", ["config/gateway.yaml", "config/edge.yaml"])
 def test_the_shipped_compose_configs_are_valid(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(DOCKER / config)]) == 0
+
+
+def _exported_series() -> set[str]:
+    """Every series name the gateway and edge processes can export (families with no samples yet included)."""
+    import prometheus_client
+
+    import wangge.edge.metrics
+    import wangge.gateway.metrics  # noqa: F401
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    names = set()
+    for family in prometheus_client.REGISTRY.collect():
+        for suffix in suffixes.get(family.type, ("",)):
+            names.add(family.name + suffix)
+    return names
+
+
+def test_the_dashboard_only_charts_series_the_processes_export() -> None:
+    import json
+    import re
+
+    dashboard = json.loads((DOCKER / "grafana/dashboards/wangge.json").read_text())
+    datasource = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/prometheus.yaml").read_text())
+    [source] = datasource["datasources"]
+    exported = _exported_series()
+    charted = set()
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+        for target in panel["targets"]:
+            charted |= set(re.findall(r"\b((?:wangge|process)_[a-z_]+)\b", target["expr"]))
+    assert charted, "the dashboard charts nothing"
+    assert charted <= exported, f"not exported by any process: {sorted(charted - exported)}"
+    # Every wangge family is on the dashboard somewhere (a new metric needs a panel, or a reason here).
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in exported if n.startswith("wangge_")}
+    charted_families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in charted}
+    assert families <= charted_families, f"no panel for {sorted(families - charted_families)}"
+
+
+def test_prometheus_scrapes_every_wangge_service_on_its_http_port() -> None:
+    services = resolved("compose.yaml")["services"]
+    scrape = yaml.safe_load((DOCKER / "prometheus/prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    expected = set()
+    for name in ("gateway-1", "gateway-2", "edge"):
+        config = "gateway" if name.startswith("gateway") else "edge"
+        port = yaml.safe_load((DOCKER / f"config/{config}.yaml").read_text())["http"].rpartition(":")[2]
+        expected.add(f"{name}:{port}")
+    assert targets == expected
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"].startswith("/run/secrets/")

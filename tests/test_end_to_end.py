@@ -208,7 +208,12 @@ def test_central_broker_down_for_30s_queues_alerts_in_the_outbox_and_delivers_al
 def test_gateway_killed_and_restarted_while_alerts_flow_loses_and_doubles_nothing(
     tmp_path: Path, database_url: str, mosquitto: Mosquitto
 ) -> None:
+    # These publishers do not re-send unconfirmed alerts as edges do: the broker's persistent session for
+    # the gateway must hold what arrives while it is down.
     config = gateway_yaml(tmp_path, database_url, mosquitto.url)
+    data = yaml.safe_load(config.read_text())
+    data["mqtt"]["persistent_session"] = True
+    write_yaml(config, data)
     gateway, _ = start_gateway(tmp_path, config)
     total, keys = 3000, 20
     messages = [

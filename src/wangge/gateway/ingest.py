@@ -177,7 +177,7 @@ async def store(
     except asyncpg.CheckViolationError as exc:
         if not partitions.is_missing_partition(exc):
             raise
-    made = await partitions.ensure(conn, partitions.alert_instants(prepared.alerts))
+    made = await partitions.ensure_for_alerts(conn, prepared.alerts)
     log.info("made %d month partitions for alerts of an unusual month", made)
     return await _store(conn, prepared, rules, now)
 
@@ -282,7 +282,7 @@ class AlertIngest:
         self._connected = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        client = make_client(self._broker, config.client_id, clean_session=False, manual_ack=True)
+        client = make_client(self._broker, config.client_id, clean_session=not config.persistent(), manual_ack=True)
         client.max_inflight_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -386,6 +386,7 @@ class AlertIngest:
             for i, alert in enumerate(prepared.alerts):
                 try:
                     async with conn.transaction():
+                        await partitions.ensure_for_alerts(conn, [alert])
                         await conn.fetch(
                             "SELECT * FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
                             [alert],

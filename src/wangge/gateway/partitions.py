@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -24,20 +24,21 @@ def month_start(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def alert_instants(alerts: Iterable[dict[str, object]]) -> list[datetime]:
-    """The partition keys a batch of alert events will write: started_at (alerts) and at (alert_events)."""
-    out = set()
-    for alert in alerts:
-        for key in ("started_at", "at"):
-            value = alert.get(key)
-            if isinstance(value, str):
-                out.add(month_start(datetime.fromisoformat(value)))
-    return sorted(out)
-
-
 async def ensure(conn: Conn, instants: Iterable[datetime]) -> int:
     """Create the month partitions holding these instants (both tables); returns how many were made."""
     return int(await conn.fetchval("SELECT wangge_ensure_partitions($1::timestamptz[])", list(instants)))
+
+
+async def ensure_for_alerts(conn: Conn, alerts: list[dict[str, Any]]) -> int:
+    """The partitions a batch of alert events will write (started_at for alerts, at for alert_events);
+    PostgreSQL reads the times, exactly as the ingest function will."""
+    return int(
+        await conn.fetchval(
+            "SELECT wangge_ensure_partitions(ARRAY(SELECT (e->>k)::timestamptz"
+            " FROM unnest($1::jsonb[]) e, unnest(ARRAY['started_at', 'at']) k))",
+            alerts,
+        )
+    )
 
 
 async def months(conn: Conn, parent: str) -> list[asyncpg.Record]:
