@@ -174,11 +174,13 @@ async def store(
     now = now or datetime.now(UTC)
     try:
         return await _store(conn, prepared, rules, now)
-    except asyncpg.CheckViolationError as exc:
-        if not partitions.is_missing_partition(exc):
-            raise
-    made = await partitions.ensure_for_alerts(conn, prepared.alerts)
-    log.info("made %d month partitions for alerts of an unusual month", made)
+    except asyncpg.CheckViolationError:
+        # SQLSTATE 23514 is also what a missing partition raises; its message text depends on the server's
+        # lc_messages, so any check violation gets the partitions made and one more try. A real CHECK
+        # failure fails again and goes on to the dead-letter isolation as before.
+        made = await partitions.ensure_for_alerts(conn, prepared.alerts)
+    if made:
+        log.info("made %d month partitions for alerts of an unusual month", made)
     return await _store(conn, prepared, rules, now)
 
 

@@ -15,11 +15,6 @@ if TYPE_CHECKING:
 PARTITIONED = ("alerts", "alert_events")
 
 
-def is_missing_partition(exc: BaseException) -> bool:
-    """PostgreSQL's refusal of a row whose month has no partition (SQLSTATE 23514, like a CHECK)."""
-    return isinstance(exc, asyncpg.CheckViolationError) and "no partition of relation" in str(exc)
-
-
 def month_start(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
