@@ -171,3 +171,18 @@ def create_token(config: Path) -> str:
         check=True,
     ).stdout
     return out.split("token:", 1)[1].strip()
+
+
+def subscribe_ticket_created(api: str, config: Path, url: str) -> None:
+    """A webhook subscription to ticket.created, made through the API with an admin token."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        api + "/api/v1/webhooks/subscriptions",
+        method="POST",
+        data=json.dumps({"name": "centre", "url": url, "event_types": ["ticket.created"]}).encode(),
+        headers={"Authorization": f"Bearer {create_token(config)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 201

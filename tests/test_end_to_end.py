@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import create_token, edge_yaml, gateway_yaml, sql, start_gateway
+from tests.conftest import create_token, edge_yaml, gateway_yaml, sql, start_gateway, subscribe_ticket_created
 from tests.support import (
     Mosquitto,
     Process,
@@ -351,7 +351,6 @@ def test_gateway_killed_mid_delivery_delivers_the_webhook_afterwards(
     tmp_path: Path, database_url: str, mosquitto: Mosquitto
 ) -> None:
     import asyncio
-    import urllib.request
 
     from aiohttp import web
 
@@ -382,15 +381,7 @@ def test_gateway_killed_mid_delivery_delivers_the_webhook_afterwards(
         },
     )
     gateway, api = start_gateway(tmp_path, config)
-    token = create_token(config)
-    request = urllib.request.Request(
-        api + "/api/v1/webhooks/subscriptions",
-        method="POST",
-        data=json.dumps({"name": "dept", "url": receiver.url, "event_types": ["ticket.created"]}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        assert resp.status == 201
+    subscribe_ticket_created(api, config, receiver.url)
     try:
         with running(gateway):
             central = mqtt_publisher(mosquitto.url)

@@ -9,22 +9,18 @@ message per ticket created.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
-import urllib.request
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from bench.alert_ingest import make_alert, write
 
-from tests.conftest import create_token, gateway_yaml, sql, start_gateway
+from tests.conftest import gateway_yaml, sql, start_gateway, subscribe_ticket_created
 from tests.gateway.receivers import Receiver
 from tests.support import Mosquitto, Process, running, wait_until
-from wangge import alert_format
-from wangge.edge.alerts import alerts_topic
 from wangge.edge.outbox import Outbox
 from wangge.edge.uplink import Uplink
 from wangge.mqtt import parse_broker_url
@@ -36,25 +32,8 @@ EDGES, PER_EDGE, DEVICES = 50, 400, 10  # 20,000 alerts, 500 correlation keys (e
 
 def fill(outbox: Outbox, edge_id: str) -> None:
     now = time.time()
-    stamp = alert_format.iso(now)
     for i in range(PER_EDGE):
-        message = {
-            "v": 1,
-            "alert_id": str(uuid.uuid4()),
-            "seq": 0,
-            "event": "start",
-            "edge_id": edge_id,
-            "source": {"kind": "sensor", "device_id": f"{edge_id}-dev-{i % DEVICES}", "metric": "water_level"},
-            "rule_id": "underpass-flooding",
-            "category": "emergencies.water_logging",
-            "severity": "major",
-            "title": "Underpass water 23 cm",
-            "started_at": stamp,
-            "at": stamp,
-            "emitted_at": stamp,
-            "value": 23.0,
-        }
-        outbox.append(f"{message['alert_id']}:0", alerts_topic(edge_id), alert_format.encode(message), now)
+        write(outbox, make_alert(edge_id, i % DEVICES, now))
 
 
 def count(url: str, query: str) -> int:
@@ -79,15 +58,7 @@ def test_a_burst_from_50_edges_survives_a_replica_killed_mid_burst(
     try:
         for config in configs:
             gateways.append(start_gateway(tmp_path, config)[0])
-        api = "http://" + yaml.safe_load(configs[1].read_text())["http"]
-        request = urllib.request.Request(
-            api + "/api/v1/webhooks/subscriptions",
-            method="POST",
-            data=json.dumps({"name": "centre", "url": receiver.url, "event_types": ["ticket.created"]}).encode(),
-            headers={"Authorization": f"Bearer {create_token(configs[1])}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            assert resp.status == 201
+        subscribe_ticket_created("http://" + yaml.safe_load(configs[1].read_text())["http"], configs[1], receiver.url)
 
         broker = parse_broker_url(mosquitto.url)
         for e in range(EDGES):
