@@ -12,7 +12,7 @@ from wangge.gateway.appkeys import CLOCK, POOL, principal_of, region_path_in_sco
 from wangge.gateway.auth import Principal
 from wangge.gateway.http_util import Params, json_body, json_response, path_int
 from wangge.gateway.problems import ProblemError
-from wangge.gateway.webhooks import formats, store
+from wangge.gateway.webhooks import formats, store, subscriptions
 from wangge.gateway.webhooks.destinations import check_url
 from wangge.gateway.webhooks.subscriptions import SubscriptionIn
 
@@ -46,37 +46,14 @@ async def create_subscription(request: web.Request) -> web.Response:
         data = SubscriptionIn.model_validate(await json_body(request))
     except ValidationError as exc:
         raise _invalid(exc) from None
-    problem = check_url(data.url)
-    if problem:
-        raise ProblemError(422, "Unprocessable Content", problem, invalid_params=[{"name": "url", "reason": problem}])
     path = await region_path_in_scope(request, principal, data.region, status=422)
-    secret = data.secret or (
-        formats.new_secret(data.format) if data.format in ("standard", "dingtalk", "feishu") else None
-    )
-    if data.format == "standard" and secret and not secret.startswith("whsec_"):
+    try:
+        async with request.app[POOL].acquire() as conn:
+            sub_id, secret = await subscriptions.create(conn, data, path, principal.name)
+    except subscriptions.SubscriptionError as exc:
         raise ProblemError(
-            422,
-            "Unprocessable Content",
-            "a standard webhook secret is whsec_<base64>",
-            invalid_params=[{"name": "secret", "reason": "must start with whsec_"}],
-        )
-    rate = data.rate_per_min or formats.DEFAULT_RATE_PER_MIN.get(data.format)
-    sub_id = await request.app[POOL].fetchval(
-        "INSERT INTO webhook_subscriptions (name, url, format, secret, region_path, categories, severities,"
-        " event_types, enabled, rate_per_min, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        " RETURNING id",
-        data.name,
-        data.url,
-        data.format,
-        secret,
-        path,
-        data.categories,
-        list(data.severities),
-        list(data.event_types),
-        data.enabled,
-        rate,
-        principal.name,
-    )
+            422, "Unprocessable Content", str(exc), invalid_params=[{"name": exc.field, "reason": str(exc)}]
+        ) from None
     body = await _subscription(request, principal, int(sub_id))
     body["secret"] = secret  # shown once
     return json_response(body, status=201)
