@@ -39,6 +39,17 @@ class Clock:
 Scenario = Callable[[TestClient[Any, Any], w.World, Any, Clock, CaseRules], Awaitable[None]]
 
 
+# Who takes a community ticket from reported to closed, step by step.
+TO_CLOSED = (
+    ("c1-operator", "register"),
+    ("c1-operator", "dispatch"),
+    ("c1-worker", "accept"),
+    ("c1-worker", "handle"),
+    ("c1-operator", "verify"),
+    ("c1-operator", "close"),
+)
+
+
 def run(
     database_url: str, scenario: Scenario, config: CasesConfig | None = None, start: datetime = FRIDAY_1730
 ) -> None:
@@ -291,14 +302,7 @@ def test_one_tap_report_progress_link_and_the_residents_rating(database_url: str
         assert (await client.get("/api/v1/progress/not-a-token")).status == 404
 
         ticket = created["id"]
-        for who, action in (
-            ("c1-operator", "register"),
-            ("c1-operator", "dispatch"),
-            ("c1-worker", "accept"),
-            ("c1-worker", "handle"),
-            ("c1-operator", "verify"),
-            ("c1-operator", "close"),
-        ):
+        for who, action in TO_CLOSED:
             status, body = await act(client, world, who, ticket, action, note="ok")
             assert status == 200, body
         resp = await client.post(f"/api/v1/progress/{token}/rating", json={"rating": "meh"})
@@ -417,14 +421,7 @@ def test_hotspots_and_summary_figures(database_url: str) -> None:
         ]
         assert hot["items"][0]["share_change"] == 0.5
         one = await pool.fetchval("SELECT min(id) FROM tickets")
-        for who, action in (
-            ("c1-operator", "register"),
-            ("c1-operator", "dispatch"),
-            ("c1-worker", "accept"),
-            ("c1-worker", "handle"),
-            ("c1-operator", "verify"),
-            ("c1-operator", "close"),
-        ):
+        for who, action in TO_CLOSED:
             clock.now += timedelta(minutes=1)
             status, _ = await act(client, world, who, one, action, note="ok")
             assert status == 200

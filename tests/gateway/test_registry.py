@@ -4,6 +4,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,13 +50,18 @@ def test_cli_import_is_all_or_nothing_and_export_round_trips(tmp_path: Path, dat
     assert paths[GRID_1] == "/990101/990101001/990101001001/990101001001001/"
 
 
+async def with_demo_regions(conn: Any) -> None:
+    """A migrated database holding the demo district's 15 regions."""
+    await db.migrate(conn)
+    demo = Path(__file__).parents[2] / "src" / "wangge" / "demo" / "regions.geojson"
+    await registry.import_regions(conn, demo.read_text(), "regions.geojson")
+
+
 def test_points_land_in_the_deepest_region_and_devices_need_known_regions(database_url: str) -> None:
     async def run() -> None:
         pool = await db.create_pool(database_url)
         async with pool.acquire() as conn:
-            await db.migrate(conn)
-            demo = Path(__file__).parents[2] / "src" / "wangge" / "demo" / "regions.geojson"
-            await registry.import_regions(conn, demo.read_text(), "regions.geojson")
+            await with_demo_regions(conn)
             assert (await registry.locate(conn, *POINT_GRID_1))["code"] == GRID_1
             assert (await registry.locate(conn, *POINT_GRID_2))["code"] == "990101002001001"
             assert await registry.locate(conn, 0.0, 0.0) is None
@@ -81,9 +87,7 @@ def test_sites_buildings_and_devices_need_their_parents(database_url: str) -> No
     async def run() -> None:
         pool = await db.create_pool(database_url)
         async with pool.acquire() as conn:
-            await db.migrate(conn)
-            demo = Path(__file__).parents[2] / "src" / "wangge" / "demo" / "regions.geojson"
-            await registry.import_regions(conn, demo.read_text(), "regions.geojson")
+            await with_demo_regions(conn)
             header = "kind,id,edge_id,name,region_code,lat,lon,parent\n"
             with pytest.raises(registry.RegistryError) as info:
                 await registry.import_devices(
