@@ -45,6 +45,11 @@ def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
     return asyncio.run(run())
 
 
+def count(url: str, query: str) -> int:
+    """The single number a `SELECT count(*) ...`-like query returns."""
+    return int(sql(url, query)[0][0])
+
+
 @pytest.fixture
 def database_url(pg_server: str) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"

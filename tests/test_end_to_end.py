@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import create_token, edge_yaml, gateway_yaml, sql, start_gateway, subscribe_ticket_created
+from tests.conftest import (
+    count,
+    create_token,
+    edge_yaml,
+    gateway_yaml,
+    sql,
+    start_gateway,
+    subscribe_ticket_created,
+)
 from tests.support import (
     Mosquitto,
     Process,
@@ -55,10 +63,6 @@ def edge_health(base: str) -> dict[str, Any]:
 
 def publish(client: Any, topic: str, payload: bytes | str) -> None:
     client.publish(topic, payload, qos=1).wait_for_publish(5)
-
-
-def count(url: str, query: str) -> int:
-    return int(sql(url, query)[0][0])
 
 
 def test_a_flooding_reading_becomes_a_ticket_and_bad_input_is_counted_not_fatal(

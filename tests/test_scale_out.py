@@ -18,7 +18,7 @@ import pytest
 import yaml
 from bench.alert_ingest import make_alert, write
 
-from tests.conftest import gateway_yaml, sql, start_gateway, subscribe_ticket_created
+from tests.conftest import count, gateway_yaml, start_gateway, subscribe_ticket_created
 from tests.gateway.receivers import Receiver
 from tests.support import Mosquitto, Process, running, wait_until
 from wangge.edge.outbox import Outbox
@@ -34,10 +34,6 @@ def fill(outbox: Outbox, edge_id: str) -> None:
     now = time.time()
     for i in range(PER_EDGE):
         write(outbox, make_alert(edge_id, i % DEVICES, now))
-
-
-def count(url: str, query: str) -> int:
-    return int(sql(url, query)[0][0])
 
 
 @pytest.mark.parametrize("replicas", [2, 3])
