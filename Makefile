@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# mqtt-spb-wrapper ships Eclipse Tahu's generated Sparkplug B schema; the tests check ours against it. It pins
+# paho-mqtt 1.x, so it is installed without its dependencies and only its schema module is loaded.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps mqtt-spb-wrapper==2.1.2
 	touch $@
 
 # Test-only system packages (the real broker). Installed when root; otherwise say what is missing.

@@ -56,7 +56,7 @@ def validation_problems(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
         # pydantic puts union / tagged-union member names into loc; they mean nothing to a user.
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-")))]
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-", "kind=")))]
         message = _clean_message(err["msg"])
         if not loc and message.startswith(CROSS_CHECK_PREFIX):
             # A whole-file check that names its own paths: one line per problem, as they were found.

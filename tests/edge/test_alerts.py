@@ -26,12 +26,12 @@ def event(kind: str, at: float, value: float) -> RuleEvent:
 
 def test_start_and_end_share_the_alert_id_even_across_a_restart(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
-    start = AlertComposer("estate-1", [RULE], box, clock=lambda: 1000.5).handle(event("start", 990, 23))
+    start = AlertComposer("estate-1", {RULE.id: RULE.meta()}, box, clock=lambda: 1000.5).handle(event("start", 990, 23))
     assert start is not None
     box.close()
 
     box = Outbox(tmp_path / "o.sqlite3")
-    composer = AlertComposer("estate-1", [RULE], box, clock=lambda: 2000.0)
+    composer = AlertComposer("estate-1", {RULE.id: RULE.meta()}, box, clock=lambda: 2000.0)
     assert composer.active_keys == [("flood", "gauge-1")]
     end = composer.handle(event("end", 1990, 12))
     assert end is not None
@@ -51,5 +51,5 @@ def test_start_and_end_share_the_alert_id_even_across_a_restart(tmp_path: Path) 
 
 def test_an_end_without_a_known_start_writes_nothing(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.sqlite3")
-    assert AlertComposer("estate-1", [RULE], box).handle(event("end", 5, 1)) is None
+    assert AlertComposer("estate-1", {RULE.id: RULE.meta()}, box).handle(event("end", 5, 1)) is None
     assert box.depth == 0

@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from wangge.detectors.readings import Reading
 from wangge.edge.config import SensorTopic
 from wangge.edge.payloads import PayloadError, ReadingParser, to_epoch
 
@@ -23,8 +24,14 @@ SENSORS = [
 ]
 
 
-def parser() -> ReadingParser:
-    return ReadingParser(SENSORS, max_payload_bytes=1024)
+class _Parser:
+    def parse(self, topic: str, payload: bytes, arrival: float) -> list[Reading]:
+        [message] = ReadingParser(SENSORS, max_payload_bytes=1024).parse(topic, payload, arrival).messages
+        return list(message.readings)
+
+
+def parser() -> _Parser:
+    return _Parser()
 
 
 def test_json_pointer_metrics_units_and_payload_timestamp() -> None:

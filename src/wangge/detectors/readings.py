@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+Severity = Literal["info", "minor", "major", "critical"]
+
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -19,8 +21,13 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A rule's condition began (`start`) or ended (`end`) at `at`, seen at a reading with `value`."""
+    """A rule's condition began (`start`), changed severity (`update`) or ended (`end`) at `at`.
 
-    kind: Literal["start", "end"]
+    `value` is what the rule judged (the reading, or a derived figure such as a rate); `severity` is set
+    by rules whose severity moves within one alert (steps), else None and the rule's own severity holds.
+    """
+
+    kind: Literal["start", "update", "end"]
     at: float
     value: float
+    severity: Severity | None = None

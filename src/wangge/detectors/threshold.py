@@ -32,6 +32,18 @@ class ThresholdSpec:
         if self.for_s < 0 or self.clear_for_s < 0:
             raise ValueError("durations must not be negative")
 
+    def initial(self) -> ThresholdState:
+        return ThresholdState()
+
+    def resume(self) -> ThresholdState:
+        return ThresholdState(active=True)
+
+    def step(self, state: ThresholdState, value: float, ts: float) -> Transition | None:
+        return threshold_step(self, state, value, ts)
+
+    def tick(self, state: ThresholdState, now: float) -> Transition | None:
+        return None
+
 
 @dataclass(slots=True)
 class ThresholdState:

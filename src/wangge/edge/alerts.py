@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from wangge import alert_format
-from wangge.detectors.rules import RuleEvent
+from wangge.detectors.readings import Reading
+from wangge.detectors.rules import OFFLINE_RULE, RuleEvent
 from wangge.edge import metrics
-from wangge.edge.config import ThresholdRule
 from wangge.edge.outbox import Outbox
+from wangge.edge.rule_config import RuleMeta
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +31,28 @@ def confirms_topic(edge_id: str) -> str:
     return f"wangge/edge/{edge_id}/confirms"
 
 
+OFFLINE = RuleMeta(OFFLINE_RULE, "devices.offline", "minor", "设备离线 Device {device} offline", judged="silent_s")
+
+
 class _TitleFields(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
 
-def render_title(rule: ThresholdRule, device: str, metric: str, value: float, unit: str | None) -> str:
-    level = rule.above if rule.above is not None else rule.below
+def render_title(meta: RuleMeta, reading: Reading, judged: float) -> str:
     fields = _TitleFields(
-        metric=metric,
-        value=value,
-        unit=f" {unit}" if unit else "",
-        direction="above" if rule.above is not None else "below",
-        level=level,
-        device=device,
-        rule=rule.id,
+        metric=reading.metric,
+        value=reading.value,
+        unit=f" {reading.unit}" if reading.unit else "",
+        level=meta.level if meta.level is not None else float("nan"),
+        device=reading.device_id,
+        rule=meta.rule_id,
+        judged=judged,
     )
     try:
-        return rule.title.format_map(fields)[:500] or rule.id
+        return meta.title.format_map(fields)[:500] or meta.rule_id
     except (ValueError, TypeError, IndexError, KeyError):
-        return f"{rule.id} at {device}"
+        return f"{meta.rule_id} at {reading.device_id}"
 
 
 class AlertComposer:
@@ -58,13 +61,13 @@ class AlertComposer:
     def __init__(
         self,
         edge_id: str,
-        rules: list[ThresholdRule],
+        metas: Mapping[str, RuleMeta],
         outbox: Outbox,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._edge_id = edge_id
         self._topic = alerts_topic(edge_id)
-        self._rules = {r.id: r for r in rules}
+        self._metas = {OFFLINE_RULE: OFFLINE, **metas}
         self._outbox = outbox
         self._clock = clock
         self._active = outbox.active_alerts()
@@ -74,9 +77,12 @@ class AlertComposer:
         return list(self._active)
 
     def handle(self, event: RuleEvent) -> dict[str, Any] | None:
-        rule = self._rules[event.rule_id]
+        meta = event.meta if isinstance(event.meta, RuleMeta) else self._metas.get(event.rule_id)
+        if meta is None:
+            log.error("no wording for rule %s; alert not written", event.rule_id)
+            return None
         reading, transition = event.reading, event.transition
-        key = (rule.id, reading.device_id)
+        key = (event.rule_id, reading.device_id)
         now = self._clock()
         if transition.kind == "start":
             base: dict[str, Any] = {
@@ -84,13 +90,14 @@ class AlertComposer:
                 "alert_id": str(uuid.uuid4()),
                 "edge_id": self._edge_id,
                 "source": {"kind": "sensor", "device_id": reading.device_id, "metric": reading.metric},
-                "rule_id": rule.id,
-                "category": rule.category,
-                "severity": rule.severity,
-                "title": render_title(rule, reading.device_id, reading.metric, reading.value, reading.unit),
+                "rule_id": event.rule_id,
+                "category": meta.category,
+                "severity": transition.severity or meta.severity,
+                "title": render_title(meta, reading, transition.value),
                 "started_at": alert_format.iso(transition.at),
-                "threshold": rule.spec().level,
             }
+            if meta.level is not None:
+                base["threshold"] = meta.level
             if reading.unit:
                 base["unit"] = reading.unit
             message = {**base, "seq": 0, "event": "start", "at": base["started_at"]}
@@ -98,16 +105,25 @@ class AlertComposer:
         else:
             previous = self._active.get(key)
             if previous is None:
-                log.warning("rule %s on %s ended with no active alert; ignored", rule.id, reading.device_id)
+                log.warning(
+                    "rule %s on %s: %s with no active alert; ignored", event.rule_id, reading.device_id, transition.kind
+                )
                 return None
-            ended = alert_format.iso(transition.at)
-            message = {**previous, "seq": previous["seq"] + 1, "event": "end", "at": ended, "ended_at": ended}
-            state = None
+            at = alert_format.iso(transition.at)
+            message = {**previous, "seq": previous["seq"] + 1, "event": transition.kind, "at": at}
+            if transition.kind == "end":
+                message["ended_at"] = at
+                state = None
+            else:
+                message["severity"] = transition.severity or previous["severity"]
+                state = {**previous, "seq": message["seq"], "severity": message["severity"]}
         message["value"] = reading.value
+        if meta.judged is not None:
+            message["attributes"] = {meta.judged: round(transition.value, 6)}
         message["emitted_at"] = alert_format.iso(now)
         if not alert_format.is_valid(message):
             problems = alert_format.schema_errors(message)
-            log.error("alert for rule %s not written, it breaks the wire format: %s", rule.id, problems)
+            log.error("alert for rule %s not written, it breaks the wire format: %s", event.rule_id, problems)
             return None
         self._outbox.append(
             f"{message['alert_id']}:{message['seq']}", self._topic, alert_format.encode(message), now, key, state

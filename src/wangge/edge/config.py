@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from wangge.configfile import BrokerUrl, HostPort, Ident, StrictModel, cross_check_error
-from wangge.detectors.threshold import ThresholdSpec
+from wangge.edge.profiles import BUILTIN, DeviceProfile
+from wangge.edge.rule_config import RuleConfig, ThresholdRule
 from wangge.edge.topics import TopicPattern
 
-Category = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")]
-Severity = Literal["info", "minor", "major", "critical"]
+__all__ = ["AvailabilityTopic", "DeviceConfig", "EdgeConfig", "MetricMap", "SensorTopic", "ThresholdRule"]
+
+PayloadFormat = Literal["json", "plain", "auto", "zigbee2mqtt", "tasmota", "homeassistant", "sparkplug_b"]
 
 
 class MetricMap(StrictModel):
@@ -31,13 +33,35 @@ class MetricMap(StrictModel):
         return value
 
 
+def _check_template(template: str, topic: str, extra: frozenset[str] = frozenset()) -> None:
+    names = set(TopicPattern(topic).names) | extra
+    unknown = set(re.findall(r"{(\w+)}", template)) - names
+    if unknown:
+        raise ValueError(f"device template uses {sorted(unknown)}, not captured by the topic {topic!r}")
+    if not template.strip():
+        raise ValueError("device must not be empty")
+
+
+SPARKPLUG_FIELDS = frozenset({"group", "node", "device"})
+
+
 class SensorTopic(StrictModel):
-    """A topic pattern (`+name` captures one level) and the metrics its payloads carry."""
+    """A topic pattern (`+name` captures one level), how its payloads are written, and the metrics they carry.
+
+    `format: json` takes each metric from its JSON pointer; `plain` is a bare number or ON/OFF word; the
+    ecosystem formats (`auto`, `zigbee2mqtt`, `tasmota`, `homeassistant`) take every number and switch in
+    the payload, named in snake case and renamed by `rename`; when `metrics` is given they keep only those.
+    `sparkplug_b` decodes Sparkplug B protobuf (topic `spBv1.0/...`; device template fields {group},
+    {node}, {device}).
+    """
 
     topic: str
     device: str = Field(description="device id, may use captures: '{device}' or 'gauge-{building}'")
-    metrics: list[MetricMap] = Field(min_length=1)
+    format: PayloadFormat = "json"
+    metrics: list[MetricMap] = Field(default_factory=list)
+    rename: dict[str, Ident] = Field(default_factory=dict, description="payload name -> metric name")
     timestamp_pointer: str | None = Field(default=None, description="JSON pointer to ISO 8601 or epoch s/ms")
+    profile: Ident | None = Field(default=None, description="device profile of every device on this topic")
 
     @field_validator("topic")
     @classmethod
@@ -46,49 +70,49 @@ class SensorTopic(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _device_template(self) -> SensorTopic:
-        names = set(TopicPattern(self.topic).names)
-        used = set(re.findall(r"{(\w+)}", self.device))
-        unknown = used - names
-        if unknown:
-            raise ValueError(f"device template uses {sorted(unknown)}, not captured by the topic {self.topic!r}")
-        if not self.device.strip():
-            raise ValueError("device must not be empty")
+    def _shape(self) -> SensorTopic:
+        sparkplug = self.format == "sparkplug_b"
+        if sparkplug and not self.topic.startswith("spBv1.0/"):
+            raise ValueError("a sparkplug_b mapping's topic must start with 'spBv1.0/' (e.g. spBv1.0/estate1/#)")
+        _check_template(self.device, self.topic, SPARKPLUG_FIELDS if sparkplug else frozenset())
+        if self.format in ("json", "plain") and not self.metrics:
+            raise ValueError(f"format {self.format!r} needs 'metrics' (which values to read)")
+        if self.format == "plain" and (len(self.metrics) != 1 or self.metrics[0].pointer != "plain"):
+            raise ValueError("format 'plain' carries exactly one metric, with pointer 'plain'")
+        if self.format not in ("json", "plain") and any(m.pointer != "plain" for m in self.metrics):
+            raise ValueError(f"format {self.format!r} names metrics, not pointers: use 'rename' to map names")
         return self
 
 
-class ThresholdRule(StrictModel):
-    """Raise when `metric` is above (or below) a level for `for_s`; clear past `clear` for `clear_for_s`."""
+class AvailabilityTopic(StrictModel):
+    """A status / LWT topic: its payload says whether the device is online (`online` words) or not."""
 
-    id: Ident
-    metric: Ident
-    devices: list[Ident] | None = Field(default=None, description="limit to these devices; all when absent")
-    above: float | None = None
-    below: float | None = None
-    clear: float
-    for_s: float = Field(default=0.0, ge=0, le=86400)
-    clear_for_s: float = Field(default=0.0, ge=0, le=86400)
-    severity: Severity = "major"
-    category: Category
-    title: str = Field(
-        default="{metric} {value:g}{unit} {direction} {level:g}{unit} at {device}", min_length=1, max_length=300
-    )
+    topic: str
+    device: str = Field(description="device id, may use captures")
+    online: list[str] = Field(default_factory=lambda: ["online", "true", "1", "connected"], min_length=1)
+    offline: list[str] = Field(default_factory=lambda: ["offline", "false", "0", "disconnected", "lost"], min_length=1)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        TopicPattern(value)
+        return value
 
     @model_validator(mode="after")
-    def _levels(self) -> ThresholdRule:
-        if (self.above is None) == (self.below is None):
-            raise ValueError("give exactly one of 'above' or 'below'")
-        try:
-            self.spec()
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
+    def _template(self) -> AvailabilityTopic:
+        _check_template(self.device, self.topic)
         return self
 
-    def spec(self) -> ThresholdSpec:
-        if self.above is not None:
-            return ThresholdSpec(self.above, self.clear, "above", self.for_s, self.clear_for_s)
-        assert self.below is not None
-        return ThresholdSpec(self.below, self.clear, "below", self.for_s, self.clear_for_s)
+
+class DeviceConfig(StrictModel):
+    """A device known in advance: its profile, and rules changed for it alone."""
+
+    id: Ident
+    profile: Ident
+    heartbeat_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+    rules: dict[Ident, dict[str, Any]] = Field(
+        default_factory=dict, description="rule id -> fields to change, e.g. {flooding: {for_s: 60}}"
+    )
 
 
 class UplinkConfig(StrictModel):
@@ -108,20 +132,60 @@ class EdgeConfig(StrictModel):
     data_dir: Path = Path("./var/edge")
     http: HostPort | None = Field(default=None, description="host:port for /healthz and /metrics; off when absent")
     max_payload_bytes: int = Field(default=65536, ge=64, le=16 * 1024 * 1024)
+    max_clock_skew_s: float = Field(
+        default=300, ge=0, le=86400, description="a payload time further ahead of the edge clock is replaced"
+    )
+    heartbeat_s: float | None = Field(
+        default=None, gt=0, le=30 * 86400, description="offline timeout for devices whose profile sets none"
+    )
     sensors: list[SensorTopic] = Field(default_factory=list)
-    rules: list[ThresholdRule] = Field(default_factory=list)
+    availability: list[AvailabilityTopic] = Field(default_factory=list)
+    profiles: list[DeviceProfile] = Field(default_factory=list, description="new profiles, or built-ins replaced")
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+    def all_profiles(self) -> dict[str, DeviceProfile]:
+        return {**BUILTIN, **{p.name: p for p in self.profiles}}
 
     @model_validator(mode="after")
     def _cross_checks(self) -> EdgeConfig:
-        metrics = {m.name for s in self.sensors for m in s.metrics}
+        profiles = self.all_profiles()
+        explicit = {m.name for s in self.sensors for m in s.metrics}
+        open_ended = any(s.format not in ("json", "plain") and not s.metrics for s in self.sensors)
         problems = []
         seen: set[str] = set()
         for i, rule in enumerate(self.rules):
-            if rule.metric not in metrics:
+            if rule.metric not in explicit and not open_ended:
                 problems.append(f"rules[{i}].metric: {rule.metric!r} is not produced by any sensors[] mapping")
             if rule.id in seen:
                 problems.append(f"rules[{i}].id: {rule.id!r} is used twice")
             seen.add(rule.id)
+        for i, sensor in enumerate(self.sensors):
+            if sensor.profile is None:
+                continue
+            profile = profiles.get(sensor.profile)
+            if profile is None:
+                problems.append(f"sensors[{i}].profile: unknown profile {sensor.profile!r}; known: {sorted(profiles)}")
+                continue
+            for j, metric in enumerate(sensor.metrics):
+                if metric.name not in profile.metrics:
+                    problems.append(
+                        f"sensors[{i}].metrics[{j}].name: {metric.name!r} is not a metric of profile "
+                        f"{profile.name!r} ({', '.join(profile.metrics)})"
+                    )
+        ids: set[str] = set()
+        for i, device in enumerate(self.devices):
+            if device.id in ids:
+                problems.append(f"devices[{i}].id: {device.id!r} is listed twice")
+            ids.add(device.id)
+            profile = profiles.get(device.profile)
+            if profile is None:
+                problems.append(f"devices[{i}].profile: unknown profile {device.profile!r}; known: {sorted(profiles)}")
+                continue
+            try:
+                profile.with_overrides(device.rules, device.heartbeat_s)
+            except ValueError as exc:
+                problems.append(f"devices[{i}].rules: {' '.join(str(exc).split())[:400]}")
         if problems:
             raise cross_check_error(problems)
         return self

@@ -12,3 +12,9 @@ ALERTS_RESENT = Counter(
     "wangge_edge_alerts_resent", "Alert events sent again because the gateway had not confirmed them"
 )
 ALERTS_REFUSED = Counter("wangge_edge_alerts_refused", "Alert events the gateway refused (dead-lettered there)")
+READINGS_ADJUSTED = Counter(
+    "wangge_edge_readings_adjusted", "Sensor readings taken with a corrected time, by reason", ["reason"]
+)
+SPARKPLUG_REBIRTHS = Counter("wangge_edge_sparkplug_rebirths", "Sparkplug rebirth requests sent to edge nodes")
+DEVICES_OFFLINE = Gauge("wangge_edge_devices_offline", "Sensor devices currently offline")
+DEVICES_KNOWN = Gauge("wangge_edge_devices", "Sensor devices known to the rule engine")

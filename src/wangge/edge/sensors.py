@@ -2,6 +2,12 @@
 
 Everything runs on paho's network thread: the rule engine is cheap and the outbox append is the
 durability point, so a reading is only acknowledged to the broker after its alert event is on disk.
+A second thread ticks the engine once a second (heartbeats running out, repeating conditions going quiet).
+
+Time rules (docs/sensors.md): readings carry the payload's time when it has one, else arrival time; a
+payload time more than `max_clock_skew_s` ahead of the edge clock is replaced by arrival time (counted as
+`clock_skew`); per series, older readings are dropped (`out_of_order`) and an exact repeat of time and
+value is dropped (`duplicate`). Liveness always uses arrival time.
 """
 
 from __future__ import annotations
@@ -9,15 +15,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as paho
 
-from wangge.detectors.rules import RuleEngine
+from wangge.detectors.readings import Reading
+from wangge.detectors.rules import RuleEngine, RuleEvent
 from wangge.edge import metrics
 from wangge.edge.alerts import AlertComposer
-from wangge.edge.payloads import PayloadError, ReadingParser
+from wangge.edge.payloads import Parsed, PayloadError, ReadingParser
+from wangge.edge.sparkplug import rebirth_request
 from wangge.mqtt import BrokerAddress, make_client
 
 log = logging.getLogger(__name__)
@@ -33,6 +41,8 @@ class SensorIngest:
         client_id: str,
         on_alert: Callable[[], None],
         clock: Callable[[], float] = time.time,
+        max_clock_skew_s: float = 300.0,
+        tick_s: float = 1.0,
     ) -> None:
         self._parser = parser
         self._engine = engine
@@ -40,7 +50,11 @@ class SensorIngest:
         self._broker = broker
         self._on_alert = on_alert
         self._clock = clock
+        self._skew = max_clock_skew_s
+        self._tick_s = tick_s
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="sensor-rules-tick", daemon=True)
         self.readings = 0
         self.connected = threading.Event()
         client = make_client(broker, client_id, clean_session=False)
@@ -52,10 +66,14 @@ class SensorIngest:
     def start(self) -> None:
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=30)
         self._client.loop_start()
+        self._ticker.start()
 
     def stop(self) -> None:
+        self._stop.set()
         self._client.disconnect()
         self._client.loop_stop()
+        if self._ticker.is_alive():
+            self._ticker.join(5)
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -76,25 +94,82 @@ class SensorIngest:
 
     def handle(self, topic: str, payload: bytes) -> int:
         """Process one sensor message; returns how many alert events it produced."""
+        now = self._clock()
         try:
-            readings = self._parser.parse(topic, payload, self._clock())
+            parsed = self._parser.parse(topic, payload, now)
         except PayloadError as exc:
             metrics.READINGS_REJECTED.labels(exc.reason).inc()
             log.warning("rejected sensor message on %r: %s: %s", topic[:200], exc.reason, exc.detail)
             return 0
-        produced = 0
+        except Exception:  # a parser bug must cost one message, never the ingest loop
+            metrics.READINGS_REJECTED.labels("parser_error").inc()
+            log.exception("sensor message on %r could not be parsed", topic[:200])
+            return 0
+        self._note(parsed, topic)
+        events: list[RuleEvent] = []
         with self._lock:
-            self.readings += len(readings)
-            for reading in readings:
-                metrics.READINGS.labels(reading.metric).inc()
-                for event in self._engine.feed(reading):
-                    try:
-                        if self._composer.handle(event) is not None:
-                            produced += 1
-                    except Exception:
-                        # The outbox could not be written (disk full?): say so loudly, keep ingesting.
-                        log.exception("alert for rule %s on %s could not be stored", event.rule_id, topic)
-                        metrics.READINGS_REJECTED.labels("outbox_error").inc()
+            for message in parsed.messages:
+                device = message.device_id
+                if message.profile is not None and self._engine.profile_of(device) is None:
+                    self._engine.assign(device, message.profile, now)
+                if message.online is False:
+                    events += self._engine.announce(device, False, now)
+                else:
+                    events += self._engine.seen(device, now)
+                for reading in message.readings:
+                    events += self._feed(reading, now)
+            produced = self._compose(events, topic)
         if produced:
             self._on_alert()
         return produced
+
+    def tick(self, now: float | None = None) -> int:
+        """Let time pass for every rule; returns how many alert events that produced."""
+        with self._lock:
+            produced = self._compose(self._engine.tick(self._clock() if now is None else now), "tick")
+            metrics.DEVICES_KNOWN.set(len(self._engine.devices))
+            metrics.DEVICES_OFFLINE.set(len(self._engine.offline_devices()))
+        if produced:
+            self._on_alert()
+        return produced
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("sensor rule tick failed; next tick in %.0f s", self._tick_s)
+
+    def _feed(self, reading: Reading, now: float) -> list[RuleEvent]:
+        if reading.ts > now + self._skew:
+            metrics.READINGS_ADJUSTED.labels("clock_skew").inc()
+            reading = Reading(reading.device_id, reading.metric, reading.value, now, reading.unit)
+        dropped = self._engine.admit(reading)
+        if dropped is not None:
+            metrics.READINGS_REJECTED.labels(dropped).inc()
+            return []
+        self.readings += 1
+        metrics.READINGS.labels(reading.metric).inc()
+        return self._engine.feed(reading)
+
+    def _compose(self, events: Iterable[RuleEvent], where: str) -> int:
+        produced = 0
+        for event in events:
+            try:
+                if self._composer.handle(event) is not None:
+                    produced += 1
+            except Exception:
+                # The outbox could not be written (disk full?): say so loudly, keep ingesting.
+                log.exception("alert for rule %s (%s) could not be stored", event.rule_id, where)
+                metrics.READINGS_REJECTED.labels("outbox_error").inc()
+        return produced
+
+    def _note(self, parsed: Parsed, topic: str) -> None:
+        if parsed.problem is not None:
+            reason = "sparkplug_" + parsed.problem.split(":")[0].replace(" ", "_").lower()
+            metrics.READINGS_REJECTED.labels(reason[:40]).inc()
+            log.warning("sensor message on %r: %s", topic[:200], parsed.problem)
+        if parsed.rebirth_topic is not None:
+            metrics.SPARKPLUG_REBIRTHS.inc()
+            self._client.publish(parsed.rebirth_topic, rebirth_request(int(self._clock() * 1000)), qos=0)
+            log.info("asked for Sparkplug rebirth on %s", parsed.rebirth_topic)

@@ -1,0 +1,197 @@
+"""The pure rule kinds, step by step, with time passed in."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from wangge.detectors.anomaly import AnomalyDetector, AnomalySpec
+from wangge.detectors.levels import LevelsSpec
+from wangge.detectors.patterns import RangeSpec, RateSpec, RepeatSpec, StuckSpec
+from wangge.detectors.readings import Reading, Transition
+from wangge.detectors.rules import OFFLINE_RULE, ProfileRules, RuleBinding, RuleEngine, RuleSpec
+from wangge.detectors.threshold import ThresholdSpec
+
+
+def run(spec: RuleSpec, series: list[tuple[float, float]]) -> list[Transition]:
+    state = spec.initial()
+    out = []
+    for ts, value in series:
+        transition = spec.step(state, value, ts)
+        if transition is not None:
+            out.append(transition)
+    return out
+
+
+WATER = LevelsSpec(ThresholdSpec(20, 15), ((20, "minor"), (40, "major"), (60, "critical")), hysteresis=5)
+
+
+def test_severity_steps_rise_at_once_and_fall_only_past_the_hysteresis() -> None:
+    series = [(0, 10), (1, 25), (2, 45), (3, 38), (4, 34), (5, 70), (6, 56), (7, 54), (8, 14)]
+    assert run(WATER, series) == [
+        Transition("start", 1, 25, "minor"),
+        Transition("update", 2, 45, "major"),
+        # 38 is under 40 but not under 40 - 5: still major; 34 is.
+        Transition("update", 4, 34, "minor"),
+        Transition("update", 5, 70, "critical"),
+        # 56 is not under 60 - 5; 54 is, and it is still past 40 - 5: major.
+        Transition("update", 7, 54, "major"),
+        Transition("end", 8, 14),
+    ]
+
+
+def test_a_jump_straight_to_the_top_step_starts_critical() -> None:
+    assert run(WATER, [(0, 80)]) == [Transition("start", 0, 80, "critical")]
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [(((25, "minor"),), "first step"), (((20, "minor"), (20, "major")), "strictly rising"), ((), "at least one")],
+)
+def test_bad_steps_are_refused(steps: tuple[tuple[float, str], ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LevelsSpec(ThresholdSpec(20, 15), steps)  # type: ignore[arg-type]
+
+
+def test_repeat_counts_occurrences_not_readings_and_ends_after_a_quiet_window() -> None:
+    spec = RepeatSpec(level=0.5, count=3, within_s=600)
+    state = spec.initial()
+    # On for three readings in a row is one occurrence.
+    assert [spec.step(state, v, t) for t, v in [(0, 1), (10, 1), (20, 1), (30, 0)]] == [None] * 4
+    assert spec.step(state, 1, 100) is None  # second
+    assert spec.step(state, 0, 110) is None
+    assert spec.step(state, 1, 200) == Transition("start", 200, 1)  # third within 600 s of the first
+    assert spec.tick(state, 799) is None
+    assert spec.tick(state, 800) == Transition("end", 800, 3)
+
+
+def test_repeat_occurrences_too_far_apart_do_not_count() -> None:
+    spec = RepeatSpec(level=0.5, count=3, within_s=100)
+    series = [(0, 1), (1, 0), (60, 1), (61, 0), (120, 1), (121, 0), (150, 1)]
+    # 0, 60, 120: 120 s apart; 60, 120, 150: within 100 s.
+    assert run(spec, series) == [Transition("start", 150, 1)]
+
+
+def test_rate_is_measured_over_its_window_not_between_noisy_neighbours() -> None:
+    spec = RateSpec(ThresholdSpec(2.0, 1.0), window_s=120)
+    noisy = [(t, 10 + (1 if t % 10 else -1)) for t in range(0, 600, 5)]  # 2 cm of jitter every 5 s
+    assert run(spec, noisy) == []
+    rising = [(float(t), 10 + 3 * t / 60) for t in range(0, 600, 30)]  # 3 cm/min
+    [start] = run(spec, rising)
+    assert start.kind == "start" and start.at == 120 and start.value == pytest.approx(3.0)
+
+
+def test_rate_restarts_after_a_gap_instead_of_averaging_across_it() -> None:
+    spec = RateSpec(ThresholdSpec(2.0, 1.0), window_s=60, max_gap_s=600)
+    assert run(spec, [(0, 0), (5000, 500)]) == []  # 6 cm/min across an outage: not a rate we measured
+
+
+def test_falling_rate() -> None:
+    spec = RateSpec(ThresholdSpec(-0.05, -0.025, "below"), window_s=60)
+    assert [t.kind for t in run(spec, [(0, 0.4), (60, 0.38), (120, 0.2), (180, 0.2)])] == ["start", "end"]
+
+
+def test_stuck_needs_the_duration_and_the_readings_and_ends_on_movement() -> None:
+    spec = StuckSpec(for_s=3600, tolerance=0.05, min_readings=3)
+    assert run(spec, [(0, 5.0), (3600, 5.0)]) == []  # two readings: not enough evidence
+    series = [(0, 5.0), (1800, 5.02), (3600, 4.98), (3700, 5.5)]
+    assert run(spec, series) == [Transition("start", 0, 4.98), Transition("end", 3700, 5.5)]
+
+
+def test_engine_keeps_implausible_readings_away_from_other_rules() -> None:
+    engine = RuleEngine(
+        [
+            RuleBinding("range", "level", RangeSpec(0, 500)),
+            RuleBinding("flood", "level", ThresholdSpec(20, 15)),
+        ]
+    )
+    events = engine.feed(Reading("g1", "level", 9999, 0))
+    assert [(e.rule_id, e.transition.kind) for e in events] == [("range", "start")]
+    events = engine.feed(Reading("g1", "level", 30, 1))
+    assert [(e.rule_id, e.transition.kind) for e in events] == [("range", "end"), ("flood", "start")]
+
+
+def test_engine_profiles_apply_to_assigned_devices_only() -> None:
+    engine = RuleEngine(profiles={"gauge": ProfileRules((RuleBinding("gauge.flood", "level", ThresholdSpec(20, 15)),))})
+    assert engine.feed(Reading("stranger", "level", 30, 0)) == []
+    engine.assign("g1", "gauge", 0)
+    assert [e.rule_id for e in engine.feed(Reading("g1", "level", 30, 0))] == ["gauge.flood"]
+    with pytest.raises(KeyError):
+        engine.assign("g2", "no-such-profile", 0)
+
+
+def test_engine_orders_each_series_once_for_all_rules() -> None:
+    engine = RuleEngine()
+    assert engine.admit(Reading("g1", "level", 5, 100)) is None
+    assert engine.admit(Reading("g1", "level", 5, 100)) == "duplicate"
+    assert engine.admit(Reading("g1", "level", 6, 100)) is None  # a correction at the same time
+    assert engine.admit(Reading("g1", "level", 9, 99)) == "out_of_order"
+    assert engine.admit(Reading("g1", "other", 9, 99)) is None  # another series has its own order
+    assert engine.admit(Reading("g2", "level", 9, 99)) is None
+
+
+def test_heartbeat_lwt_and_recovery() -> None:
+    engine = RuleEngine(profiles={"gauge": ProfileRules((), heartbeat_s=60)})
+    engine.assign("g1", "gauge", 0)
+    assert engine.tick(60) == []
+    [offline] = engine.tick(61)
+    assert (offline.rule_id, offline.transition) == (OFFLINE_RULE, Transition("start", 0, 61))
+    assert engine.tick(500) == []  # once
+    assert engine.offline_devices() == ["g1"]
+    [back] = engine.seen("g1", 600)
+    assert back.transition == Transition("end", 600, 1.0)
+    # An LWT "offline" starts it at once, whatever the heartbeat; the device's "online" ends it.
+    [gone] = engine.announce("g1", False, 700)
+    assert gone.transition.kind == "start" and gone.transition.at == 700
+    assert engine.announce("g1", False, 701) == []
+    [online] = engine.announce("g1", True, 710)
+    assert online.transition.kind == "end"
+
+
+def test_restored_alerts_of_every_kind_can_end_without_starting_again() -> None:
+    engine = RuleEngine(
+        [
+            RuleBinding("steps", "a", WATER),
+            RuleBinding("stuck", "b", StuckSpec(60)),
+            RuleBinding("repeat", "c", RepeatSpec(0.5, 2, 100)),
+        ]
+    )
+    engine.restore_active([("steps", "d"), ("stuck", "d"), ("repeat", "d"), (OFFLINE_RULE, "d")])
+    assert engine.feed(Reading("d", "a", 30, 0)) == []
+    assert [e.transition.kind for e in engine.feed(Reading("d", "a", 3, 1))] == ["end"]
+    assert engine.feed(Reading("d", "b", 7, 0)) == []
+    assert [e.transition.kind for e in engine.feed(Reading("d", "b", 8, 1))] == ["end"]
+    assert engine.feed(Reading("d", "c", 0, 0)) == []
+    assert engine.tick(50) == []
+    assert [e.rule_id for e in engine.tick(151)] == ["repeat"]
+    assert [e.rule_id for e in engine.seen("d", 200)] == [OFFLINE_RULE]
+
+
+def noise_then_shift(detector: AnomalyDetector) -> tuple[list[float], list[float]]:
+    rng = random.Random(3)
+    noise = [detector.score(10 + rng.gauss(0, 1)) for _ in range(2000)]
+    return noise, [detector.score(25 + rng.gauss(0, 1)) for _ in range(100)]
+
+
+def test_anomaly_detector_ignores_steady_noise_and_flags_a_level_shift() -> None:
+    noise, shifted = noise_then_shift(AnomalyDetector(quiet=0))  # no damping: every reading judged alone
+    assert max(noise[:150]) == 0.0  # warm-up
+    assert sum(s >= 0.995 for s in noise[150:]) < 0.01 * 1850  # about the share the threshold implies
+    assert max(shifted[:5]) >= 0.995  # found within five readings
+    assert sum(s >= 0.995 for s in shifted[:50]) > 5  # and, undamped, said again and again
+
+
+def test_anomaly_detector_says_it_once() -> None:
+    _, shifted = noise_then_shift(AnomalyDetector())  # damped for 100 readings after an alarm
+    assert sum(s >= 0.995 for s in shifted) <= 1
+
+
+def test_anomaly_rule_is_quiet_during_warmup_and_ends_after_quiet_readings() -> None:
+    spec = AnomalySpec(threshold=0.995, warmup=50, quiet=20)
+    series = [(float(t), 5.0 + (t % 3) * 0.1) for t in range(300)] + [(300.0, 50.0)]
+    series += [(float(t), 5.0 + (t % 3) * 0.1) for t in range(301, 330)]
+    transitions = run(spec, series)
+    assert [t.kind for t in transitions] == ["start", "end"]
+    assert transitions[0].at == 300 and transitions[1].at == 320
+    assert run(spec, [(0, 1.0), (1, 100.0), (2, -100.0)]) == []  # warm-up: nothing is unusual yet
