@@ -200,3 +200,18 @@ def running(*procs: Process) -> Iterator[None]:
     finally:
         for p in procs:
             p.kill()
+
+
+ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+
+
+def asset(relative: str) -> Path:
+    """A file under ../shared/assets: skipped in a user's clone without it, a failure under CI (`CI=true`)."""
+    import pytest
+
+    path = ASSETS / relative
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            raise FileNotFoundError(f"{path} is missing under CI: ../shared/assets must sit beside the repository")
+        pytest.skip(f"{path} not present (../shared/assets is not part of a clone)")
+    return path
