@@ -10,6 +10,7 @@ import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,18 @@ def tahu() -> ModuleType:
     if _cached is None:
         _cached = load()
     return _cached
+
+
+def spb(seq: int | None, metrics: list[tuple[str | None, int | None, int, str, Any]], ts: int = 1795420800000) -> bytes:
+    """A payload encoded with Tahu's schema: metrics as (name, alias, datatype, value field, value)."""
+    message = tahu().Payload(timestamp=ts)
+    if seq is not None:
+        message.seq = seq
+    for name, alias, datatype, field, value in metrics:
+        metric = message.metrics.add(datatype=datatype)
+        if name is not None:
+            metric.name = name
+        if alias is not None:
+            metric.alias = alias
+        setattr(metric, field, value)
+    return bytes(message.SerializeToString())

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.edge.tahu import tahu
+from tests.edge.tahu import spb, tahu
 from wangge.edge.config import AvailabilityTopic, SensorTopic
 from wangge.edge.payloads import Parsed, PayloadError, ReadingParser
 from wangge.edge.sparkplug import Payload
@@ -115,21 +115,6 @@ def test_our_sparkplug_schema_matches_eclipse_tahus() -> None:
         for field in mine.fields:
             theirs = ref.fields_by_name[field.name]
             assert (field.number, field.type) == (theirs.number, theirs.type), field.name
-
-
-def spb(seq: int | None, metrics: list[tuple[str | None, int | None, int, str, Any]], ts: int = 1795420800000) -> bytes:
-    """A payload encoded with Tahu's schema: metrics as (name, alias, datatype, value field, value)."""
-    message = tahu().Payload(timestamp=ts)
-    if seq is not None:
-        message.seq = seq
-    for name, alias, datatype, field, value in metrics:
-        metric = message.metrics.add(datatype=datatype)
-        if name is not None:
-            metric.name = name
-        if alias is not None:
-            metric.alias = alias
-        setattr(metric, field, value)
-    return bytes(message.SerializeToString())
 
 
 SPARKPLUG = {

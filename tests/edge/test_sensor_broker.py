@@ -8,25 +8,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.edge.tahu import tahu
+from tests.edge.tahu import spb
 from tests.support import Mosquitto, mqtt_publisher, wait_until
 from wangge.edge.config import EdgeConfig
 from wangge.edge.service import EdgeService
 from wangge.edge.sparkplug import Payload
 
 
-def spb(seq: int | None, metrics: list[tuple[str | None, int | None, int, str, Any]]) -> bytes:
-    message = tahu().Payload(timestamp=int(time.time() * 1000))
-    if seq is not None:
-        message.seq = seq
-    for name, alias, datatype, field, value in metrics:
-        metric = message.metrics.add(datatype=datatype)
-        if name is not None:
-            metric.name = name
-        if alias is not None:
-            metric.alias = alias
-        setattr(metric, field, value)
-    return bytes(message.SerializeToString())
+def edge(tmp_path: Path, broker: Mosquitto, edge_id: str, **sections: Any) -> EdgeService:
+    config = {"edge_id": edge_id, "sensor_broker": broker.url, "uplink": {"broker": broker.url}}
+    return EdgeService(EdgeConfig.model_validate(config | {"data_dir": str(tmp_path / "edge")} | sections))
 
 
 class Listener:
@@ -55,28 +46,24 @@ class Listener:
 def test_sparkplug_node_through_mosquitto_births_data_gap_rebirth_and_death(
     tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    config = EdgeConfig.model_validate(
-        {
-            "edge_id": "estate-spb",
-            "sensor_broker": mosquitto.url,
-            "uplink": {"broker": mosquitto.url},
-            "data_dir": str(tmp_path / "edge"),
-            "sensors": [
-                {
-                    "topic": "spBv1.0/estate1/#",
-                    "device": "{node}.{device}",
-                    "format": "sparkplug_b",
-                    "profile": "water_level",
-                    "rename": {"Water/Level": "water_level"},
-                }
-            ],
-            "devices": [
-                {"id": "gw-a.gauge-1", "profile": "water_level", "rules": {"flooding": {"for_s": 0}}},
-            ],
-        }
-    )
     listener = Listener(mosquitto.url, "wangge/edge/+/alerts", "spBv1.0/estate1/NCMD/#")
-    service = EdgeService(config)
+    service = edge(
+        tmp_path,
+        mosquitto,
+        "estate-spb",
+        sensors=[
+            {
+                "topic": "spBv1.0/estate1/#",
+                "device": "{node}.{device}",
+                "format": "sparkplug_b",
+                "profile": "water_level",
+                "rename": {"Water/Level": "water_level"},
+            }
+        ],
+        devices=[
+            {"id": "gw-a.gauge-1", "profile": "water_level", "rules": {"flooding": {"for_s": 0}}},
+        ],
+    )
     service.start()
     node = mqtt_publisher(mosquitto.url)
     try:
@@ -112,25 +99,21 @@ def test_sparkplug_node_through_mosquitto_births_data_gap_rebirth_and_death(
 
 
 def test_lwt_offline_and_bad_messages_do_not_disturb_good_ones(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    config = EdgeConfig.model_validate(
-        {
-            "edge_id": "estate-lwt",
-            "sensor_broker": mosquitto.url,
-            "uplink": {"broker": mosquitto.url},
-            "data_dir": str(tmp_path / "edge"),
-            "sensors": [
-                {
-                    "topic": "zigbee2mqtt/+device",
-                    "device": "{device}",
-                    "format": "zigbee2mqtt",
-                    "profile": "access_door",
-                }
-            ],
-            "availability": [{"topic": "zigbee2mqtt/+device/availability", "device": "{device}"}],
-        }
-    )
     listener = Listener(mosquitto.url, "wangge/edge/+/alerts")
-    service = EdgeService(config)
+    service = edge(
+        tmp_path,
+        mosquitto,
+        "estate-lwt",
+        sensors=[
+            {
+                "topic": "zigbee2mqtt/+device",
+                "device": "{device}",
+                "format": "zigbee2mqtt",
+                "profile": "access_door",
+            }
+        ],
+        availability=[{"topic": "zigbee2mqtt/+device/availability", "device": "{device}"}],
+    )
     service.start()
     pub = mqtt_publisher(mosquitto.url)
     try:
