@@ -179,3 +179,22 @@ def test_sparkplug_rejections(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(PayloadError) as info:
         parser(SPARKPLUG).parse(topic, payload, 1.0)
     assert info.value.reason == reason
+
+
+def test_a_unit_other_than_the_expected_one_is_rejected() -> None:
+    p = parser(
+        {
+            "topic": "g/+device",
+            "device": "{device}",
+            "metrics": [{"name": "water_level", "pointer": "/level", "unit": "cm", "unit_pointer": "/unit"}],
+        },
+        {"topic": "tele/+device/SENSOR", "device": "{device}", "format": "tasmota"},
+    )
+    assert readings(p.parse("g/a", b'{"level": 23, "unit": "cm"}', 1.0)) == {"water_level": 23}
+    for topic, payload in (
+        ("g/a", b'{"level": 230, "unit": "mm"}'),
+        ("tele/x/SENSOR", b'{"AM2301": {"Temperature": 70.7}, "TempUnit": "F"}'),
+    ):
+        with pytest.raises(PayloadError) as info:
+            p.parse(topic, payload, 1.0)
+        assert info.value.reason == "wrong_unit"

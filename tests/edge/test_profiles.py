@@ -329,3 +329,41 @@ def iso(ts: float) -> str:
     from wangge import alert_format
 
     return alert_format.iso(ts)
+
+
+def test_a_sparkplug_gateway_reboot_takes_its_devices_offline_and_back_without_a_second_flood(
+    tmp_path: Path,
+) -> None:
+    from tests.edge.tahu import spb
+
+    config = edge_config(
+        sensors=[
+            {
+                "topic": "spBv1.0/estate1/#",
+                "device": "{device}",
+                "format": "sparkplug_b",
+                "profile": "water_level",
+                "rename": {"Level": "water_level"},
+            }
+        ]
+    )
+    edge = Harness(config, tmp_path, T0)
+
+    def boot(at: float, bd_seq: int, level: float) -> None:
+        edge.send(at, "spBv1.0/estate1/NBIRTH/gw", spb(0, [("bdSeq", None, 8, "long_value", bd_seq)], int(at * 1000)))
+        birth = spb(1, [("Level", 1, 10, "double_value", level)], int(at * 1000))
+        edge.send(at + 1, "spBv1.0/estate1/DBIRTH/gw/g1", birth)
+
+    boot(T0, 0, 30.0)
+    edge.send(
+        T0 + 60, "spBv1.0/estate1/DDATA/gw/g1", spb(2, [(None, 1, 10, "double_value", 35.0)], int((T0 + 60) * 1000))
+    )
+    edge.send(T0 + 120, "spBv1.0/estate1/NDEATH/gw", spb(None, [("bdSeq", None, 8, "long_value", 0)]))
+    boot(T0 + 300, 1, 36.0)  # the gateway is back with a new session; the water is still there
+    assert [(rule, device, event) for rule, device, event, _ in edge.story()] == [
+        ("water_level.flooding", "g1", "start"),
+        ("device_offline", "gw", "start"),
+        ("device_offline", "g1", "start"),
+        ("device_offline", "gw", "end"),
+        ("device_offline", "g1", "end"),
+    ]

@@ -24,6 +24,15 @@ class MetricMap(StrictModel):
     name: Ident
     pointer: str = "plain"
     unit: str | None = Field(default=None, max_length=32)
+    unit_pointer: str | None = Field(
+        default=None, description="JSON pointer to the unit the device states; a different unit is rejected"
+    )
+
+    @model_validator(mode="after")
+    def _unit_pointer(self) -> MetricMap:
+        if self.unit_pointer is not None and (self.unit is None or not self.unit_pointer.startswith("/")):
+            raise ValueError("unit_pointer needs 'unit' (the unit expected) and must start with '/'")
+        return self
 
     @field_validator("pointer")
     @classmethod

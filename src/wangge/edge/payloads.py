@@ -190,6 +190,10 @@ class ReadingParser:
                 if raw is _MISSING:
                     raise PayloadError("missing_field", f"{metric.pointer} not in payload")
                 value = to_number(raw, metric.pointer)
+            if metric.unit_pointer is not None:
+                stated = resolve_pointer(doc, metric.unit_pointer)
+                if stated is not _MISSING and str(stated).strip() != metric.unit:
+                    raise PayloadError("wrong_unit", f"{metric.name} in {str(stated)[:16]!r}, expected {metric.unit!r}")
             readings.append(Reading(device, metric.name, value, ts, self._unit(mapping, metric.name)))
         return tuple(readings)
 
@@ -204,6 +208,10 @@ class ReadingParser:
             if not isinstance(doc, dict):
                 raise PayloadError("wrong_type", "JSON payload is not an object")
             pairs = flatten(doc, mapping.format)
+            temp_unit = doc.get("TempUnit")
+            if mapping.format == "tasmota" and temp_unit not in (None, "C"):
+                # Tasmota reports Fahrenheit when SetOption8 is on; every temperature rule here is in °C.
+                raise PayloadError("wrong_unit", f"TempUnit {str(temp_unit)[:8]!r}, expected 'C'")
             if mapping.format == "zigbee2mqtt" and "last_seen" in doc:
                 ts = to_epoch(doc["last_seen"], "last_seen")
             if mapping.timestamp_pointer is not None:
