@@ -150,10 +150,12 @@ def test_sparkplug_sequence_gap_and_unknown_alias_ask_for_a_rebirth() -> None:
     p.parse("spBv1.0/e/NBIRTH/n", spb(0, [("bdSeq", None, 8, "long_value", 1)]), 1.0)
     p.parse("spBv1.0/e/DBIRTH/n/d", spb(1, [("Water/Level", 1, 10, "double_value", 2.0)]), 1.0)
     gap = p.parse("spBv1.0/e/DDATA/n/d", spb(5, [(None, 1, 10, "double_value", 3.0)]), 1.0)
-    assert gap.rebirth_topic == "spBv1.0/e/NCMD/n" and "sequence gap" in (gap.problem or "")
+    assert gap.rebirth_topic == "spBv1.0/e/NCMD/n" and gap.problem is not None
+    assert gap.problem.reason == "sequence_gap" and "sequence gap" in gap.problem.detail
     assert readings(gap) == {"water_level": 3.0}  # the message itself is still good
     unknown = p.parse("spBv1.0/e/DDATA/n/d", spb(6, [(None, 99, 10, "double_value", 3.0)]), 1.0)
-    assert unknown.rebirth_topic is not None and "unknown alias" in (unknown.problem or "")
+    assert unknown.rebirth_topic is not None and unknown.problem is not None
+    assert unknown.problem.reason == "unknown_alias" and "unknown alias" in unknown.problem.detail
     stranger = p.parse("spBv1.0/e/DDATA/other/d", spb(0, []), 1.0)
     assert stranger.messages == [] and stranger.rebirth_topic == "spBv1.0/e/NCMD/other"
 
@@ -162,7 +164,8 @@ def test_a_stale_death_certificate_does_not_kill_a_reborn_node() -> None:
     p = parser(SPARKPLUG)
     p.parse("spBv1.0/e/NBIRTH/n", spb(0, [("bdSeq", None, 8, "long_value", 2)]), 1.0)
     late = p.parse("spBv1.0/e/NDEATH/n", spb(None, [("bdSeq", None, 8, "long_value", 1)]), 2.0)
-    assert late.messages == [] and "stale" in (late.problem or "")
+    assert late.messages == [] and late.problem is not None
+    assert late.problem.reason == "stale_death" and "stale" in late.problem.detail
     fresh = p.parse("spBv1.0/e/NDEATH/n", spb(None, [("bdSeq", None, 8, "long_value", 2)]), 3.0)
     assert [m.online for m in fresh.messages] == [False]
 

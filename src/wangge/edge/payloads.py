@@ -15,7 +15,7 @@ from typing import Any
 from wangge.detectors.readings import Reading
 from wangge.edge.config import AvailabilityTopic, SensorTopic
 from wangge.edge.formats import SWITCH_WORDS, flatten, scalar
-from wangge.edge.sparkplug import SparkplugError, SparkplugHost, metric_name
+from wangge.edge.sparkplug import Problem, SparkplugError, SparkplugHost, metric_name
 from wangge.edge.topics import TopicPattern
 
 _MISSING = object()
@@ -104,7 +104,7 @@ class Message:
 class Parsed:
     messages: list[Message]
     rebirth_topic: str | None = None  # a Sparkplug node to ask for its births again (NCMD)
-    problem: str | None = None  # something to log and count that did not stop the message
+    problem: Problem | None = None  # something to log and count that did not stop the message
 
 
 class ReadingParser:
@@ -267,7 +267,7 @@ class ReadingParser:
             ts = metric.ts if metric.ts is not None else arrival
             readings.append(Reading(device, name, metric.value, ts, self._unit(mapping, name)))
         online = True if decoded.kind.endswith("BIRTH") else None
-        if decoded.problem == "no NBIRTH seen":
+        if decoded.problem is not None and decoded.problem.reason == "no_birth":
             return Parsed([], rebirth, decoded.problem)
         return Parsed([Message(device, tuple(readings), online, mapping.profile)], rebirth, decoded.problem)
 

@@ -166,9 +166,8 @@ class SensorIngest:
 
     def _note(self, parsed: Parsed, topic: str) -> None:
         if parsed.problem is not None:
-            reason = "sparkplug_" + parsed.problem.split(":")[0].replace(" ", "_").lower()
-            metrics.READINGS_REJECTED.labels(reason[:40]).inc()
-            log.warning("sensor message on %r: %s", topic[:200], parsed.problem)
+            metrics.READINGS_REJECTED.labels(f"sparkplug_{parsed.problem.reason}").inc()
+            log.warning("sensor message on %r: %s", topic[:200], parsed.problem.detail)
         if parsed.rebirth_topic is not None:
             metrics.SPARKPLUG_REBIRTHS.inc()
             self._client.publish(parsed.rebirth_topic, rebirth_request(int(self._clock() * 1000)), qos=0)

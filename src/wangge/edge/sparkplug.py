@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
@@ -90,6 +90,14 @@ class SparkplugError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong that did not stop the message: `reason` is a metrics label, `detail` for the log."""
+
+    reason: Literal["no_birth", "stale_death", "sequence_gap", "unknown_alias"]
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class SparkplugMetric:
     name: str
     value: float
@@ -105,7 +113,7 @@ class SparkplugMessage:
     metrics: tuple[SparkplugMetric, ...] = ()
     dead_devices: tuple[str, ...] = ()  # an NDEATH takes its node's devices with it
     rebirth: bool = False  # the host should ask the node for its births again
-    problem: str | None = None  # a sequence gap or an unknown alias, for the log
+    problem: Problem | None = None
 
 
 @dataclass(slots=True)
@@ -170,19 +178,21 @@ class SparkplugHost:
                 if m.name == "bdSeq":
                     node.bd_seq = int(m.long_value or m.int_value)
         elif node is None:
-            return SparkplugMessage(kind, group, node_name, device, rebirth=kind != "NDEATH", problem="no NBIRTH seen")
+            no_birth = Problem("no_birth", "no NBIRTH seen")
+            return SparkplugMessage(kind, group, node_name, device, rebirth=kind != "NDEATH", problem=no_birth)
         if kind == "NDEATH":
             bd_seq = next((int(m.long_value or m.int_value) for m in message.metrics if m.name == "bdSeq"), None)
             if node.bd_seq is not None and bd_seq is not None and bd_seq != node.bd_seq:
-                return SparkplugMessage(kind, group, node_name, None, problem=f"stale NDEATH bdSeq {bd_seq}")
+                stale = Problem("stale_death", f"stale NDEATH bdSeq {bd_seq}")
+                return SparkplugMessage(kind, group, node_name, None, problem=stale)
             dead = tuple(sorted(node.devices))
             del self._nodes[key]
             return SparkplugMessage(kind, group, node_name, None, dead_devices=dead)
-        problem = None
+        problem: Problem | None = None
         rebirth = False
         seq = int(message.seq) if message.HasField("seq") else None
         if kind != "NBIRTH" and seq is not None and node.seq is not None and seq != (node.seq + 1) % 256:
-            problem, rebirth = f"sequence gap: {node.seq} then {seq}", True
+            problem, rebirth = Problem("sequence_gap", f"sequence gap: {node.seq} then {seq}"), True
         node.seq = seq if seq is not None else node.seq
         if kind == "DBIRTH":
             assert device is not None
@@ -201,7 +211,7 @@ class SparkplugHost:
             if not name and m.HasField("alias"):
                 found = node.aliases.get((device, int(m.alias)))
                 if found is None:
-                    problem, rebirth = f"unknown alias {m.alias}", True
+                    problem, rebirth = Problem("unknown_alias", f"unknown alias {m.alias}"), True
                     continue
                 name = found
             if not name or name == "bdSeq" or name.startswith(("Node Control/", "Device Control/", "Properties/")):
