@@ -14,6 +14,7 @@ devices publish text fields (`action`, `color_mode`) beside their readings.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -52,7 +53,10 @@ def scalar(value: Any) -> float | None:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a JSON integer of hundreds of digits
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str):
         word = value.strip().lower()
         if word in SWITCH_WORDS:

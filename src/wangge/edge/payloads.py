@@ -14,7 +14,7 @@ from typing import Any
 
 from wangge.detectors.readings import Reading
 from wangge.edge.config import AvailabilityTopic, SensorTopic
-from wangge.edge.formats import SWITCH_WORDS, flatten, scalar
+from wangge.edge.formats import flatten, scalar
 from wangge.edge.sparkplug import Problem, SparkplugError, SparkplugHost, metric_name
 from wangge.edge.topics import TopicPattern
 
@@ -48,31 +48,21 @@ def resolve_pointer(doc: Any, pointer: str) -> Any:
 
 
 def to_number(value: Any, where: str) -> float:
-    """A finite float from a JSON number, a numeric string, a boolean or an ON/OFF word."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        word = value.strip().lower()
-        if word in SWITCH_WORDS:
-            return SWITCH_WORDS[word]
-        try:
-            number = float(word)
-        except ValueError:
-            raise PayloadError("wrong_type", f"{where}: {value[:40]!r} is not a number") from None
-    else:
-        raise PayloadError("wrong_type", f"{where}: {type(value).__name__} is not a number")
+    """A finite float from a JSON number, a numeric string, a boolean or a switch word (formats.scalar)."""
+    number = scalar(value)
+    if number is None:
+        shown = f"{value[:40]!r}" if isinstance(value, str) else type(value).__name__
+        raise PayloadError("wrong_type", f"{where}: {shown} is not a number")
     if not math.isfinite(number):
-        raise PayloadError("not_finite", f"{where}: {value!r}")
+        raise PayloadError("not_finite", f"{where}: {str(value)[:40]}")
     return number
 
 
 def to_epoch(value: Any, where: str) -> float:
     """ISO 8601 (a zone is required) or epoch seconds / milliseconds (told apart by size)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        ts = float(value)
-        if not math.isfinite(ts) or ts <= 0:
+        ts = scalar(value)
+        if ts is None or not math.isfinite(ts) or ts <= 0:
             raise PayloadError("bad_timestamp", f"{where}: {value!r}")
         return ts / 1000.0 if ts > 1e11 else ts
     if isinstance(value, str):
