@@ -7,13 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wangge.edge.alerts import AlertComposer
 from wangge.edge.config import EdgeConfig
 from wangge.edge.outbox import Outbox
-from wangge.edge.payloads import ReadingParser
-from wangge.edge.ruleset import build_engine, declared_profiles, top_level_metas
 from wangge.edge.sensors import SensorIngest
-from wangge.mqtt import parse_broker_url
 
 
 def edge_config(**sections: Any) -> EdgeConfig:
@@ -34,25 +30,8 @@ class Harness:
 
     def boot(self) -> None:
         self.outbox = Outbox(self.data / "outbox.sqlite3")
-        engine = build_engine(self.config)
-        for device, profile in declared_profiles(self.config).items():
-            engine.assign(device, profile, self.now)
-        composer = AlertComposer(self.config.edge_id, top_level_metas(self.config), self.outbox, lambda: self.now)
-        engine.restore_active(composer.active_keys)
-        self.ingest = SensorIngest(
-            ReadingParser(
-                self.config.sensors,
-                self.config.max_payload_bytes,
-                self.config.availability,
-                {n: {m: s.unit for m, s in p.metrics.items()} for n, p in self.config.all_profiles().items()},
-            ),
-            engine,
-            composer,
-            parse_broker_url("mqtt://127.0.0.1:1"),
-            f"harness-{time.monotonic_ns()}",
-            on_alert=lambda: None,
-            clock=lambda: self.now,
-            max_clock_skew_s=self.config.max_clock_skew_s,
+        self.ingest = SensorIngest.from_config(
+            self.config, self.outbox, f"harness-{time.monotonic_ns()}", on_alert=lambda: None, clock=lambda: self.now
         )
 
     def reboot(self) -> None:

@@ -24,9 +24,12 @@ from wangge.detectors.readings import Reading
 from wangge.detectors.rules import RuleEngine, RuleEvent
 from wangge.edge import metrics
 from wangge.edge.alerts import AlertComposer
+from wangge.edge.config import EdgeConfig
+from wangge.edge.outbox import Outbox
 from wangge.edge.payloads import Parsed, PayloadError, ReadingParser
+from wangge.edge.ruleset import build_engine, declared_profiles, top_level_metas
 from wangge.edge.sparkplug import rebirth_request
-from wangge.mqtt import BrokerAddress, make_client
+from wangge.mqtt import BrokerAddress, make_client, parse_broker_url
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,35 @@ class SensorIngest:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         self._client = client
+
+    @classmethod
+    def from_config(
+        cls,
+        config: EdgeConfig,
+        outbox: Outbox,
+        client_id: str,
+        on_alert: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+    ) -> SensorIngest:
+        """The whole sensor path of an edge: parser, rule engine (declared devices assigned, open alerts
+        restored from the outbox) and alert composer."""
+        engine = build_engine(config)
+        now = clock()
+        for device, profile in declared_profiles(config).items():
+            engine.assign(device, profile, now)
+        composer = AlertComposer(config.edge_id, top_level_metas(config), outbox, clock)
+        engine.restore_active(composer.active_keys)
+        units = {name: {m: spec.unit for m, spec in p.metrics.items()} for name, p in config.all_profiles().items()}
+        return cls(
+            ReadingParser(config.sensors, config.max_payload_bytes, config.availability, units),
+            engine,
+            composer,
+            parse_broker_url(config.sensor_broker),
+            client_id,
+            on_alert,
+            clock,
+            config.max_clock_skew_s,
+        )
 
     def start(self) -> None:
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=30)

@@ -6,16 +6,12 @@ import logging
 import signal
 import socket
 import threading
-import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
 from wangge.edge import metrics
-from wangge.edge.alerts import AlertComposer
 from wangge.edge.config import EdgeConfig
 from wangge.edge.outbox import Outbox
-from wangge.edge.payloads import ReadingParser
-from wangge.edge.ruleset import build_engine, declared_profiles, top_level_metas
 from wangge.edge.sensors import SensorIngest
 from wangge.edge.uplink import Uplink
 from wangge.health_http import serve_health
@@ -29,12 +25,6 @@ class EdgeService:
         self.config = config
         self.outbox = Outbox(config.data_dir / "outbox.sqlite3")
         metrics.OUTBOX_DEPTH.set(self.outbox.depth)
-        engine = build_engine(config)
-        started = time.time()
-        for device, profile in declared_profiles(config).items():
-            engine.assign(device, profile, started)
-        self.composer = AlertComposer(config.edge_id, top_level_metas(config), self.outbox)
-        engine.restore_active(self.composer.active_keys)
         uplink_id = config.uplink.client_id or f"wangge-edge-{config.edge_id}-uplink"
         self.uplink = Uplink(
             config.edge_id,
@@ -46,19 +36,11 @@ class EdgeService:
             status_extra=lambda: {"readings": self.sensors.readings},
             confirm_timeout_s=config.uplink.confirm_timeout_s,
         )
-        self.sensors = SensorIngest(
-            ReadingParser(
-                config.sensors,
-                config.max_payload_bytes,
-                config.availability,
-                {name: {m: spec.unit for m, spec in p.metrics.items()} for name, p in config.all_profiles().items()},
-            ),
-            engine,
-            self.composer,
-            parse_broker_url(config.sensor_broker),
+        self.sensors = SensorIngest.from_config(
+            config,
+            self.outbox,
             f"wangge-edge-{config.edge_id}-sensors-{socket.gethostname()}"[:128],
             on_alert=self.uplink.wake,
-            max_clock_skew_s=config.max_clock_skew_s,
         )
         self._http: ThreadingHTTPServer | None = None
 
