@@ -82,8 +82,7 @@ class RuleEngine:
         if profile not in self._profiles:
             raise KeyError(f"unknown profile {profile!r}")
         self._device_profile[device_id] = profile
-        live = self._live.setdefault(device_id, Liveness(now))
-        live.timeout_s = self._profiles[profile][1] or self._heartbeat_s
+        self._live.setdefault(device_id, Liveness(now)).timeout_s = self._timeout(device_id)
 
     def profile_of(self, device_id: str) -> str | None:
         return self._device_profile.get(device_id)
@@ -92,7 +91,7 @@ class RuleEngine:
         """Mark (rule_id, device_id) pairs as already active, e.g. alerts still open before a restart."""
         for key in keys:
             if key[0] == OFFLINE_RULE:
-                self._live.setdefault(key[1], Liveness(0.0, self._heartbeat_s)).offline = True
+                self._live.setdefault(key[1], Liveness(0.0, self._timeout(key[1]))).offline = True
             else:
                 self._resumed.add(key)
 
@@ -132,9 +131,7 @@ class RuleEngine:
         """Any message from the device: it is alive (ends its offline alert)."""
         live = self._live.get(device_id)
         if live is None:
-            profile = self._device_profile.get(device_id)
-            timeout = (self._profiles[profile][1] if profile else None) or self._heartbeat_s
-            self._live[device_id] = Liveness(now, timeout)
+            self._live[device_id] = Liveness(now, self._timeout(device_id))
             return []
         return _offline_event(device_id, live.seen(now))
 
@@ -142,7 +139,7 @@ class RuleEngine:
         """The device or its node said it is online or offline (LWT, status topic, birth or death)."""
         if online:
             return self.seen(device_id, at)
-        live = self._live.setdefault(device_id, Liveness(at, self._heartbeat_s))
+        live = self._live.setdefault(device_id, Liveness(at, self._timeout(device_id)))
         return _offline_event(device_id, live.gone(at))
 
     def tick(self, now: float) -> list[RuleEvent]:
@@ -165,6 +162,11 @@ class RuleEngine:
         return sorted(d for d, live in self._live.items() if live.offline)
 
     # -- internals -------------------------------------------------------------------------------
+    def _timeout(self, device_id: str) -> float | None:
+        """The device's heartbeat: its profile's, else the engine-wide one."""
+        profile = self._device_profile.get(device_id)
+        return (self._profiles[profile][1] if profile is not None else None) or self._heartbeat_s
+
     @staticmethod
     def _applies(rule: RuleBinding, device: str) -> bool:
         return rule.devices is None or device in rule.devices

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from wangge.detectors.rules import ProfileRules, RuleBinding, RuleEngine
-from wangge.edge.config import EdgeConfig
+from wangge.edge.config import DeviceConfig, EdgeConfig
 from wangge.edge.profiles import DeviceProfile
 from wangge.edge.rule_config import RuleMeta
 
@@ -28,12 +28,17 @@ def device_profile_key(device_id: str, profile: str) -> str:
     return f"{profile}@{device_id}"
 
 
+def _has_own_profile(device: DeviceConfig) -> bool:
+    """A device that changes anything of its profile gets a profile of its own."""
+    return bool(device.rules) or device.heartbeat_s is not None
+
+
 def build_engine(config: EdgeConfig) -> RuleEngine:
     """The engine with every profile, and one derived profile per device that overrides something."""
     profiles = config.all_profiles()
     compiled = {name: _profile_rules(p) for name, p in profiles.items()}
     for device in config.devices:
-        if device.rules or device.heartbeat_s is not None:
+        if _has_own_profile(device):
             own = profiles[device.profile].with_overrides(device.rules, device.heartbeat_s)
             compiled[device_profile_key(device.id, device.profile)] = _profile_rules(own)
     bindings = [
@@ -46,10 +51,7 @@ def build_engine(config: EdgeConfig) -> RuleEngine:
 
 def declared_profiles(config: EdgeConfig) -> dict[str, str]:
     """device id -> the engine profile key of every device listed in `devices:`."""
-    return {
-        d.id: device_profile_key(d.id, d.profile) if d.rules or d.heartbeat_s is not None else d.profile
-        for d in config.devices
-    }
+    return {d.id: device_profile_key(d.id, d.profile) if _has_own_profile(d) else d.profile for d in config.devices}
 
 
 def top_level_metas(config: EdgeConfig) -> dict[str, RuleMeta]:
