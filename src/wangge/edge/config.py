@@ -107,6 +107,12 @@ class AvailabilityTopic(StrictModel):
         TopicPattern(value)
         return value
 
+    @field_validator("online", "offline")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        """Payload words are compared without case ("Online" is "online"), so store them lower-cased once."""
+        return [w.lower() for w in value]
+
     @model_validator(mode="after")
     def _template(self) -> AvailabilityTopic:
         _check_template(self.device, self.topic)

@@ -143,9 +143,9 @@ class ReadingParser:
             found = next((doc[k] for k in keys if isinstance(doc, dict) and k in doc), None)
             word = str(found) if found is not None else ""
         word = word.strip().lower()
-        if word in {w.lower() for w in mapping.online}:
+        if word in mapping.online:
             return Message(device, online=True)
-        if word in {w.lower() for w in mapping.offline}:
+        if word in mapping.offline:
             return Message(device, online=False)
         raise PayloadError("bad_availability", f"{text[:40]!r} is neither online nor offline")
 
@@ -166,11 +166,7 @@ class ReadingParser:
     def _json_readings(self, mapping: SensorTopic, device: str, text: str, arrival: float) -> tuple[Reading, ...]:
         needs_json = mapping.timestamp_pointer is not None or any(m.pointer != "plain" for m in mapping.metrics)
         doc = _json(text) if needs_json else None
-        ts = arrival
-        if mapping.timestamp_pointer is not None:
-            raw_ts = resolve_pointer(doc, mapping.timestamp_pointer)
-            if raw_ts is not _MISSING:
-                ts = to_epoch(raw_ts, mapping.timestamp_pointer)
+        ts = _payload_time(mapping, doc, arrival)
         readings = []
         for metric in mapping.metrics:
             if metric.pointer == "plain":
@@ -204,10 +200,7 @@ class ReadingParser:
                 raise PayloadError("wrong_unit", f"TempUnit {str(temp_unit)[:8]!r}, expected 'C'")
             if mapping.format == "zigbee2mqtt" and "last_seen" in doc:
                 ts = to_epoch(doc["last_seen"], "last_seen")
-            if mapping.timestamp_pointer is not None:
-                raw_ts = resolve_pointer(doc, mapping.timestamp_pointer)
-                if raw_ts is not _MISSING:
-                    ts = to_epoch(raw_ts, mapping.timestamp_pointer)
+            ts = _payload_time(mapping, doc, ts)
         else:
             name = mapping.metrics[0].name if len(mapping.metrics) == 1 else captures.get("metric", "state")
             pairs = [(name, to_number(stripped, "payload"))]
@@ -247,6 +240,8 @@ class ReadingParser:
             return Parsed(gone)
         if decoded.kind == "DDEATH":
             return Parsed([Message(device_id(decoded.device), online=False)], rebirth, decoded.problem)
+        if decoded.problem is not None and decoded.problem.reason == "no_birth":
+            return Parsed([], rebirth, decoded.problem)
         device = device_id(decoded.device)
         wanted = {m.name for m in mapping.metrics}
         readings = []
@@ -257,8 +252,6 @@ class ReadingParser:
             ts = metric.ts if metric.ts is not None else arrival
             readings.append(Reading(device, name, metric.value, ts, self._unit(mapping, name)))
         online = True if decoded.kind.endswith("BIRTH") else None
-        if decoded.problem is not None and decoded.problem.reason == "no_birth":
-            return Parsed([], rebirth, decoded.problem)
         return Parsed([Message(device, tuple(readings), online, mapping.profile)], rebirth, decoded.problem)
 
     def _unit(self, mapping: SensorTopic, metric: str) -> str | None:
@@ -268,6 +261,14 @@ class ReadingParser:
         if mapping.profile is not None:
             return self._units.get(mapping.profile, {}).get(metric)
         return None
+
+
+def _payload_time(mapping: SensorTopic, doc: Any, default: float) -> float:
+    """The time at the mapping's `timestamp_pointer`, or `default` when it has none or the payload lacks it."""
+    if mapping.timestamp_pointer is None:
+        return default
+    raw = resolve_pointer(doc, mapping.timestamp_pointer)
+    return default if raw is _MISSING else to_epoch(raw, mapping.timestamp_pointer)
 
 
 def _device(template: str, captures: dict[str, str]) -> str:
