@@ -59,12 +59,33 @@ class Step(StrictModel):
     severity: Severity
 
 
-class ThresholdRule(_Rule):
+class _PastLevel(_Rule):
+    """A rule whose condition is a value past a level: `above` or `below`, exactly one."""
+
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_level(self) -> _PastLevel:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of 'above' or 'below'")
+        return self
+
+    @property
+    def level(self) -> float:
+        level = self.above if self.above is not None else self.below
+        assert level is not None
+        return level
+
+    @property
+    def direction(self) -> Literal["above", "below"]:
+        return "above" if self.above is not None else "below"
+
+
+class ThresholdRule(_PastLevel):
     """Above (or below) a level for `for_s`; clear past `clear` for `clear_for_s`; optional severity steps."""
 
     kind: Literal["threshold"] = "threshold"
-    above: float | None = None
-    below: float | None = None
     clear: float
     for_s: Duration = 0.0
     clear_for_s: Duration = 0.0
@@ -74,8 +95,6 @@ class ThresholdRule(_Rule):
 
     @model_validator(mode="after")
     def _levels(self) -> ThresholdRule:
-        if (self.above is None) == (self.below is None):
-            raise ValueError("give exactly one of 'above' or 'below'")
         try:
             self.spec()
         except ValueError as exc:
@@ -83,10 +102,7 @@ class ThresholdRule(_Rule):
         return self
 
     def base(self) -> ThresholdSpec:
-        if self.above is not None:
-            return ThresholdSpec(self.above, self.clear, "above", self.for_s, self.clear_for_s)
-        assert self.below is not None
-        return ThresholdSpec(self.below, self.clear, "below", self.for_s, self.clear_for_s)
+        return ThresholdSpec(self.level, self.clear, self.direction, self.for_s, self.clear_for_s)
 
     def spec(self) -> RuleSpec:
         if not self.steps:
@@ -95,36 +111,23 @@ class ThresholdRule(_Rule):
 
     def meta(self) -> RuleMeta:
         severity = self.steps[0].severity if self.steps else self.severity
-        level = self.above if self.above is not None else self.below
-        direction = "above" if self.above is not None else "below"
-        title = (self.title or self.default_title).replace("{direction}", direction)
-        return RuleMeta(self.id, self.category, severity, title, level)
+        title = (self.title or self.default_title).replace("{direction}", self.direction)
+        return RuleMeta(self.id, self.category, severity, title, self.level)
 
 
-class RepeatRule(_Rule):
+class RepeatRule(_PastLevel):
     """The condition (past `above`/`below`) began `count` times within `within_s`."""
 
     kind: Literal["repeat"]
-    above: float | None = None
-    below: float | None = None
     count: int = Field(ge=2, le=1000)
     within_s: float = Field(gt=0, le=30 * 86400)
     default_title: ClassVar[str] = "{rule}: {metric} repeatedly past {level:g}{unit} at {device}"
 
-    @model_validator(mode="after")
-    def _one(self) -> RepeatRule:
-        if (self.above is None) == (self.below is None):
-            raise ValueError("give exactly one of 'above' or 'below'")
-        return self
-
     def spec(self) -> RuleSpec:
-        level = self.above if self.above is not None else self.below
-        assert level is not None
-        return RepeatSpec(level, self.count, self.within_s, "above" if self.above is not None else "below")
+        return RepeatSpec(self.level, self.count, self.within_s, self.direction)
 
     def meta(self) -> RuleMeta:
-        level = self.above if self.above is not None else self.below
-        return RuleMeta(self.id, self.category, self.severity, self.title or self.default_title, level)
+        return RuleMeta(self.id, self.category, self.severity, self.title or self.default_title, self.level)
 
 
 class RateRule(_Rule):
