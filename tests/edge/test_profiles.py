@@ -9,6 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.edge.harness import Harness, edge_config
+from wangge.alert_format import iso
 from wangge.edge.profiles import BUILTIN
 
 T0 = 1_800_000_000.0
@@ -323,12 +324,6 @@ def test_duplicates_reordering_and_clock_skew_are_handled_and_counted(tmp_path: 
     edge.send(T0 + 5, "estate/g1/level", {"ts": T0 + 5, "cm": 8})  # and the next honest reading is still taken
     assert edge.ingest.readings == 4
     assert edge.alerts() == []
-
-
-def iso(ts: float) -> str:
-    from wangge import alert_format
-
-    return alert_format.iso(ts)
 
 
 def test_a_sparkplug_gateway_reboot_takes_its_devices_offline_and_back_without_a_second_flood(
