@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto docker-compose
+APT_PACKAGES := mosquitto docker-compose chromium fonts-noto-cjk
+VENDOR := src/wangge/gateway/static/vendor
 
-.PHONY: demo test lint typecheck unit bench clean system-packages
+.PHONY: demo test lint typecheck unit bench clean system-packages vendor
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wangge needs Python 3.11 or newer")'
@@ -13,10 +14,24 @@ $(BIN)/python:
 
 # mqtt-spb-wrapper ships Eclipse Tahu's generated Sparkplug B schema; the tests check ours against it. It pins
 # paho-mqtt 1.x, so it is installed without its dependencies and only its schema module is loaded.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(VENDOR)/.done | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip install --quiet --no-deps mqtt-spb-wrapper==2.1.2
 	touch $@
+
+# The console's map library comes from the npm registry at build time (pinned by web/package-lock.json) and is
+# served by the gateway itself: no CDN at run time.
+$(VENDOR)/.done: web/package.json web/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else echo "building the console needs Node.js and npm: sudo apt-get install nodejs npm"; exit 1; fi; }
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet
+	cp -r web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css \
+	  web/node_modules/leaflet/dist/images web/node_modules/leaflet/LICENSE $(VENDOR)/leaflet/
+	touch $@
+
+vendor: $(VENDOR)/.done
 
 # Test-only system packages (the real broker). Installed when root; otherwise say what is missing.
 system-packages:
@@ -38,6 +53,8 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	@for f in src/wangge/gateway/static/console/*.js; do \
+	  node --no-warnings --experimental-default-type=module --check $$f || exit 1; done
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
@@ -49,4 +66,4 @@ bench: $(VENV)/.installed system-packages
 	$(BIN)/python bench/alert_ingest.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules $(VENDOR) test-artifacts

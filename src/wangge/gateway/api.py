@@ -15,9 +15,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wangge import logs
-from wangge.gateway import routes_admin, routes_tickets, routes_webhooks
-from wangge.gateway.appkeys import CLOCK, POOL, READY_CHECKS, RULES
+from wangge.gateway import live, routes_admin, routes_console, routes_tickets, routes_webhooks
+from wangge.gateway.appkeys import CLOCK, CONSOLE, POOL, READY_CHECKS, RULES
 from wangge.gateway.auth import principal_for
+from wangge.gateway.config import ConsoleConfig
 from wangge.gateway.http_util import json_response
 from wangge.gateway.openapi import document
 from wangge.gateway.problems import ProblemError, problem
@@ -140,6 +141,7 @@ def create_app(
     ready_checks: dict[str, Callable[[], bool]],
     rules: CaseRules | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    console: ConsoleConfig | None = None,
 ) -> web.Application:
     from wangge.gateway.ingest import default_rules
 
@@ -150,7 +152,11 @@ def create_app(
     app[READY_CHECKS] = ready_checks
     app[RULES] = rules or default_rules()
     app[CLOCK] = clock
+    app[CONSOLE] = console or ConsoleConfig()
+    static = resources.files("wangge.gateway").joinpath("static")
     app.router.add_get("/", _static("static/index.html", "text/html"))
+    app.router.add_get("/progress.html", _static("static/progress.html", "text/html"))
+    app.router.add_static("/static/", str(static), append_version=False)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
@@ -158,4 +164,6 @@ def create_app(
     routes_tickets.add_routes(app)
     routes_admin.add_routes(app)
     routes_webhooks.add_routes(app)
+    live.add_routes(app)
+    routes_console.add_routes(app)
     return app

@@ -9,12 +9,14 @@ import asyncpg
 from aiohttp import web
 
 from wangge.gateway.auth import Principal
+from wangge.gateway.config import ConsoleConfig
 from wangge.gateway.problems import ProblemError
 from wangge.gateway.tickets import CaseRules
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 RULES = web.AppKey("rules", CaseRules)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+CONSOLE = web.AppKey("console", ConsoleConfig)
 READY_CHECKS: web.AppKey[dict[str, Callable[[], bool]]] = web.AppKey("ready_checks")
 
 

@@ -220,6 +220,40 @@ def _duration_seconds(text: str) -> float:
     return float(match[1]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
+class ConsoleConfig(StrictModel):
+    """The operator console's map: no tile server means a plain background (the page works offline)."""
+
+    tile_url: str | None = Field(
+        default=None, description="the city's tile server, e.g. https://tiles.example.gov/{z}/{x}/{y}.png"
+    )
+    tile_attribution: str = Field(default="", max_length=300)
+    max_zoom: int = Field(default=19, ge=1, le=22)
+    report_categories: list[str] = Field(
+        default_factory=lambda: [
+            "public_facilities.manhole_cover",
+            "public_facilities.street_light",
+            "environment.garbage",
+            "environment.illegal_dumping",
+            "streets.illegal_parking",
+            "streets.road_damage",
+            "fire_safety.fire_lane_blocked",
+            "emergencies.water_logging",
+            "emergencies.elevator_entrapment",
+        ],
+        min_length=1,
+        description="what a grid worker can pick in a one-tap report",
+    )
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tiles(cls, value: str | None) -> str | None:
+        if value is not None and not all(p in value for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("must contain {z}, {x} and {y}")
+        if value is not None and not value.startswith(("http://", "https://", "/")):
+            raise ValueError("must be an http(s) URL or a path on this gateway")
+        return value
+
+
 class GatewayConfig(StrictModel):
     database_url: str | None = Field(
         default=None, description="postgresql://...; absent: an embedded PostgreSQL under data_dir/pg"
@@ -230,6 +264,7 @@ class GatewayConfig(StrictModel):
     cases: CasesConfig = CasesConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     retention: RetentionConfig = RetentionConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     @field_validator("database_url")
     @classmethod

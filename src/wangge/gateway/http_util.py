@@ -13,7 +13,7 @@ from aiohttp import web
 from wangge.gateway.problems import ProblemError
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -23,7 +23,7 @@ def _jsonable(value: Any) -> Any:
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(
-        text=json.dumps(body, default=_jsonable, ensure_ascii=False), status=status, content_type="application/json"
+        text=json.dumps(body, default=jsonable, ensure_ascii=False), status=status, content_type="application/json"
     )
 
 
@@ -93,7 +93,7 @@ class Params:
 
 
 def encode_cursor(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=_jsonable).encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps(values, default=jsonable).encode()).decode()
 
 
 def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:

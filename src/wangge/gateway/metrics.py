@@ -51,3 +51,6 @@ WEBHOOK_LATENCY = Histogram(
     "Webhook request time",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+LIVE_STREAMS = Gauge("wangge_gateway_live_streams", "Open console live-feed streams (Server-Sent Events)")
+LIVE_EVENTS_SENT = Counter("wangge_gateway_live_events_sent", "Events written to console live-feed streams")
+SNAPSHOTS_STORED = Counter("wangge_gateway_snapshots_stored", "Alert snapshots stored (a resend replaces the first)")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from wangge.gateway import auth, registry, stats
+from wangge.gateway import auth, metrics, registry, stats, tickets
 from wangge.gateway.appkeys import CLOCK, POOL, RULES, principal_of, region_path_in_scope, require_role
 from wangge.gateway.http_util import Params, json_body, json_response
 from wangge.gateway.ingest import Incoming, confirmations, prepare, record_outcomes, store
@@ -127,7 +128,13 @@ async def list_devices(request: web.Request) -> web.Response:
     path = await region_path_in_scope(request, principal, region)
     rows = await request.app[POOL].fetch(
         "SELECT d.device_id, d.edge_id, d.kind, d.name, d.lat, d.lon, d.building_code, r.code AS region_code,"
-        " e.state AS edge_state, e.last_seen AS edge_last_seen FROM devices d"
+        " e.state AS edge_state, e.last_seen AS edge_last_seen,"
+        # What the edge last reported of this device (state, fps, last frame age), when it reports devices.
+        " CASE WHEN jsonb_typeof(e.status -> 'devices' -> d.device_id) = 'object'"
+        " THEN e.status -> 'devices' -> d.device_id END AS live,"
+        " CASE WHEN e.state IS DISTINCT FROM 'online' THEN coalesce(e.state, 'unknown')"
+        " ELSE coalesce(e.status -> 'devices' -> d.device_id ->> 'state', 'online') END AS state"
+        " FROM devices d"
         " LEFT JOIN regions r ON r.id = d.region_id LEFT JOIN edges e ON e.edge_id = d.edge_id"
         " WHERE coalesce(r.path, '/') LIKE $1 || '%' AND (cardinality($2::text[]) = 0 OR d.kind = ANY($2))"
         " AND ($3::text IS NULL OR d.edge_id = $3)"
@@ -202,6 +209,49 @@ async def edge_alerts(request: web.Request) -> web.Response:
     )
 
 
+SNAPSHOT_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+async def edge_snapshot(request: web.Request) -> web.Response:
+    """The best snapshot of one of the edge's alerts (evidence for its ticket); sending it again replaces it."""
+    principal = principal_of(request)
+    edge_id = request.match_info["edge_id"]
+    if principal.edge_id != edge_id:
+        raise ProblemError(403, "Forbidden", f"this token may not send snapshots for edge {edge_id!r}")
+    try:
+        alert_id = uuid.UUID(request.match_info["alert_id"])
+    except ValueError:
+        raise ProblemError(404, "Not Found", "the alert id is not a UUID") from None
+    if request.content_type not in SNAPSHOT_TYPES:
+        raise ProblemError(415, "Unsupported Media Type", f"send one of {', '.join(SNAPSHOT_TYPES)}")
+    data = await request.read()
+    if not 0 < len(data) <= tickets.MAX_PHOTO_BYTES:
+        raise ProblemError(413, "Content Too Large", f"a snapshot is 1 to {tickets.MAX_PHOTO_BYTES} bytes")
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        alert = await conn.fetchrow("SELECT ticket_id, edge_id FROM alerts WHERE alert_id = $1", alert_id)
+        if alert is None or alert["edge_id"] != edge_id:
+            raise ProblemError(404, "Not Found", f"no alert {alert_id} from edge {edge_id}: send the alert first")
+        if alert["ticket_id"] is None:
+            raise ProblemError(409, "Conflict", f"alert {alert_id} has no ticket to attach evidence to")
+        created = await conn.fetchval(
+            "INSERT INTO attachments (ticket_id, content_type, sha256, size, data, uploaded_by, kind, alert_id)"
+            " VALUES ($1, $2, sha256($3), length($3), $3, $4, 'snapshot', $5)"
+            " ON CONFLICT (alert_id) WHERE kind = 'snapshot' DO UPDATE SET content_type = EXCLUDED.content_type,"
+            " sha256 = EXCLUDED.sha256, size = EXCLUDED.size, data = EXCLUDED.data, created_at = now()"
+            " RETURNING (xmax = 0)",
+            alert["ticket_id"],
+            request.content_type,
+            data,
+            f"edge:{edge_id}",
+            alert_id,
+        )
+        await tickets.emit(
+            conn, "ticket.updated", alert["ticket_id"], {"change": "snapshot", "alert_id": str(alert_id)}
+        )
+    metrics.SNAPSHOTS_STORED.inc()
+    return json_response({"alert_id": str(alert_id), "ticket_id": alert["ticket_id"]}, status=201 if created else 200)
+
+
 async def hotspots(request: web.Request) -> web.Response:
     principal = principal_of(request)
     require_role(principal, OFFICE)
@@ -236,5 +286,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/devices", list_devices)
     app.router.add_get("/api/v1/dead-letters", list_dead_letters)
     app.router.add_post("/api/v1/edges/{edge_id}/alerts", edge_alerts)
+    app.router.add_put("/api/v1/edges/{edge_id}/alerts/{alert_id}/snapshot", edge_snapshot)
     app.router.add_get("/api/v1/stats/hotspots", hotspots)
     app.router.add_get("/api/v1/stats/summary", summary)

@@ -34,6 +34,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     text = params.text("q")
     source = params.choices("source", ("alert", "report"))
     since, until = params.timestamp("since"), params.timestamp("until")
+    mine = params.choices("mine", ("1", "true"))
     sort = (params.choices("sort", ("queue", "newest")) or ["queue"])[0]
     cursor = params.text("cursor", 600)
     params.check()
@@ -54,8 +55,6 @@ async def list_tickets(request: web.Request) -> web.Response:
             [f"t.state = ANY({arg(named)}::text[])"] if named else []
         )
         where.append("(" + " OR ".join(parts) + ")")
-    if lights:
-        where.append(f"{LIGHT_SQL.replace('$now', '$1')} = ANY({arg(lights)}::text[])")
     if category:
         where.append(f"(t.category = {arg(category)} OR t.category LIKE ${len(args)} || '.%')")
     if region:
@@ -66,10 +65,15 @@ async def list_tickets(request: web.Request) -> web.Response:
         where.append(f"(t.title ILIKE {arg(pattern)} OR t.description ILIKE ${len(args)})")
     if source:
         where.append(f"t.source = ANY({arg(source)}::text[])")
+    if mine:
+        where.append(f"t.reported_by = {arg(principal.name)}")
     if since:
         where.append(f"t.opened_at >= {arg(since)}")
     if until:
         where.append(f"t.opened_at < {arg(until)}")
+    base_where, base_args = list(where), list(args)
+    if lights:
+        where.append(f"{LIGHT_SQL.replace('$now', '$1')} = ANY({arg(lights)}::text[])")
     rank = LIGHT_RANK_SQL.replace("$now", "$1")
     if sort == "queue":
         order = f"{rank}, coalesce(t.due_at, 'infinity'::timestamptz), t.id"
@@ -97,7 +101,16 @@ async def list_tickets(request: web.Request) -> web.Response:
             next_cursor = encode_cursor([last["opened_at"].isoformat(), last["id"]])
     for item in items:
         item.pop("light_rank", None)
-    return json_response({"items": items, "next_cursor": next_cursor})
+    body: dict[str, Any] = {"items": items, "next_cursor": next_cursor, "now": now}
+    if not cursor:
+        # The queue header's counts per light, over the same filters but every light.
+        counts = await request.app[POOL].fetch(
+            f"SELECT {LIGHT_SQL.replace('$now', '$1')} AS light, count(*) AS n FROM {TICKET_FROM}"
+            f" WHERE {' AND '.join(base_where)} GROUP BY 1",
+            *base_args,
+        )
+        body["light_counts"] = {light: 0 for light in LIGHTS} | {r["light"]: r["n"] for r in counts}
+    return json_response(body)
 
 
 async def ticket_detail(request: web.Request) -> web.Response:
@@ -118,7 +131,8 @@ async def ticket_detail(request: web.Request) -> web.Response:
             ticket_id,
         )
         attachments = await conn.fetch(
-            "SELECT id, event_id, content_type, size, uploaded_by, created_at FROM attachments WHERE ticket_id = $1"
+            "SELECT id, event_id, kind, alert_id, content_type, size, uploaded_by, created_at FROM attachments"
+            " WHERE ticket_id = $1"
             " ORDER BY id",
             ticket_id,
         )
@@ -127,6 +141,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
     body["events"] = [dict(e) for e in events]
     body["attachments"] = [dict(a) for a in attachments]
     body["allowed_actions"] = workflow.allowed_actions(row["state"], principal.role) if principal.role else []
+    body["now"] = request.app[CLOCK]()
     return json_response(body)
 
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,8 @@ class Gateway:
     lifecycle_task: asyncio.Task[None] | None = None
     webhook_worker: WebhookWorker | None = None
     webhook_task: asyncio.Task[None] | None = None
+    # Tests move this clock to watch SLA lights change; production keeps the wall clock.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def start(self) -> None:
         self.pool = await connect_with_retry(self.database_url)
@@ -66,17 +68,21 @@ class Gateway:
         self.ingest = ingest
         await ingest.start()
         self.sla_task = asyncio.create_task(
-            self._every(self.config.cases.escalation_interval_s, "SLA escalation", lambda c: self._escalate(c, rules)),
+            self._every(
+                self.config.cases.escalation_interval_s,
+                "SLA escalation",
+                lambda c: self._escalate(c, rules, self.clock),
+            ),
             name="sla-escalation",
         )
         retention = self.config.retention
         self.lifecycle_task = asyncio.create_task(
-            self._every(retention.interval_s, "lifecycle", lambda c: run_lifecycle(c, retention, datetime.now(UTC))),
+            self._every(retention.interval_s, "lifecycle", lambda c: run_lifecycle(c, retention, self.clock())),
             name="lifecycle",
         )
         self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks)
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
-        app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules)
+        app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules, self.clock, self.config.console)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         host, _, port = self.config.http.rpartition(":")
@@ -95,9 +101,9 @@ class Gateway:
             await asyncio.sleep(interval_s)
 
     @staticmethod
-    async def _escalate(conn: Conn, rules: CaseRules) -> None:
+    async def _escalate(conn: Conn, rules: CaseRules, clock: Callable[[], datetime]) -> None:
         """Overdue marking and escalation; replicas share it through SKIP LOCKED."""
-        while (touched := await run_escalations(conn, rules, datetime.now(UTC))) > 0:
+        while (touched := await run_escalations(conn, rules, clock())) > 0:
             metrics.ESCALATIONS.inc(touched)
 
     async def stop(self) -> None:

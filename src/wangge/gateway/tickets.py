@@ -153,12 +153,18 @@ async def start_ticket(conn: Conn, rules: CaseRules, ticket_id: int, now: dateti
         await emit(conn, "ticket.updated", ticket_id, {"change": "reopened"})
         return
     chosen = route(rules, row["category"], row["region_path"])
+    # An alert's ticket sits where its device is (on the map, in the field worker's app).
     await conn.execute(
-        "UPDATE tickets SET department = $2, matter = $3, handling_region_id = $4 WHERE id = $1",
+        "UPDATE tickets t SET department = $2, matter = $3, handling_region_id = $4,"
+        " lat = coalesce(t.lat, d.lat), lon = coalesce(t.lon, d.lon)"
+        " FROM (SELECT NULL::float8 AS lat, NULL::float8 AS lon UNION ALL"
+        "  (SELECT lat, lon FROM devices WHERE device_id = $5 AND lat IS NOT NULL) ORDER BY lat NULLS LAST LIMIT 1) d"
+        " WHERE t.id = $1",
         ticket_id,
         chosen.department if chosen else None,
         chosen.matter if chosen else None,
         await _handling_region(conn, row["region_id"]),
+        row["device_id"],
     )
     await _mark_recurring(conn, rules, row, now)
     await emit(conn, "ticket.created", ticket_id)
@@ -290,7 +296,8 @@ async def apply_action(
         if department is not None:
             if not isinstance(department, str) or not department.strip():
                 raise CaseError(422, "department must be a non-empty string")
-            if department != ticket["department"] and principal.role not in ("supervisor", "admin"):
+            overrides = ticket["department"] is not None and department != ticket["department"]
+            if overrides and principal.role not in ("supervisor", "admin"):
                 raise CaseError(403, "only a supervisor may override the routed department")
             if department != ticket["department"] and ticket["department"] and not (note and note.strip()):
                 raise CaseError(422, "overriding the routed department needs a note saying why")

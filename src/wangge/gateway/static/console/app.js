@@ -1,0 +1,655 @@
+// The operator console: one page, hash routes, the gateway's own API. No build step and no CDN.
+import { t, toggleLanguage, translateStatic, language } from "./i18n.js";
+import { barChart } from "./charts.js";
+
+const OFFICE = ["admin", "supervisor", "operator"];
+const state = {
+  token: null, config: null, offset: 0, feedIds: new Set(), lastEventId: null, liveAttempt: null, liveSeen: 0, liveGeneration: 0,
+  view: null, refreshTimer: null, regionsGeo: null,
+};
+
+// ---------------------------------------------------------------- helpers
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+const $ = (sel, root = document) => root.querySelector(sel);
+const nowMs = () => Date.now() + state.offset;
+const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(language(), { hour12: false }) : "—");
+function learnClock(serverNow) { if (serverNow) state.offset = Date.parse(serverNow) - Date.now(); }
+
+class ApiError extends Error {
+  constructor(status, body) { super((body && (body.detail || body.title)) || `HTTP ${status}`); this.status = status; this.body = body; }
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
+  let body = options.body;
+  if (body && !(body instanceof Blob) && typeof body !== "string") { body = JSON.stringify(body); headers["Content-Type"] = "application/json"; }
+  const resp = await fetch(path, { ...options, headers, body });
+  if (resp.status === 401) { signOut(); throw new ApiError(401, null); }
+  if (options.raw) { if (!resp.ok) throw new ApiError(resp.status, null); return resp; }
+  const data = resp.status === 204 ? null : await resp.json().catch(() => null);
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+/** An evidence image: fetched with the token (each fetch is an audited view) and shown from memory. */
+async function evidenceImage(path) {
+  const resp = await api(path, { raw: true });
+  const img = el("img", { alt: "" });
+  img.src = URL.createObjectURL(await resp.blob());
+  return img;
+}
+
+function lightOf(ticket, now = nowMs()) {
+  if (!ticket.due_at) return "none";
+  if (now >= Date.parse(ticket.due_at)) return "red";
+  if (ticket.yellow_at && now >= Date.parse(ticket.yellow_at)) return "yellow";
+  return "green";
+}
+
+function duration(ms) {
+  const m = Math.floor(Math.abs(ms) / 60000);
+  const d = Math.floor(m / 1440), h = Math.floor((m % 1440) / 60), mm = m % 60;
+  if (d) return language() === "en" ? `${d}d ${h}h` : `${d}天${h}小时`;
+  if (h) return language() === "en" ? `${h}h ${mm}m` : `${h}小时${mm}分`;
+  return language() === "en" ? `${mm}m` : `${mm}分钟`;
+}
+
+/** The SLA light and time left, recomputed every second from the due times and the server's clock. */
+function slaCell(ticket) {
+  const dot = el("span", { class: "light", title: "" });
+  const text = el("span", { class: "left" });
+  const cell = el("span", { class: "sla", dataset: { due: ticket.due_at || "", yellow: ticket.yellow_at || "", closed: ticket.closed_at ? "1" : "" } }, dot, " ", text);
+  paintSla(cell);
+  return cell;
+}
+
+function paintSla(cell) {
+  const { due, yellow, closed } = cell.dataset;
+  const light = closed ? "none" : lightOf({ due_at: due || null, yellow_at: yellow || null });
+  const [dot, text] = [cell.children[0], cell.children[1]];
+  dot.className = `light ${light}`;
+  dot.title = t(`light.${light}`);
+  cell.dataset.light = light;
+  if (!due || closed) { text.textContent = ""; text.className = "left"; return; }
+  const left = Date.parse(due) - nowMs();
+  text.textContent = left >= 0 ? t("left.left", { t: duration(left) }) : t("left.over", { t: duration(left) });
+  text.className = `left ${light}`;
+}
+setInterval(() => document.querySelectorAll(".sla").forEach(paintSla), 1000);
+
+// ---------------------------------------------------------------- sign-in
+async function start() {
+  translateStatic();
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromHash) { localStorage.setItem("wangge.token", fromHash); history.replaceState(null, "", location.pathname); }
+  state.token = localStorage.getItem("wangge.token");
+  $("#signin-form").addEventListener("submit", signIn);
+  $("#signout").addEventListener("click", async () => { try { await api("/api/v1/auth/logout", { method: "POST" }); } catch { /* signed out anyway */ } signOut(); });
+  $("#lang").addEventListener("click", () => { toggleLanguage(); translateStatic(); $("#lang").textContent = language() === "en" ? "中文" : "EN"; route(); });
+  $("#lang").textContent = language() === "en" ? "中文" : "EN";
+  $("#alarm").addEventListener("click", () => { $("#alarm").hidden = true; });
+  window.addEventListener("hashchange", route);
+  if (state.token) await enter(); else showSignIn();
+}
+
+function showSignIn() {
+  $("#top").hidden = true; $("#layout").hidden = true; $("#signin").hidden = false;
+  document.body.dataset.ready = "signin";
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const form = event.target;
+  $("#signin-error").textContent = "";
+  const resp = await fetch("/api/v1/auth/login", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
+  });
+  if (!resp.ok) { $("#signin-error").textContent = t("signin.failed"); return; }
+  const body = await resp.json();
+  state.token = body.token;
+  localStorage.setItem("wangge.token", body.token);
+  form.reset();
+  await enter();
+}
+
+function signOut() {
+  localStorage.removeItem("wangge.token");
+  state.token = null; state.config = null;
+  state.liveGeneration = (state.liveGeneration || 0) + 1;
+  if (state.liveAttempt) state.liveAttempt.abort();
+  showSignIn();
+}
+
+async function enter() {
+  try { state.config = await api("/api/v1/console/config"); } catch { return; }
+  const { user } = state.config;
+  $("#whoami").textContent = `${user.name} · ${user.role}`;
+  const office = OFFICE.includes(user.role);
+  for (const a of document.querySelectorAll("header nav a")) {
+    a.hidden = !office && ["devices", "stats"].includes(a.dataset.view);
+  }
+  $("#signin").hidden = true; $("#top").hidden = false; $("#layout").hidden = false;
+  connectLive();
+  if (!location.hash || location.hash === "#") location.hash = office ? "#/queue" : "#/worker";
+  else route();
+}
+
+// ---------------------------------------------------------------- live feed (SSE over fetch, so the token is a header)
+// The server sends a keep-alive every 15 s: a stream silent for 40 s is dead (a half-open connection after a
+// network blip) and is dropped; the next one resumes from the last event id.
+const SILENT_MS = 40000;
+let wakeRetry = () => {};
+setInterval(() => { if (state.liveAttempt && Date.now() - state.liveSeen > SILENT_MS) state.liveAttempt.abort(); }, 5000);
+window.addEventListener("offline", () => { if (state.liveAttempt) state.liveAttempt.abort(); });
+window.addEventListener("online", () => wakeRetry());
+
+async function connectLive() {
+  const generation = (state.liveGeneration = (state.liveGeneration || 0) + 1);
+  if (state.liveAttempt) state.liveAttempt.abort();
+  let delay = 1000;
+  while (generation === state.liveGeneration && state.token) {
+    const attempt = new AbortController();
+    state.liveAttempt = attempt;
+    state.liveSeen = Date.now();
+    try {
+      const headers = { Authorization: `Bearer ${state.token}` };
+      if (state.lastEventId !== null) headers["Last-Event-ID"] = String(state.lastEventId);
+      const resp = await fetch("/api/v1/events/stream", { headers, signal: attempt.signal, cache: "no-store" });
+      if (resp.status === 401) { signOut(); return; }
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      setLive(true); delay = 1000;
+      await readEvents(resp.body, onServerEvent);
+    } catch { /* dropped: retry below */ }
+    if (generation !== state.liveGeneration) return;
+    setLive(false);
+    await new Promise((resolve) => { wakeRetry = resolve; setTimeout(resolve, delay); });
+    delay = Math.min(delay * 2, 15000);
+  }
+}
+
+async function readEvents(stream, handle) {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    state.liveSeen = Date.now();
+    buffer += value.replace(/\r\n?/g, "\n");
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+      const msg = { id: null, event: "message", data: "" };
+      for (const line of block.split("\n")) {
+        if (!line || line.startsWith(":")) continue;
+        const i = line.indexOf(":"); const field = i < 0 ? line : line.slice(0, i);
+        const val = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+        if (field === "data") msg.data += (msg.data ? "\n" : "") + val;
+        else if (field === "id") msg.id = val;
+        else if (field === "event") msg.event = val;
+      }
+      handle(msg);
+    }
+  }
+}
+
+function setLive(on) {
+  const live = $("#live");
+  live.className = `live ${on ? "on" : "off"}`;
+  $("#live-text").textContent = t(on ? "live.on" : "live.off");
+  document.body.dataset.live = on ? "on" : "off";
+}
+
+function onServerEvent(msg) {
+  if (msg.event === "hello") {
+    const hello = JSON.parse(msg.data); learnClock(hello.now);
+    if (state.lastEventId === null) state.lastEventId = hello.last_event_id;
+    return;
+  }
+  if (msg.event === "signed-out") { signOut(); return; }
+  if (!msg.id) return;
+  const id = Number(msg.id);
+  state.lastEventId = Math.max(state.lastEventId || 0, id);
+  if (state.feedIds.has(id)) return;  // a resumed stream may repeat a few
+  state.feedIds.add(id);
+  if (state.feedIds.size > 2000) state.feedIds = new Set([...state.feedIds].slice(-1000));
+  const evt = JSON.parse(msg.data);
+  addFeedItem(evt);
+  const ticket = evt.ticket || {};
+  if (ticket.severity === "critical" && ["ticket.created", "alert.received"].includes(evt.type) && evt.outcome !== "event") raiseAlarm(evt);
+  if (state.view && state.view.onEvent) state.view.onEvent(evt);
+}
+
+function addFeedItem(evt) {
+  const ticket = evt.ticket || {};
+  const key = `feed.${evt.type}`;
+  const label = t(key) === key ? evt.type : t(key);
+  const item = el("li", { class: ticket.severity === "critical" ? "critical" : "", dataset: { eventId: evt.id, ticketId: evt.ticket_id ?? "" } },
+    el("a", { href: `#/ticket/${evt.ticket_id}` },
+      el("strong", {}, label), " #", evt.ticket_id, " ", ticket.title || "",
+      el("time", {}, fmtTime(evt.created_at), evt.change ? ` · ${evt.change}` : "")));
+  const list = $("#feed-list");
+  list.prepend(item);
+  while (list.children.length > 100) list.lastChild.remove();
+}
+
+function raiseAlarm(evt) {
+  const box = $("#alarm");
+  box.textContent = `${t("alarm.critical")}: #${evt.ticket_id} ${evt.ticket.title || ""}`;
+  box.dataset.ticketId = evt.ticket_id;
+  box.hidden = false;
+  box.style.animation = "none"; void box.offsetWidth; box.style.animation = "";
+  beep();
+}
+
+function beep() {
+  try {
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator(); const gain = ctx.createGain();
+    osc.frequency.value = 880; gain.gain.value = 0.2;
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(); osc.stop(ctx.currentTime + 0.4);
+  } catch { /* no audio device: the banner is the cue */ }
+}
+
+// ---------------------------------------------------------------- router
+const VIEWS = { queue: queueView, ticket: ticketView, map: mapView, devices: devicesView, stats: statsView, worker: workerView };
+
+async function route() {
+  if (!state.config) return;
+  const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  const view = VIEWS[name] ? name : "queue";
+  for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.view === view);
+  if (state.view && state.view.leave) state.view.leave();
+  const main = $("#view");
+  main.replaceChildren();
+  document.body.dataset.view = view;
+  document.body.dataset.ready = "loading";
+  state.view = {};
+  try {
+    state.view = (await VIEWS[view](main, arg)) || {};
+  } catch (err) {
+    main.append(el("p", { class: "error" }, err.status === 404 ? t("detail.notfound") : String(err.message || err)));
+  }
+  document.body.dataset.ready = view;
+}
+
+function debounce(fn, ms) { let timer; return () => { clearTimeout(timer); timer = setTimeout(fn, ms); }; }
+
+// ---------------------------------------------------------------- queue
+async function queueView(main) {
+  const started = performance.now();
+  const filters = { state: "open", light: new Set() };
+  const form = el("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); load(); } },
+    el("label", {}, t("queue.state"), stateSelect()),
+    el("label", {}, t("queue.category"), el("input", { name: "category", size: 18 })),
+    el("label", {}, t("queue.region"), el("select", { name: "region" }, el("option", { value: "" }, t("queue.all")))),
+    el("label", {}, t("queue.since"), el("input", { name: "since", type: "date" })),
+    el("label", {}, t("queue.until"), el("input", { name: "until", type: "date" })),
+    el("label", {}, t("queue.text"), el("input", { name: "q", type: "search", size: 14 })),
+    el("button", { type: "submit", class: "primary" }, t("queue.apply")),
+    el("button", { type: "button", id: "refresh", onclick: () => load() }, t("queue.refresh")));
+  const counts = el("div", { class: "counts" });
+  const tbody = el("tbody");
+  const table = el("table", { id: "queue" },
+    el("thead", {}, el("tr", {}, ["col.light", "col.id", "col.severity", "col.category", "col.title", "col.region", "col.state", "col.alerts", "col.opened"].map((k) => el("th", { class: k === "col.region" || k === "col.alerts" ? "hide-narrow" : "" }, t(k)))),
+    ), tbody);
+  const footer = el("p", { class: "muted", id: "queue-footer" });
+  const more = el("button", { type: "button", hidden: true, onclick: () => load(cursor) }, t("queue.more"));
+  main.append(el("h1", { class: "view-title" }, t("queue.title")), form, counts, table, footer, more);
+  let cursor = null; let shown = 0;
+  api("/api/v1/regions?limit=500").then((body) => {
+    const select = form.region;
+    for (const r of body.items) select.append(el("option", { value: r.code }, `${"· ".repeat(Math.max(r.path.split("/").length - 3, 0))}${r.name}`));
+  }).catch(() => {});
+
+  function stateSelect() {
+    return el("select", { name: "state" }, el("option", { value: "open" }, t("queue.open")), el("option", { value: "" }, t("queue.all")),
+      state.config.states.map((s) => el("option", { value: s }, t(`st.${s}`))));
+  }
+
+  function query(after) {
+    const p = new URLSearchParams({ limit: "200" });
+    for (const name of ["state", "category", "region", "q"]) if (form[name].value) p.set(name, form[name].value.trim());
+    if (form.since.value) p.set("since", new Date(form.since.value).toISOString());
+    if (form.until.value) p.set("until", new Date(Date.parse(form.until.value) + 86400000).toISOString());
+    if (filters.light.size) p.set("light", [...filters.light].join(","));
+    if (after) p.set("cursor", after);
+    return `/api/v1/tickets?${p}`;
+  }
+
+  async function load(after = null) {
+    const body = await api(query(after));
+    learnClock(body.now);
+    if (!after) { tbody.replaceChildren(); shown = 0; renderCounts(body.light_counts); }
+    const rows = document.createDocumentFragment();
+    for (const tk of body.items) rows.append(row(tk));
+    tbody.append(rows);
+    shown += body.items.length;
+    cursor = body.next_cursor;
+    more.hidden = !cursor;
+    footer.textContent = shown ? t("queue.shown", { n: shown }) : t("queue.empty");
+    document.body.dataset.queueRows = String(shown);
+  }
+
+  function renderCounts(lightCounts) {
+    counts.replaceChildren();
+    for (const light of ["red", "yellow", "green", "none"]) {
+      const chip = el("button", { type: "button", class: `chip ${filters.light.has(light) ? "active" : ""}`, dataset: { light, count: lightCounts[light] || 0 },
+        onclick: () => { filters.light.has(light) ? filters.light.delete(light) : filters.light.add(light); load(); } },
+        el("span", { class: `light ${light}` }), t(`light.${light}`), " ", el("strong", {}, lightCounts[light] || 0));
+      counts.append(chip);
+    }
+  }
+
+  function row(tk) {
+    return el("tr", { class: "row-link", dataset: { ticketId: tk.id, state: tk.state }, onclick: () => { location.hash = `#/ticket/${tk.id}`; } },
+      el("td", {}, slaCell(tk)), el("td", {}, tk.id),
+      el("td", { class: `sev-${tk.severity}` }, t(`severity.${tk.severity}`)),
+      el("td", {}, tk.category), el("td", {}, tk.title),
+      el("td", { class: "hide-narrow" }, tk.region_name || "—"),
+      el("td", { class: "state" }, t(`st.${tk.state}`)),
+      el("td", { class: "hide-narrow" }, `${tk.active_alerts}/${tk.alert_count}`),
+      el("td", {}, fmtTime(tk.opened_at)));
+  }
+
+  await load();
+  const ms = Math.round(performance.now() - started);
+  document.body.dataset.queueMs = String(ms);
+  const refresh = debounce(() => load().catch(() => {}), 400);
+  const timer = setInterval(refresh, 30000);
+  return { onEvent: refresh, leave: () => clearInterval(timer) };
+}
+
+// ---------------------------------------------------------------- ticket detail
+async function ticketView(main, id) {
+  const tk = await api(`/api/v1/tickets/${encodeURIComponent(id)}`);
+  learnClock(tk.now);
+  const head = el("h1", { class: "view-title", id: "ticket-title", dataset: { ticketId: tk.id, state: tk.state } },
+    slaCell(tk), ` #${tk.id} ${tk.title} · `, el("span", { class: "state" }, t(`st.${tk.state}`)));
+  const facts = el("dl", { class: "facts" },
+    ...[["col.category", tk.category], ["col.severity", t(`severity.${tk.severity}`)], ["col.region", tk.region_name || "—"],
+      ["detail.department", tk.department || "—"], ["detail.due", fmtTime(tk.due_at)], ["col.opened", fmtTime(tk.opened_at)],
+      ["detail.escalation", String(tk.escalation_level)], ["detail.supervised", tk.supervised ? "✔" : "—"]]
+      .flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)]));
+  const left = el("div"); const right = el("div");
+  main.append(head, el("div", { class: "detail" }, left, right));
+
+  // Snapshot with the rule's geometry, from the alert that carried it.
+  const snapBox = el("section", { id: "snapshot" }, el("h2", {}, t("detail.snapshot")));
+  left.append(snapBox);
+  const snapshots = tk.attachments.filter((a) => a.kind === "snapshot").reverse();
+  if (!snapshots.length) snapBox.append(el("p", { class: "muted" }, t("detail.nosnap")));
+  for (const snap of snapshots.slice(0, 1)) {
+    const alert = tk.alerts.find((a) => a.alert_id === snap.alert_id);
+    const frame = el("div", { class: "snapshot" }, await evidenceImage(`/api/v1/attachments/${snap.id}`));
+    const geometry = alert && alert.payload && alert.payload.attributes && alert.payload.attributes.geometry;
+    if (geometry) frame.append(geometrySvg(geometry));
+    snapBox.append(frame);
+  }
+  const photos = tk.attachments.filter((a) => a.kind !== "snapshot");
+  if (photos.length) {
+    const box = el("div", { class: "actions" });
+    for (const p of photos) box.append(el("button", { type: "button", onclick: async (e) => { e.target.replaceWith(await evidenceImage(`/api/v1/attachments/${p.id}`)); } }, `${t("detail.photos")} #${p.id}`));
+    snapBox.append(box);
+  }
+
+  left.append(el("section", { id: "alerts" }, el("h2", {}, t("detail.alerts")),
+    el("ol", { class: "timeline" }, tk.alerts.map((a) => el("li", {},
+      el("strong", { class: `sev-${a.severity}` }, t(`severity.${a.severity}`)), " ", a.title, el("br"),
+      el("span", { class: "muted" }, `${a.device_id || a.edge_id} · ${a.rule_id} · ${fmtTime(a.started_at)} → ${a.ended_at ? fmtTime(a.ended_at) : "…"}`))))));
+  left.append(el("section", { id: "history" }, el("h2", {}, t("detail.history")),
+    el("table", {}, el("tbody", {}, tk.events.map((e) => el("tr", {},
+      el("td", {}, fmtTime(e.at)), el("td", {}, e.actor), el("td", {}, e.kind),
+      el("td", {}, e.from_state || e.to_state ? `${e.from_state ? t(`st.${e.from_state}`) : ""} → ${e.to_state ? t(`st.${e.to_state}`) : ""}` : ""),
+      el("td", {}, e.note || "")))))));
+
+  right.append(el("section", { id: "actions" }, el("h2", {}, t("detail.actions")), actionsPanel(tk)));
+  right.append(el("section", {}, el("h2", {}, t("detail.facts")), facts));
+  if (tk.lat !== null && tk.lon !== null && window.L) {
+    const box = el("div", { class: "mini-map", id: "ticket-map" });
+    right.append(el("section", {}, el("h2", {}, t("detail.map")), box));
+    const regions = await regionsLayer();
+    const map = baseMap(box);
+    map.setView([tk.lat, tk.lon], 15);  // before any vector layer: Leaflet projects them against the view
+    regions.addTo(map);
+    L.circleMarker([tk.lat, tk.lon], markerStyle(lightOf(tk))).addTo(map);
+    state.view.leave = () => map.remove();
+  }
+  const reload = debounce(route, 300);
+  return { leave: state.view.leave, onEvent: (evt) => { if (String(evt.ticket_id) === String(tk.id)) reload(); } };
+}
+
+function geometrySvg(geometry) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 1 1"); svg.setAttribute("preserveAspectRatio", "none");
+  svg.classList.add("geometry");
+  const shape = (tag, attrs) => { const s = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) s.setAttribute(k, v); s.setAttribute("vector-effect", "non-scaling-stroke"); svg.append(s); };
+  const pts = (list) => list.map(([x, y]) => `${x},${y}`).join(" ");
+  for (const zone of geometry.zones || []) shape("polygon", { points: pts(zone), fill: "rgba(9,105,218,.15)", stroke: "#0969da", "stroke-width": 2, class: "zone" });
+  for (const line of geometry.lines || []) shape("polyline", { points: pts(line), fill: "none", stroke: "#d4a72c", "stroke-width": 3, class: "line" });
+  for (const [x1, y1, x2, y2] of geometry.boxes || []) shape("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, fill: "none", stroke: "#d1242f", "stroke-width": 2, class: "box" });
+  return svg;
+}
+
+function actionsPanel(tk) {
+  const box = el("div");
+  const allowed = tk.allowed_actions || [];
+  if (!allowed.length) { box.append(el("p", { class: "muted" }, t("detail.noactions"))); return box; }
+  const buttons = el("div", { class: "actions" });
+  const formBox = el("div");
+  for (const name of allowed) {
+    buttons.append(el("button", { type: "button", dataset: { action: name }, class: name === "false_alarm" ? "danger" : "", onclick: () => openForm(name) }, t(`act.${name}`)));
+  }
+  box.append(buttons, formBox);
+
+  function openForm(name) {
+    const info = state.config.actions[name];
+    const error = el("p", { class: "error", role: "alert" });
+    const form = el("form", { class: "action-form", dataset: { action: name }, onsubmit: submit },
+      el("strong", {}, t(`act.${name}`)),
+      name === "dispatch" ? el("label", {}, t("detail.department"), el("input", { name: "department", value: tk.department || "", required: !tk.department })) : null,
+      el("label", {}, t("detail.note"), el("textarea", { name: "note", rows: 2, required: info.needs_note })),
+      ["comment", "handle"].includes(name) ? el("label", {}, t("detail.photo"), el("input", { name: "photo", type: "file", accept: "image/jpeg,image/png,image/webp" })) : null,
+      el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, t("detail.submit")),
+        el("button", { type: "button", onclick: () => formBox.replaceChildren() }, t("detail.cancel"))), error);
+    formBox.replaceChildren(form);
+
+    async function submit(e) {
+      e.preventDefault();
+      const body = { action: name };
+      if (form.note.value.trim()) body.note = form.note.value.trim();
+      if (form.department && form.department.value.trim() && form.department.value.trim() !== tk.department) body.department = form.department.value.trim();
+      if (form.department && !tk.department) body.department = form.department.value.trim();
+      if (form.photo && form.photo.files[0]) body.photos = [await photoPayload(form.photo.files[0])];
+      try {
+        await api(`/api/v1/tickets/${tk.id}/actions`, { method: "POST", body });
+        route();
+      } catch (err) { error.textContent = err.message; }
+    }
+  }
+  return box;
+}
+
+function photoPayload(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({ content_type: file.type, data_base64: String(reader.result).split(",", 2)[1] });
+    reader.onerror = reject;
+    reader.readAsDataURL(file);
+  });
+}
+
+// ---------------------------------------------------------------- map
+const LIGHT_COLOURS = { red: "#d1242f", yellow: "#d4a72c", green: "#1a7f37", none: "#8c959f" };
+const markerStyle = (light) => ({ radius: 8, color: "#fff", weight: 2, fillColor: LIGHT_COLOURS[light], fillOpacity: 0.95, className: `marker-${light}` });
+
+function baseMap(node) {
+  const map = L.map(node, { preferCanvas: false, attributionControl: !!state.config.map.tile_url });
+  if (state.config.map.tile_url) {
+    L.tileLayer(state.config.map.tile_url, { maxZoom: state.config.map.max_zoom, attribution: state.config.map.attribution }).addTo(map);
+  }
+  return map;
+}
+
+async function regionsLayer() {
+  if (!state.regionsGeo) {
+    const resp = await api("/api/v1/regions.geojson", { raw: true });
+    state.regionsGeo = await resp.json();
+  }
+  const weight = { district: 3, street: 2, community: 1.5, grid: 1 };
+  return L.geoJSON(state.regionsGeo, {
+    style: (f) => ({ color: "#57606a", weight: weight[f.properties.level] || 1, fillColor: "#ffffff", fillOpacity: f.properties.level === "grid" ? 0.6 : 0.1 }),
+    onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.name} (${f.properties.code})`),
+  });
+}
+
+async function mapView(main) {
+  main.append(el("h1", { class: "view-title" }, t("map.title")));
+  if (!window.L) { main.append(el("p", { class: "error" }, t("map.nolib"))); return {}; }
+  const legend = el("div", { class: "legend" });
+  const box = el("div", { id: "map" });
+  main.append(legend, state.config.map.tile_url ? null : el("p", { class: "muted" }, t("map.plain")), box);
+  const regions = await regionsLayer();
+  const map = baseMap(box);
+  if (regions.getBounds().isValid()) map.fitBounds(regions.getBounds()); else map.setView([0, 0], 2);
+  regions.addTo(map);
+  const markers = L.layerGroup().addTo(map);
+  async function load() {
+    const counts = { red: 0, yellow: 0, green: 0, none: 0 };
+    const layer = [];
+    let cursor = null;
+    for (let page = 0; page < 10; page++) {
+      const body = await api(`/api/v1/tickets?state=open&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      learnClock(body.now);
+      for (const tk of body.items) {
+        if (tk.lat === null || tk.lon === null) continue;
+        const light = lightOf(tk); counts[light]++;
+        layer.push(L.circleMarker([tk.lat, tk.lon], markerStyle(light))
+          .bindPopup(`<a href="#/ticket/${tk.id}">#${tk.id}</a> ${escapeHtml(tk.title)}<br>${escapeHtml(t(`st.${tk.state}`))}`));
+      }
+      cursor = body.next_cursor;
+      if (!cursor) break;
+    }
+    markers.clearLayers(); layer.forEach((m) => markers.addLayer(m));
+    legend.replaceChildren(...Object.entries(counts).map(([light, n]) => el("span", { class: "chip", dataset: { light, count: n } }, el("span", { class: `light ${light}` }), t(`light.${light}`), " ", n)));
+    document.body.dataset.mapMarkers = String(layer.length);
+  }
+  await load();
+  const refresh = debounce(() => load().catch(() => {}), 500);
+  return { onEvent: refresh, leave: () => map.remove() };
+}
+
+function escapeHtml(text) { return String(text ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
+
+// ---------------------------------------------------------------- devices
+async function devicesView(main) {
+  const [edges, devices] = await Promise.all([api("/api/v1/edges?limit=1000"), api("/api/v1/devices?limit=1000")]);
+  const preview = el("div", { id: "device-snapshot" });
+  const stateCell = (s) => el("td", { class: `device-state ${s}` }, el("span", { class: `light ${{ online: "green", degraded: "yellow", offline: "red" }[s] || "none"}` }), " ", t(`state.${s}`));
+  main.append(el("h1", { class: "view-title" }, t("devices.title")),
+    el("h2", {}, t("devices.edges")),
+    el("table", { id: "edges" }, el("thead", {}, el("tr", {}, ["col.edge", "col.state", "col.region", "col.lastseen"].map((k) => el("th", {}, t(k))))),
+      el("tbody", {}, edges.items.map((e) => el("tr", { dataset: { edgeId: e.edge_id } }, el("td", {}, e.edge_id), stateCell(e.state), el("td", {}, e.region_code || "—"), el("td", {}, fmtTime(e.last_seen)))))),
+    el("h2", {}, t("devices.devices")),
+    el("table", { id: "devices" }, el("thead", {}, el("tr", {}, ["col.name", "col.kind", "col.edge", "col.state", "col.region", "col.lastseen", "col.fps"].map((k) => el("th", {}, t(k))))),
+      el("tbody", {}, devices.items.map((d) => el("tr", {
+        class: d.kind === "camera" ? "row-link" : "", dataset: { deviceId: d.device_id },
+        onclick: d.kind === "camera" ? () => showSnapshot(d) : null,
+      }, el("td", {}, d.name || d.device_id), el("td", {}, t(`kind.${d.kind}`)), el("td", {}, d.edge_id || "—"), stateCell(d.state),
+      el("td", {}, d.region_code || "—"), el("td", {}, fmtTime((d.live && d.live.last_seen) || d.edge_last_seen)),
+      el("td", {}, d.live && d.live.fps !== undefined ? Number(d.live.fps).toFixed(1) : "—"))))),
+    preview);
+
+  async function showSnapshot(device) {
+    preview.replaceChildren(el("h2", {}, `${t("devices.snapshot")} · ${device.name || device.device_id}`));
+    try { preview.append(el("div", { class: "snapshot" }, await evidenceImage(`/api/v1/devices/${encodeURIComponent(device.device_id)}/snapshot`))); }
+    catch (err) { preview.append(el("p", { class: "muted" }, err.status === 404 ? t("devices.nosnap") : err.message)); }
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- statistics
+async function statsView(main) {
+  const [hot, sum] = await Promise.all([api("/api/v1/stats/hotspots?days=7"), api("/api/v1/stats/summary")]);
+  const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
+  const none = () => el("p", { class: "muted" }, t("stats.none"));
+  const card = (id, title, body) => el("section", { class: "chart", id }, el("h2", {}, title), body);
+  const hotRows = hot.items.slice(0, 10).map((h) => ({
+    label: h.category,
+    bars: [{ value: h.share, cls: "bar" }, { value: h.previous_share, cls: "bar prev" }],
+    note: `${pct(h.share)} ${h.share_change > 0 ? "▲" : h.share_change < 0 ? "▼" : "="}${Math.abs(h.share_change * 100).toFixed(1)}`,
+  }));
+  const lights = ["red", "yellow", "green", "none"].map((l) => ({ label: t(`light.${l}`), bars: [{ value: sum.open_by_light[l] || 0, cls: `bar ${l}` }], note: String(sum.open_by_light[l] || 0) }));
+  const regions = sum.by_region.map((r) => ({ label: r.region, bars: [{ value: r.created, cls: "bar" }, { value: r.closed, cls: "bar green" }], note: `${r.created} / ${r.closed}` }));
+  const rates = sum.by_region.map((r) => ({ label: r.region, bars: [{ value: r.closure_rate || 0, cls: "bar" }, { value: r.on_time_closure_rate || 0, cls: "bar green" }], note: `${pct(r.closure_rate)} / ${pct(r.on_time_closure_rate)}` }));
+  const falses = sum.false_alarms.slice(0, 10).map((f) => ({ label: `${f.rule_id || "—"} @ ${f.device_id || "—"}`, bars: [{ value: f.rate, cls: "bar red" }], note: `${pct(f.rate)} (${f.false_alarms}/${f.tickets})` }));
+  main.append(el("h1", { class: "view-title" }, t("stats.title")), el("div", { class: "charts" },
+    card("chart-hotspots", t("stats.hotspots"), hotRows.length ? barChart(hotRows, 1) : none()),
+    card("chart-lights", t("stats.lights"), barChart(lights)),
+    card("chart-regions", `${t("stats.regions")} (${t("stats.created")} / ${t("stats.closed")})`, regions.length ? barChart(regions) : none()),
+    card("chart-rates", `${t("stats.rates")} (${t("stats.closure")} / ${t("stats.ontime")})`, rates.length ? barChart(rates, 1) : none()),
+    card("chart-false", t("stats.false"), falses.length ? barChart(falses, 1) : none())));
+  return {};
+}
+
+// ---------------------------------------------------------------- grid worker (phone)
+async function workerView(main) {
+  const cfg = state.config;
+  const status = el("p", { id: "report-status", role: "status" });
+  const form = el("form", { id: "report", onsubmit: submit },
+    el("label", {}, t("worker.category"), el("select", { name: "category" }, cfg.report_categories.map((c) => el("option", { value: c }, c)))),
+    el("label", {}, t("worker.text"), el("textarea", { name: "text", rows: 3, required: true })),
+    el("label", {}, t("worker.photo"), el("input", { name: "photo", type: "file", accept: "image/*", capture: "environment" })),
+    el("label", {}, t("worker.location"), el("span", {},
+      el("input", { name: "lat", type: "number", step: "any", placeholder: "lat", size: 9 }), " ",
+      el("input", { name: "lon", type: "number", step: "any", placeholder: "lon", size: 9 }), " ",
+      el("button", { type: "button", onclick: locate }, t("worker.locate")))),
+    el("button", { type: "submit", class: "primary big" }, t("worker.submit")));
+  const mine = el("div", { id: "my-reports" }); const area = el("div", { id: "area-tickets" });
+  main.append(el("div", { class: "worker" }, el("h1", { class: "view-title" }, t("worker.report")), form, status,
+    el("h2", {}, t("worker.mine")), mine, el("h2", {}, t("worker.area")), area));
+
+  function locate() {
+    if (!navigator.geolocation) return;
+    navigator.geolocation.getCurrentPosition((pos) => { form.lat.value = pos.coords.latitude.toFixed(6); form.lon.value = pos.coords.longitude.toFixed(6); }, () => {}, { timeout: 8000 });
+  }
+
+  async function submit(e) {
+    e.preventDefault();
+    if (form.lat.value === "" || form.lon.value === "") { status.textContent = t("worker.nolocation"); return; }
+    const body = { category: form.category.value, text: form.text.value, lat: Number(form.lat.value), lon: Number(form.lon.value) };
+    if (form.photo.files[0]) body.photos = [await photoPayload(form.photo.files[0])];
+    try {
+      const made = await api("/api/v1/reports", { method: "POST", body });
+      status.replaceChildren(t("worker.sent", { id: made.id }), " · ",
+        el("a", { href: `${made.progress_url}`, id: "progress-link" }, t("worker.progress")));
+      form.text.value = ""; form.photo.value = "";
+      await lists();
+    } catch (err) { status.textContent = err.message; }
+  }
+
+  const card = (tk) => el("a", { class: "card", href: `#/ticket/${tk.id}`, dataset: { ticketId: tk.id } }, slaCell(tk), ` #${tk.id} ${tk.title} · ${t(`st.${tk.state}`)}`);
+  async function lists() {
+    const [m, a] = await Promise.all([api("/api/v1/tickets?mine=1&sort=newest&limit=50"), api("/api/v1/tickets?state=open&limit=50")]);
+    learnClock(a.now);
+    mine.replaceChildren(...(m.items.length ? m.items.map(card) : [el("p", { class: "muted" }, t("queue.empty"))]));
+    area.replaceChildren(...(a.items.length ? a.items.map(card) : [el("p", { class: "muted" }, t("queue.empty"))]));
+  }
+  await lists();
+  return { onEvent: debounce(() => lists().catch(() => {}), 500) };
+}
+
+start();

@@ -1,0 +1,82 @@
+// The console's words, Chinese first (the default), English beside each.
+const WORDS = {
+  "brand": ["网格 · 指挥中心", "wangge · Command center"],
+  "nav.queue": ["工单队列", "Queue"], "nav.map": ["地图", "Map"], "nav.devices": ["设备", "Devices"],
+  "nav.stats": ["统计", "Statistics"], "nav.worker": ["网格员", "Grid worker"],
+  "signout": ["退出", "Sign out"],
+  "signin.title": ["网格指挥中心 · 登录", "wangge command center · Sign in"],
+  "signin.username": ["用户名", "Username"], "signin.password": ["密码", "Password"], "signin.submit": ["登录", "Sign in"],
+  "signin.failed": ["用户名或密码错误", "Wrong username or password"],
+  "live.on": ["实时", "Live"], "live.off": ["重连中…", "Reconnecting…"],
+  "feed.title": ["实时动态", "Live feed"],
+  "feed.ticket.created": ["新工单", "New ticket"], "feed.alert.received": ["告警", "Alert"],
+  "feed.ticket.updated": ["工单更新", "Ticket updated"], "feed.ticket.overdue": ["超时", "Overdue"],
+  "feed.ticket.escalated": ["已上报", "Escalated"], "feed.ticket.closed": ["已结案", "Closed"],
+  "alarm.critical": ["紧急告警", "Critical alert"],
+  "queue.title": ["工单队列", "Ticket queue"], "queue.state": ["状态", "State"], "queue.open": ["未结案", "Open"],
+  "queue.all": ["全部", "All"], "queue.category": ["类别", "Category"], "queue.region": ["区域", "Region"],
+  "queue.since": ["开始日期", "From"], "queue.until": ["截止日期", "Until"], "queue.text": ["关键词", "Search"],
+  "queue.apply": ["筛选", "Filter"], "queue.refresh": ["刷新", "Refresh"], "queue.more": ["加载更多", "Load more"],
+  "queue.shown": ["显示 {n} 条", "{n} shown"], "queue.empty": ["没有符合条件的工单", "No tickets match"],
+  "col.light": ["时限", "SLA"], "col.id": ["编号", "#"], "col.severity": ["级别", "Severity"],
+  "col.category": ["类别", "Category"], "col.title": ["标题", "Title"], "col.region": ["区域", "Region"],
+  "col.state": ["状态", "State"], "col.alerts": ["告警", "Alerts"], "col.opened": ["立案时间", "Opened"],
+  "light.red": ["红灯", "Red"], "light.yellow": ["黄灯", "Yellow"], "light.green": ["绿灯", "Green"], "light.none": ["无时限", "No clock"],
+  "left.left": ["剩余 {t}", "{t} left"], "left.over": ["超时 {t}", "{t} overdue"],
+  "detail.facts": ["基本信息", "Facts"], "detail.snapshot": ["现场快照", "Snapshot"], "detail.nosnap": ["无快照", "No snapshot"],
+  "detail.alerts": ["告警时间线", "Alert timeline"], "detail.history": ["处置记录", "History"],
+  "detail.actions": ["操作", "Actions"], "detail.map": ["位置", "Location"], "detail.photos": ["照片", "Photos"],
+  "detail.note": ["说明", "Note"], "detail.photo": ["附照片", "Photo"], "detail.department": ["处置部门", "Department"],
+  "detail.submit": ["确定", "Confirm"], "detail.cancel": ["取消", "Cancel"], "detail.notfound": ["工单不存在或不在您的辖区", "No such ticket in your area"],
+  "detail.due": ["时限", "Due"], "detail.escalation": ["上报级别", "Escalation level"], "detail.supervised": ["督办", "Supervised"],
+  "detail.noactions": ["当前角色无可用操作", "No actions for your role"], "detail.needsnote": ["此操作需要填写说明", "This action needs a note"],
+  "map.title": ["地图", "Map"], "map.nolib": ["地图库未构建（运行 make vendor）", "Map library not built (run make vendor)"],
+  "map.plain": ["无底图（未配置瓦片服务）", "Plain background (no tile server configured)"],
+  "devices.title": ["设备", "Devices"], "devices.edges": ["边缘盒子", "Edge boxes"], "devices.devices": ["摄像头与传感器", "Cameras and sensors"],
+  "col.edge": ["边缘盒子", "Edge"], "col.kind": ["类型", "Kind"], "col.name": ["名称", "Name"], "col.lastseen": ["最后在线", "Last seen"],
+  "col.fps": ["帧率", "fps"], "devices.snapshot": ["最新快照", "Latest snapshot"], "devices.nosnap": ["该摄像头暂无快照", "No snapshot from this camera yet"],
+  "state.online": ["在线", "online"], "state.degraded": ["降级", "degraded"], "state.offline": ["离线", "offline"], "state.unknown": ["未知", "unknown"],
+  "kind.camera": ["摄像头", "camera"], "kind.sensor": ["传感器", "sensor"],
+  "stats.title": ["统计", "Statistics"], "stats.hotspots": ["一周热点（类别占比，较上周）", "Weekly hotspots (share, vs last week)"],
+  "stats.regions": ["各区域工单数", "Tickets per region"], "stats.rates": ["结案率与按时结案率", "Closure and on-time closure rates"],
+  "stats.false": ["各规则误报率", "False-alarm rate per rule"], "stats.lights": ["未结案工单时限", "Open tickets by light"],
+  "stats.created": ["新建", "created"], "stats.closed": ["结案", "closed"], "stats.closure": ["结案率", "closure"],
+  "stats.ontime": ["按时结案率", "on time"], "stats.none": ["暂无数据", "No data yet"],
+  "worker.title": ["网格员", "Grid worker"], "worker.report": ["一键上报", "Report a problem"], "worker.category": ["问题类别", "Category"],
+  "worker.text": ["问题描述", "What is wrong"], "worker.photo": ["拍照", "Photo"], "worker.location": ["位置", "Location"],
+  "worker.locate": ["获取当前位置", "Use my location"], "worker.submit": ["提交", "Submit"], "worker.mine": ["我上报的工单", "My reports"],
+  "worker.area": ["我网格的工单", "Tickets in my grid"], "worker.sent": ["已上报，工单 #{id}", "Reported: ticket #{id}"],
+  "worker.progress": ["居民进度链接", "Resident progress link"], "worker.nolocation": ["请先获取位置", "Set a location first"],
+  "severity.critical": ["紧急", "critical"], "severity.major": ["重要", "major"], "severity.minor": ["一般", "minor"], "severity.info": ["提示", "info"],
+  "st.reported": ["待立案", "reported"], "st.registered": ["已立案", "registered"], "st.dispatched": ["已派遣", "dispatched"],
+  "st.accepted": ["已签收", "accepted"], "st.in_progress": ["处置中", "in progress"], "st.handled": ["已处置", "handled"],
+  "st.verified": ["已核查", "verified"], "st.closed": ["已结案", "closed"], "st.returned": ["已退回", "returned"],
+  "st.reopened": ["重新打开", "reopened"], "st.cancelled": ["已撤销", "cancelled"],
+  "act.register": ["立案", "Register"], "act.dispatch": ["派遣", "Dispatch"], "act.accept": ["签收", "Accept"],
+  "act.start": ["开始处置", "Start"], "act.handle": ["处置完成", "Handled"], "act.verify": ["核查通过", "Verify"],
+  "act.rework": ["核查不通过", "Rework"], "act.close": ["结案", "Close"], "act.return": ["退回", "Return"],
+  "act.reopen": ["重新打开", "Reopen"], "act.false_alarm": ["误报", "False alarm"], "act.comment": ["备注", "Comment"],
+  "act.escalate": ["上报", "Escalate"], "act.supervise": ["督办", "Supervise"],
+};
+
+let lang = localStorage.getItem("wangge.lang") === "en" ? 1 : 0;
+
+export function t(key, vars = {}) {
+  const entry = WORDS[key];
+  let text = entry ? entry[lang] : key;
+  for (const [k, v] of Object.entries(vars)) text = text.replace(`{${k}}`, v);
+  return text;
+}
+
+export function language() { return lang === 1 ? "en" : "zh-CN"; }
+
+export function toggleLanguage() {
+  lang = 1 - lang;
+  localStorage.setItem("wangge.lang", lang === 1 ? "en" : "zh");
+  document.documentElement.lang = language();
+}
+
+export function translateStatic(root = document) {
+  document.documentElement.lang = language();
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+}
