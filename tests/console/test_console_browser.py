@@ -37,14 +37,14 @@ def png(width: int = 96, height: int = 64) -> bytes:
 
 def publish_alert(broker: Mosquitto, **changes: Any) -> dict[str, Any]:
     now = alert_format.iso(datetime.now(UTC).timestamp())
-    message = alert(
-        edge_id="demo-estate",
-        source={"kind": "sensor", "device_id": "underpass-gauge-1", "metric": "water_level"},
-        started_at=now,
-        at=now,
-        emitted_at=now,
-        **changes,
-    )
+    fields: dict[str, Any] = {
+        "edge_id": "demo-estate",
+        "source": {"kind": "sensor", "device_id": "underpass-gauge-1", "metric": "water_level"},
+        "started_at": now,
+        "at": now,
+        "emitted_at": now,
+    }
+    message = alert(**(fields | changes))
     client = mqtt_publisher(broker.url)
     try:
         client.publish("wangge/edge/demo-estate/alerts", json.dumps(message), qos=1).wait_for_publish(10)

@@ -140,6 +140,7 @@ def document() -> dict[str, Any]:
                         _q("since", "opened at or after (ISO 8601)"),
                         _q("until", "opened before (ISO 8601)"),
                         _q("sort", "queue (default) or newest"),
+                        _q("mine", "1: only tickets the caller reported"),
                         _q("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 200}),
                         _q("cursor", "next_cursor of the previous page"),
                     ],
@@ -236,6 +237,32 @@ def document() -> dict[str, Any]:
                     {"200": _json(OBJ), "207": _json(OBJ, "some events refused")},
                     params=[_path("edge_id", "string")],
                     body={"type": "object"},
+                )
+            },
+            "/api/v1/edges/{edge_id}/alerts/{alert_id}/snapshot": {
+                "put": _op(
+                    "An alert's best snapshot (JPEG, PNG or WebP body, edge token); sending it again replaces it",
+                    {"201": _json(OBJ, "stored"), "200": _json(OBJ, "replaced")},
+                    params=[_path("edge_id", "string"), _path("alert_id", "string")],
+                    errors=("401", "403", "404", "409", "413", "415"),
+                )
+            },
+            "/api/v1/events/stream": {
+                "get": _op(
+                    "Live feed (text/event-stream): outbox events in the caller's area; resume with Last-Event-ID",
+                    {"200": {"description": "Server-Sent Events", "content": {"text/event-stream": {}}}},
+                    params=[_q("last_event_id", "resume after this event id (or the Last-Event-ID header)")],
+                )
+            },
+            "/api/v1/console/config": {
+                "get": _op("The console's settings: the caller, map tiles, report categories, actions", {"200": _json(OBJ)})
+            },
+            "/api/v1/devices/{device_id}/snapshot": {
+                "get": _op(
+                    "A camera's newest alert snapshot in the caller's area (each view audited)",
+                    {"200": {"description": "the image", "content": {"image/*": {}}}},
+                    params=[_path("device_id", "string")],
+                    errors=("401", "404"),
                 )
             },
             "/api/v1/dead-letters": {

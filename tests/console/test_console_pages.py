@@ -1,0 +1,206 @@
+"""The console's other pages in headless Chromium: map, devices, statistics, the grid worker's phone view, the
+resident's progress page, English, and the queue with 10,000 open tickets."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.console.browser import LiveGateway, chromium, live_gateway, open_page, screenshot, sign_in, wait_for_view
+from tests.console.test_console_browser import png, publish_alert, put_snapshot
+from tests.gateway import world as w
+from tests.support import Mosquitto, mqtt_publisher, wait_until
+from wangge.gateway import registry
+
+
+def call(gw: LiveGateway, who: str, method: str, path: str, body: Any = None) -> Any:
+    assert gw.world is not None
+    request = urllib.request.Request(
+        gw.base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={**gw.world.auth(who), "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def add_camera(gw: LiveGateway) -> None:
+    async def go() -> None:
+        assert gw.gateway.pool is not None
+        async with gw.gateway.pool.acquire() as conn:
+            await registry.import_devices(
+                conn,
+                "kind,id,edge_id,name,region_code,lat,lon,parent\n"
+                f"camera,gate-cam-1,demo-estate,东门摄像头 East gate camera,{w.GRID_1},22.5105,113.9102,\n",
+            )
+
+    gw.run(go())
+
+
+def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosquitto, tmp_path: Path) -> None:
+    with live_gateway(database_url, mosquitto.url, tmp_path / "gw") as gw, chromium() as browser:
+        add_camera(gw)
+        flood = publish_alert(mosquitto, severity="major", title="积水 Water on the road")
+        camera = publish_alert(
+            mosquitto,
+            source={"kind": "camera", "device_id": "gate-cam-1"},
+            rule_id="fire-lane",
+            category="fire_safety.fire_lane_blocked",
+            title="消防通道占用 Fire lane blocked",
+            attributes={"geometry": {"zones": [[[0.2, 0.2], [0.8, 0.2], [0.8, 0.8]]]}},
+        )
+        wait_until(lambda: len(gw.sql("SELECT 1 FROM tickets")) == 2, 15, "two tickets")
+        assert put_snapshot(gw, camera["alert_id"], png()) == 201
+        client = mqtt_publisher(mosquitto.url)
+        status = {
+            "edge_id": "demo-estate",
+            "state": "online",
+            "devices": {"gate-cam-1": {"state": "degraded", "fps": 3.5}},
+        }
+        client.publish("wangge/edge/demo-estate/status", json.dumps(status), qos=1, retain=True).wait_for_publish(10)
+        client.loop_stop()
+        client.disconnect()
+        wait_until(lambda: gw.sql("SELECT state FROM edges")[:1] != [], 15, "the edge status stored")
+
+        page = open_page(browser.new_context(viewport={"width": 1400, "height": 900}))
+        sign_in(page, gw.base, "district-supervisor")
+        page.goto(gw.base + "/#/map")
+        wait_for_view(page, "map")
+        placed = len(gw.sql("SELECT 1 FROM tickets WHERE closed_at IS NULL AND lat IS NOT NULL"))
+        assert placed == 2
+        assert page.evaluate("document.body.dataset.mapMarkers") == str(placed)
+        assert page.locator("#map path.marker-green").count() == placed
+        regions = len(gw.sql("SELECT 1 FROM regions WHERE geometry IS NOT NULL"))
+        assert page.locator("#map path.leaflet-interactive").count() == regions + placed
+        screenshot(page, "map")
+
+        page.click("nav a[data-view='devices']")
+        wait_for_view(page, "devices")
+        cam = page.locator("#devices tr[data-device-id='gate-cam-1']")
+        assert "degraded" in (cam.locator(".device-state").get_attribute("class") or "")
+        assert "3.5" in cam.inner_text()
+        assert "online" in (
+            page.locator("#edges tr[data-edge-id='demo-estate'] .device-state").get_attribute("class") or ""
+        )
+        cam.click()
+        page.wait_for_function("(document.querySelector('#device-snapshot img') || {}).naturalWidth === 96")
+        audited = gw.sql("SELECT actor, data->>'device_id' AS device FROM audit_log WHERE kind = 'attachment.view'")
+        assert [(r["actor"], r["device"]) for r in audited] == [("district-supervisor", "gate-cam-1")]
+        screenshot(page, "devices")
+
+        page.click("nav a[data-view='stats']")
+        wait_for_view(page, "stats")
+        hot = page.locator("#chart-hotspots g.row")
+        assert sorted(hot.evaluate_all("rows => rows.map(r => r.dataset.label)")) == [
+            "emergencies.water_logging",
+            "fire_safety.fire_lane_blocked",
+        ]
+        shares = page.locator("#chart-hotspots rect.bar:not(.prev)").evaluate_all(
+            "bars => bars.map(b => Number(b.dataset.value))"
+        )
+        assert shares == [0.5, 0.5]
+        green = page.locator("#chart-lights rect.green").get_attribute("data-value")
+        assert green == "2"
+        screenshot(page, "statistics")
+
+        page.click("#lang")
+        wait_for_view(page, "stats")
+        assert page.locator("nav a[data-view='queue']").inner_text() == "Queue"
+        assert page.locator("#chart-lights h2").inner_text() == "Open tickets by light"
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert flood["title"].startswith("积水")
+
+
+def test_grid_worker_reports_from_a_phone_and_the_resident_rates_the_result(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    with live_gateway(database_url, mosquitto.url, tmp_path / "gw") as gw, chromium() as browser:
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = open_page(phone)
+        sign_in(page, gw.base, "c1-worker")
+        wait_for_view(page, "worker")
+        assert page.locator("nav a[data-view='devices']").is_hidden()  # not an office role
+        page.select_option("#report select[name=category]", "environment.garbage")
+        page.fill("#report textarea[name=text]", "3号楼垃圾满溢 Bins overflowing at building 3")
+        page.set_input_files(
+            "#report input[name=photo]", files=[{"name": "bins.png", "mimeType": "image/png", "buffer": png()}]
+        )
+        lon, lat = w.POINT_GRID_1
+        page.fill("#report input[name=lat]", str(lat))
+        page.fill("#report input[name=lon]", str(lon))
+        page.click("#report button[type=submit]")
+        page.wait_for_selector("#progress-link")
+        ticket = gw.sql("SELECT id, reported_by, category FROM tickets")[0]
+        assert (ticket["reported_by"], ticket["category"]) == ("c1-worker", "environment.garbage")
+        photos = gw.sql("SELECT content_type, size FROM attachments WHERE ticket_id = $1", ticket["id"])
+        assert [(p["content_type"], p["size"]) for p in photos] == [("image/png", len(png()))]
+        page.wait_for_selector(f"#my-reports a[data-ticket-id='{ticket['id']}']")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the phone view scrolls sideways ({width}px)"
+        screenshot(page, "worker-phone")
+
+        progress = page.get_attribute("#progress-link", "href")
+        resident = open_page(browser.new_context(viewport={"width": 390, "height": 844}))
+        resident.goto(gw.base + str(progress))
+        resident.wait_for_function("document.body.dataset.ready === 'progress'")
+        assert resident.get_attribute("#case-state", "data-state") == "reported"
+        assert resident.locator("#rating").is_hidden()
+        tid = ticket["id"]
+        call(gw, "c1-operator", "POST", f"/api/v1/tickets/{tid}/actions", {"action": "register"})
+        call(gw, "c1-operator", "POST", f"/api/v1/tickets/{tid}/actions", {"action": "dispatch", "department": "环卫"})
+        for action in ("accept", "handle", "verify", "close"):
+            call(gw, "c1-operator", "POST", f"/api/v1/tickets/{tid}/actions", {"action": action})
+        resident.reload()
+        resident.wait_for_function("document.body.dataset.ready === 'progress'")
+        assert resident.get_attribute("#case-state", "data-state") == "closed"
+        history = resident.locator("#history li").all_inner_texts()
+        assert len(history) == 7 and "c1-operator" not in " ".join(history)  # no names on the resident's page
+        resident.check("#rating input[value=not_satisfied]")
+        resident.fill("#rating textarea[name=comment]", "还是满的 Still full")
+        resident.click("#rating button[type=submit]")
+        resident.wait_for_function("document.querySelector('#case-state').dataset.state === 'reopened'")
+        assert gw.sql("SELECT state, rating FROM tickets WHERE id = $1", tid)[0]["rating"] == "not_satisfied"
+        screenshot(resident, "resident-progress")
+
+
+def seed_open_tickets(gw: LiveGateway, n: int) -> None:
+    """n open tickets in community 1, a third overdue, a third in the yellow band, a third with time left."""
+    gw.sql(
+        "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path, state,"
+        " opened_at, updated_at, due_at, yellow_at, lat, lon)"
+        " SELECT 'bulk/' || i, 'environment.garbage', 'minor', '垃圾 bulk ' || i, 'report', r.id, r.path,"
+        " 'registered', now() - interval '2 hours', now(),"
+        " CASE i % 3 WHEN 0 THEN now() - interval '1 hour' - i * interval '1 second'"
+        "  WHEN 1 THEN now() + interval '1 hour' + i * interval '1 second'"
+        "  ELSE now() + interval '2 hours' + i * interval '1 second' END,"
+        " CASE i % 3 WHEN 0 THEN now() - interval '2 hours' WHEN 1 THEN now() - interval '1 hour'"
+        "  ELSE now() + interval '1 hour' END, 22.51, 113.91"
+        " FROM generate_series(1, $1) i, regions r WHERE r.code = $2",
+        n,
+        w.GRID_1,
+    )
+
+
+def test_the_queue_with_ten_thousand_open_tickets(database_url: str, mosquitto: Mosquitto, tmp_path: Path) -> None:
+    with live_gateway(database_url, mosquitto.url, tmp_path / "gw") as gw, chromium() as browser:
+        seed_open_tickets(gw, 10_000)
+        page = open_page(browser.new_context(viewport={"width": 1400, "height": 900}))
+        sign_in(page, gw.base, "c1-operator")
+        wait_for_view(page, "queue")
+        counts = {
+            light: int(page.get_attribute(f".chip[data-light='{light}']", "data-count") or -1)
+            for light in ("red", "yellow", "green", "none")
+        }
+        assert counts == {"red": 3333, "yellow": 3334, "green": 3333, "none": 0}
+        assert page.locator("#queue tbody tr").count() == 200
+        lights = page.locator("#queue .sla").evaluate_all("cells => cells.map(c => c.dataset.light)")
+        assert set(lights) == {"red"}  # the most overdue first
+        due = page.locator("#queue .sla").evaluate_all("cells => cells.map(c => Date.parse(c.dataset.due))")
+        assert due == sorted(due)
+        page.click("#queue ~ button:has-text('加载更多')")
+        page.wait_for_function("document.body.dataset.queueRows === '400'")
+        screenshot(page, "queue-10k")
+        print("queue page load with 10,000 open tickets:", page.evaluate("document.body.dataset.queueMs"), "ms")
