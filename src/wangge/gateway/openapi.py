@@ -255,7 +255,9 @@ def document() -> dict[str, Any]:
                 )
             },
             "/api/v1/console/config": {
-                "get": _op("The console's settings: the caller, map tiles, report categories, actions", {"200": _json(OBJ)})
+                "get": _op(
+                    "The console's settings: the caller, map tiles, report categories, actions", {"200": _json(OBJ)}
+                )
             },
             "/api/v1/devices/{device_id}/snapshot": {
                 "get": _op(
