@@ -97,14 +97,19 @@ def test_openapi_documents_every_route_and_health_endpoints_answer(database_url:
         doc = await (await client.get("/api/v1/openapi.json")).json()
         documented = set(doc["paths"])
         routes = {r.resource.canonical for r in client.app.router.routes() if r.resource is not None}
-        assert routes - {"/"} == documented
+        pages = {"/", "/progress.html", "/static"}  # the console's page, the resident's page, their files
+        assert routes - pages == documented
         assert (await client.get("/healthz")).status == 200
         ready = await client.get("/readyz")
         assert ready.status == 200 and (await ready.json())["checks"] == {"database": True, "broker": True}
         metrics = await (await client.get("/metrics")).text()
         assert "wangge_gateway_tickets_opened_total" in metrics
         page = await (await client.get("/")).text()
-        assert "/api/v1/tickets" in page
+        assert '<script type="module" src="/static/console/app.js">' in page
+        script = await client.get("/static/console/app.js")
+        assert script.status == 200 and "/api/v1/tickets" in await script.text()
+        leaflet = await client.get("/static/vendor/leaflet/leaflet.js")  # served locally, no CDN
+        assert leaflet.status == 200 and "Leaflet" in (await leaflet.text())[:500]
 
     with_api(database_url, scenario)
 

@@ -45,6 +45,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0004_webhooks.sql",
             "0005_outbox_notify.sql",
             "0006_partitions.sql",
+            "0007_snapshots.sql",
         ]
         assert await db.migrate(conn) == []
         await conn.close()
