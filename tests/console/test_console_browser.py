@@ -137,9 +137,11 @@ def test_an_operator_receives_a_live_alert_works_the_ticket_through_its_lights_a
         gw.clock.move(timedelta(minutes=6))
         # The SLA job marks it overdue; the event reaches the page, which refreshes the queue by itself.
         page.wait_for_selector(f"#queue tr[data-ticket-id='{ticket}'] .sla[data-light='red']", timeout=20000)
-        page.wait_for_selector(f"#feed-list li[data-ticket-id='{ticket}'] >> text=超时", timeout=10000)
-        assert "超时" in ticket_row(page, ticket).locator(".left").inner_text()
         screenshot(page, "queue-red")
+        # Then it is escalated to the street office with a fresh clock (逐级上报); both events reach the feed.
+        page.wait_for_selector(f"#feed-list li[data-ticket-id='{ticket}'] >> text=超时", timeout=10000)
+        page.wait_for_selector(f"#feed-list li[data-ticket-id='{ticket}'] >> text=已上报", timeout=10000)
+        assert gw.sql("SELECT escalation_level FROM tickets WHERE id = $1", ticket)[0][0] == 1
 
         ticket_row(page, ticket).click()
         wait_for_view(page, "ticket")

@@ -47,21 +47,18 @@ class OutboxSignal:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self.closing = asyncio.Event()
 
     def _notify(self, *_: object) -> None:
-        asyncio.get_running_loop().create_task(self._wake())
-
-    async def _wake(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        """Release everyone waiting now; later waiters wait for the next notification."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def wait(self, timeout: float) -> None:
         """Until an event commits, the gateway shuts down, or `timeout` passes."""
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
     async def run(self) -> None:
         """Hold one LISTEN connection; after a database restart, listen again."""
@@ -79,9 +76,9 @@ class OutboxSignal:
                 log.warning("live feed listener lost the database (%s); polling until it is back", exc)
             await asyncio.sleep(1.0)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         self.closing.set()
-        await self._wake()
+        self._notify()
 
 
 SIGNAL = web.AppKey("outbox_signal", OutboxSignal)
@@ -92,7 +89,7 @@ async def signal_context(app: web.Application) -> AsyncIterator[None]:
     app[SIGNAL] = signal
     task = asyncio.create_task(signal.run(), name="live-feed-listener")
     yield
-    await signal.close()
+    signal.close()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -100,7 +97,7 @@ async def signal_context(app: web.Application) -> AsyncIterator[None]:
 
 async def close_streams(app: web.Application) -> None:
     """Open streams end at shutdown instead of holding the server for its whole grace period."""
-    await app[SIGNAL].close()
+    app[SIGNAL].close()
 
 
 def _resume_id(request: web.Request) -> int | None:

@@ -427,7 +427,11 @@ async function ticketView(main, id) {
     L.circleMarker([tk.lat, tk.lon], markerStyle(lightOf(tk))).addTo(map);
     state.view.leave = () => map.remove();
   }
-  const reload = debounce(route, 300);
+  // A change from elsewhere redraws the ticket, unless the operator is filling in an action: then say so instead
+  // of throwing their note away.
+  const stale = el("button", { type: "button", id: "stale", hidden: true, onclick: () => route() }, t("detail.stale"));
+  head.append(" ", stale);
+  const reload = debounce(() => { if ($("#actions form.action-form")) stale.hidden = false; else route(); }, 300);
   return { leave: state.view.leave, onEvent: (evt) => { if (String(evt.ticket_id) === String(tk.id)) reload(); } };
 }
 

@@ -29,6 +29,7 @@ const WORDS = {
   "detail.note": ["说明", "Note"], "detail.photo": ["附照片", "Photo"], "detail.department": ["处置部门", "Department"],
   "detail.submit": ["确定", "Confirm"], "detail.cancel": ["取消", "Cancel"], "detail.notfound": ["工单不存在或不在您的辖区", "No such ticket in your area"],
   "detail.due": ["时限", "Due"], "detail.escalation": ["上报级别", "Escalation level"], "detail.supervised": ["督办", "Supervised"],
+  "detail.stale": ["工单有新变化，点击刷新", "Changed elsewhere: reload"],
   "detail.noactions": ["当前角色无可用操作", "No actions for your role"], "detail.needsnote": ["此操作需要填写说明", "This action needs a note"],
   "map.title": ["地图", "Map"], "map.nolib": ["地图库未构建（运行 make vendor）", "Map library not built (run make vendor)"],
   "map.plain": ["无底图（未配置瓦片服务）", "Plain background (no tile server configured)"],
