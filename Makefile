@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto docker-compose chromium fonts-noto-cjk
+APT_PACKAGES := mosquitto docker-compose chromium fonts-noto-cjk libgl1 libglib2.0-0
 VENDOR := src/wangge/gateway/static/vendor
 
 .PHONY: demo test lint typecheck unit bench clean system-packages vendor

@@ -1,0 +1,316 @@
+"""Rules over tracked objects, in 0-1 image coordinates so they survive a resolution change.
+
+Each rule takes the objects of one frame and the frame's time and returns events: `start` and `end` for a
+condition that lasts (one 40-second intrusion is one alert), `update` when more objects join it, `instant` for a
+line crossing. Nothing here reads a clock or a file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Point = tuple[float, float]
+Box = tuple[float, float, float, float]
+Anchor = Literal["bottom_centre", "centre"]
+Direction = Literal["a_to_b", "b_to_a", "any"]
+EventKind = Literal["start", "update", "end", "instant"]
+
+
+@dataclass(frozen=True)
+class TrackedObject:
+    track_id: int
+    label: str
+    box: Box  # x1, y1, x2, y2 in 0-1
+    score: float
+
+    def anchor(self, where: Anchor) -> Point:
+        x1, y1, x2, y2 = self.box
+        return ((x1 + x2) / 2, y2 if where == "bottom_centre" else (y1 + y2) / 2)
+
+
+@dataclass(frozen=True)
+class VideoEvent:
+    rule_id: str
+    kind: EventKind
+    at: float
+    track_ids: tuple[int, ...]
+    labels: tuple[str, ...]
+    score: float
+    boxes: tuple[Box, ...] = ()
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def inside(point: Point, polygon: list[Point]) -> bool:
+    """Even-odd ray casting; a point on an edge counts as inside for the lower-left edges only."""
+    x, y = point
+    hit = False
+    n = len(polygon)
+    for i in range(n):
+        (x1, y1), (x2, y2) = polygon[i], polygon[(i + 1) % n]
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            hit = not hit
+    return hit
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Active from `start` to `end` local time (22:00-06:00 spans midnight)."""
+
+    start: str
+    end: str
+    timezone: str = "Asia/Shanghai"
+
+    def active(self, at: float) -> bool:
+        local = datetime.fromtimestamp(at, ZoneInfo(self.timezone))
+        minute = local.hour * 60 + local.minute
+        begin, finish = (int(p[:2]) * 60 + int(p[3:5]) for p in (self.start, self.end))
+        return begin <= minute < finish if begin <= finish else minute >= begin or minute < finish
+
+
+def _event(rule_id: str, kind: EventKind, at: float, objects: Iterable[TrackedObject], **detail: object) -> VideoEvent:
+    chosen = sorted(objects, key=lambda o: o.track_id)
+    return VideoEvent(
+        rule_id,
+        kind,
+        at,
+        tuple(o.track_id for o in chosen),
+        tuple(sorted({o.label for o in chosen})),
+        max((o.score for o in chosen), default=0.0),
+        tuple(o.box for o in chosen),
+        dict(detail),
+    )
+
+
+@dataclass
+class ZoneRule:
+    """电子围栏: an object of the classes with its anchor in the polygon for `inertia` frames opens the alert; it
+    ends `end_after_s` after the last such object left."""
+
+    id: str
+    polygon: list[Point]
+    classes: frozenset[str]
+    anchor: Anchor = "bottom_centre"
+    inertia: int = 3
+    end_after_s: float = 2.0
+    schedule: Schedule | None = None
+    _frames: dict[int, int] = field(default_factory=dict, init=False)
+    _active: bool = field(default=False, init=False)
+    _members: set[int] = field(default_factory=set, init=False)
+    _last_inside: float = field(default=0.0, init=False)
+
+    def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
+        if self.schedule is not None and not self.schedule.active(at):
+            self._frames.clear()
+            return self._close(at) if self._active else []
+        present = [o for o in objects if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon)]
+        self._frames = {o.track_id: self._frames.get(o.track_id, 0) + 1 for o in present}
+        confirmed = [o for o in present if self._frames[o.track_id] >= self.inertia]
+        if confirmed:
+            self._last_inside = at
+            new = {o.track_id for o in confirmed} - self._members
+            if not self._active:
+                self._active, self._members = True, {o.track_id for o in confirmed}
+                return [_event(self.id, "start", at, confirmed, count=len(confirmed))]
+            if new:
+                self._members |= new
+                return [_event(self.id, "update", at, confirmed, count=len(confirmed))]
+            return []
+        if self._active and at - self._last_inside >= self.end_after_s:
+            return self._close(at)
+        return []
+
+    def _close(self, at: float) -> list[VideoEvent]:
+        event = VideoEvent(self.id, "end", at, tuple(sorted(self._members)), (), 0.0)
+        self._active, self._members = False, set()
+        return [event]
+
+
+@dataclass
+class LineRule:
+    """Tripwire from point a to point b. Side A is on the left standing at a looking at b. A track's side only
+    changes once its anchor is more than `band` from the line, so a box straddling it or a flickering detection
+    does not count twice; a crossing must pass between a and b."""
+
+    id: str
+    a: Point
+    b: Point
+    classes: frozenset[str]
+    direction: Direction = "any"
+    anchor: Anchor = "bottom_centre"
+    band: float = 0.01
+    counts: dict[str, int] = field(default_factory=lambda: {"a_to_b": 0, "b_to_a": 0}, init=False)
+    forget_after_s: float = 60.0
+    _side: dict[int, int] = field(default_factory=dict, init=False)
+    _last: dict[int, Point] = field(default_factory=dict, init=False)
+    _seen: dict[int, float] = field(default_factory=dict, init=False)
+
+    def _distance(self, p: Point) -> float:
+        (ax, ay), (bx, by) = self.a, self.b
+        length = math.hypot(bx - ax, by - ay) or 1e-9
+        return ((bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax)) / length
+
+    def _between(self, p: Point, q: Point) -> bool:
+        """Whether the segment p→q meets the segment a→b (the tripwire has ends)."""
+        d1, d2 = self._distance(p), self._distance(q)
+        if d1 == d2:
+            return False
+        t = d1 / (d1 - d2)
+        x, y = p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])
+        (ax, ay), (bx, by) = self.a, self.b
+        along = ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / (((bx - ax) ** 2 + (by - ay) ** 2) or 1e-9)
+        return -0.02 <= along <= 1.02
+
+    def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
+        events = []
+        for o in objects:
+            if o.label not in self.classes:
+                continue
+            self._seen[o.track_id] = at
+            point = o.anchor(self.anchor)
+            distance = self._distance(point)
+            if abs(distance) < self.band:
+                continue
+            side = -1 if distance < 0 else 1  # -1: side A (left of a→b in image coordinates)
+            before, last = self._side.get(o.track_id), self._last.get(o.track_id)
+            self._side[o.track_id], self._last[o.track_id] = side, point
+            if before is None or before == side or last is None or not self._between(last, point):
+                continue
+            crossed = "a_to_b" if before == -1 else "b_to_a"
+            self.counts[crossed] += 1
+            if self.direction in ("any", crossed):
+                events.append(_event(self.id, "instant", at, [o], direction=crossed, counts=dict(self.counts)))
+        for track, seen in list(self._seen.items()):
+            if at - seen > self.forget_after_s:
+                del self._seen[track]
+                self._side.pop(track, None)
+                self._last.pop(track, None)
+        return events
+
+
+@dataclass
+class LoiterRule:
+    """徘徊: the same track inside the polygon for more than `seconds` (a gap shorter than `grace_s` is forgiven)."""
+
+    id: str
+    polygon: list[Point]
+    classes: frozenset[str]
+    seconds: float
+    anchor: Anchor = "bottom_centre"
+    grace_s: float = 2.0
+    _entered: dict[int, float] = field(default_factory=dict, init=False)
+    _seen: dict[int, float] = field(default_factory=dict, init=False)
+    _active: dict[int, TrackedObject] = field(default_factory=dict, init=False)
+
+    def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
+        events = []
+        for o in objects:
+            if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon):
+                self._entered.setdefault(o.track_id, at)
+                self._seen[o.track_id] = at
+                dwell = at - self._entered[o.track_id]
+                if o.track_id not in self._active and dwell >= self.seconds:
+                    self._active[o.track_id] = o
+                    events.append(_event(self.id, "start", at, [o], dwell_s=round(dwell, 1)))
+        for track, seen in list(self._seen.items()):
+            if at - seen > self.grace_s:
+                entered = self._entered.pop(track)
+                del self._seen[track]
+                if (obj := self._active.pop(track, None)) is not None:
+                    events.append(_event(self.id, "end", at, [obj], dwell_s=round(seen - entered, 1)))
+        return events
+
+
+@dataclass
+class CrowdRule:
+    """聚集: at least `min_count` objects of the classes in the polygon for `seconds`."""
+
+    id: str
+    polygon: list[Point]
+    classes: frozenset[str]
+    min_count: int
+    seconds: float
+    anchor: Anchor = "bottom_centre"
+    end_after_s: float = 3.0
+    _since: float | None = field(default=None, init=False)
+    _last_ok: float = field(default=0.0, init=False)
+    _active: bool = field(default=False, init=False)
+    _peak: int = field(default=0, init=False)
+
+    def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
+        present = [o for o in objects if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon)]
+        if len(present) >= self.min_count:
+            self._since = self._since if self._since is not None else at
+            self._last_ok = at
+            if not self._active and at - self._since >= self.seconds:
+                self._active, self._peak = True, len(present)
+                return [_event(self.id, "start", at, present, count=len(present))]
+            if self._active and len(present) > self._peak:
+                self._peak = len(present)
+                return [_event(self.id, "update", at, present, count=len(present))]
+            return []
+        self._since = None
+        if self._active and at - self._last_ok >= self.end_after_s:
+            self._active = False
+            return [VideoEvent(self.id, "end", at, (), (), 0.0, (), {"peak": self._peak})]
+        return []
+
+
+def iou(a: Box, b: Box) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@dataclass
+class _Spot:
+    box: Box
+    since: float
+    seen: float
+    obj: TrackedObject
+    alerted: bool = False
+
+
+@dataclass
+class StationaryRule:
+    """消防通道占用: a vehicle standing in the polygon for `seconds`. Tracked by place, not by track id, so a parked
+    car the tracker loses and finds again (a lighting change, an occlusion) is the same alert, not a new one."""
+
+    id: str
+    polygon: list[Point]
+    classes: frozenset[str]
+    seconds: float
+    anchor: Anchor = "bottom_centre"
+    min_iou: float = 0.5
+    end_after_s: float = 30.0
+    _spots: list[_Spot] = field(default_factory=list, init=False)
+
+    def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
+        events = []
+        for o in objects:
+            if o.label not in self.classes or not inside(o.anchor(self.anchor), self.polygon):
+                continue
+            spot = max(self._spots, key=lambda s: iou(s.box, o.box), default=None)
+            if spot is None or iou(spot.box, o.box) < self.min_iou:
+                self._spots.append(_Spot(o.box, at, at, o))
+                continue
+            spot.seen, spot.obj = at, o
+            if not spot.alerted and at - spot.since >= self.seconds:
+                spot.alerted = True
+                events.append(_event(self.id, "start", at, [o], standing_s=round(at - spot.since, 1)))
+        for spot in list(self._spots):
+            if at - spot.seen > self.end_after_s:
+                self._spots.remove(spot)
+                if spot.alerted:
+                    events.append(_event(self.id, "end", at, [spot.obj], standing_s=round(spot.seen - spot.since, 1)))
+        return events
+
+
+VideoRule = ZoneRule | LineRule | LoiterRule | CrowdRule | StationaryRule

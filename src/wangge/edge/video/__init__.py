@@ -1,0 +1,1 @@
+"""Edge video: model loading, the shared detector, camera capture and the per-camera pipeline."""

@@ -1,0 +1,89 @@
+"""Motion gating and the output decoders, on frames and tensors made here."""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from wangge.detectors.video.analyzer import CameraAnalyzer
+from wangge.detectors.video.boxes import ClassFilter, DetectionFilter, letterbox
+from wangge.detectors.video.decoders import decode_yolov8, decode_yolox
+from wangge.detectors.video.motion import MotionDetector, MotionSettings
+
+
+def scene(square_at: int | None = None, brightness: int = 90) -> np.ndarray:
+    frame = np.full((360, 640, 3), brightness, dtype=np.uint8)
+    frame[300:, :] = brightness + 40  # a pavement
+    if square_at is not None:
+        frame[100:180, square_at : square_at + 60] = 250
+    return frame
+
+
+def test_motion_finds_what_moved_and_ignores_masks_and_lighting() -> None:
+    motion = MotionDetector(MotionSettings(masks=[[(0.0, 0.0), (0.25, 0.0), (0.25, 1.0), (0.0, 1.0)]]))
+    assert motion.detect(scene()) == []  # the first frame is the background
+    assert motion.detect(scene()) == []  # nothing changed
+    [(x1, y1, x2, y2)] = motion.detect(scene(square_at=400))
+    assert 0.58 < x1 < 0.64 and 0.68 < x2 < 0.75 and 0.22 < y1 < 0.3 and 0.45 < y2 < 0.55
+    fresh = MotionDetector(MotionSettings(masks=[[(0.0, 0.0), (0.25, 0.0), (0.25, 1.0), (0.0, 1.0)]]))
+    fresh.detect(scene())
+    assert fresh.detect(scene(square_at=20)) == []  # inside the mask (a tree, a timestamp)
+    lights = MotionDetector()
+    lights.detect(scene(brightness=60))
+    assert lights.detect(scene(brightness=160)) == []  # the whole view changed: lighting, not motion
+
+
+def test_no_motion_and_no_tracks_means_no_inference() -> None:
+    calls = []
+
+    def detect(frame: np.ndarray) -> sv.Detections:
+        calls.append(frame)
+        return sv.Detections.empty()
+
+    analyzer = CameraAnalyzer(["person"], [], fps=5.0)
+    for i in range(20):
+        analyzer.process(scene(), i / 5, detect)
+    assert calls == [] and analyzer.stats.skipped_by_motion == 20
+    analyzer.process(scene(square_at=300), 4.0, detect)
+    assert len(calls) == 1 and analyzer.stats.inferences == 1
+
+
+def test_yolox_decoding_puts_the_box_back_in_source_pixels() -> None:
+    frame = np.zeros((576, 768, 3), dtype=np.uint8)
+    _, box = letterbox(frame, 416, 416)
+    assert box.ratio == 416 / 768 and (box.pad_x, box.pad_y) == (0.0, 0.0)
+    rows = np.zeros((3549, 85), dtype=np.float32)
+    # One stride-8 cell (x 10, y 20) claims a person centred there, 48 x 96 input pixels.
+    cell = 20 * 52 + 10
+    rows[cell, :4] = [0.5, 0.5, np.log(48 / 8), np.log(96 / 8)]
+    rows[cell, 4], rows[cell, 5] = 0.9, 0.8
+    dets = decode_yolox(rows[None], box, 416, 416)
+    assert list(dets.class_id) == [0] and abs(float(dets.confidence[0]) - 0.72) < 1e-6
+    cx, cy = (10 + 0.5) * 8, (20 + 0.5) * 8
+    expected = np.array([cx - 24, cy - 48, cx + 24, cy + 48]) / box.ratio
+    assert np.allclose(dets.xyxy[0], expected, atol=1e-3)
+
+
+def test_yolov8_layout_with_centred_letterbox() -> None:
+    frame = np.zeros((360, 640, 3), dtype=np.uint8)
+    _, box = letterbox(frame, 640, 640, centre=True)
+    assert box.ratio == 1.0 and box.pad_y == 140
+    out = np.zeros((1, 84, 8400), dtype=np.float32)
+    out[0, :4, 5] = [320, 320, 100, 50]  # centre of the padded input
+    out[0, 4 + 2, 5] = 0.9  # a car
+    out[0, :4, 6] = [322, 321, 100, 50]  # a duplicate NMS removes
+    out[0, 4 + 2, 6] = 0.6
+    dets = decode_yolov8(out, box, 640, 640)
+    assert len(dets) == 1 and list(dets.class_id) == [2]
+    assert np.allclose(dets.xyxy[0], [270, 155, 370, 205])
+
+
+def test_class_filters_drop_implausible_boxes() -> None:
+    dets = sv.Detections(
+        xyxy=np.array([[0, 0, 20, 60], [0, 0, 600, 350], [0, 0, 60, 20]], dtype=np.float32),
+        confidence=np.array([0.9, 0.9, 0.9], dtype=np.float32),
+        class_id=np.array([0, 0, 0]),
+    )
+    person = ClassFilter(min_score=0.5, max_area=0.5, max_aspect=1.0)
+    kept = DetectionFilter({0: person}).apply(dets, 640, 360)
+    assert kept.xyxy.tolist() == [[0, 0, 20, 60]]  # the frame-sized and the lying-down 'person' are gone

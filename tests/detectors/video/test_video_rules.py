@@ -1,0 +1,129 @@
+"""Rules over tracked objects, on tracks made here where the right answer is plain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from wangge.detectors.video.rules import (
+    CrowdRule,
+    LineRule,
+    LoiterRule,
+    Schedule,
+    StationaryRule,
+    TrackedObject,
+    VideoEvent,
+    ZoneRule,
+    inside,
+)
+
+PERSON = frozenset({"person"})
+ZONE = [(0.4, 0.4), (0.8, 0.4), (0.8, 0.9), (0.4, 0.9)]
+
+
+def person(track: int, x: float, y: float, label: str = "person", w: float = 0.04, h: float = 0.12) -> TrackedObject:
+    """An object whose bottom centre (the default anchor) is at x, y."""
+    return TrackedObject(track, label, (x - w / 2, y - h, x + w / 2, y), 0.8)
+
+
+def feed(rule: object, frames: list[list[TrackedObject]], fps: float = 5.0, t0: float = 0.0) -> list[VideoEvent]:
+    events: list[VideoEvent] = []
+    for i, objects in enumerate(frames):
+        events.extend(rule.observe(t0 + i / fps, objects))  # type: ignore[attr-defined]
+    return events
+
+
+def test_point_in_polygon_including_a_concave_one() -> None:
+    l_shape = [(0, 0), (1, 0), (1, 0.3), (0.3, 0.3), (0.3, 1), (0, 1)]
+    assert inside((0.1, 0.9), l_shape) and inside((0.9, 0.1), l_shape)
+    assert not inside((0.6, 0.6), l_shape) and not inside((1.5, 0.1), l_shape)
+
+
+def test_a_forty_second_intrusion_is_one_alert_with_a_start_and_an_end() -> None:
+    rule = ZoneRule("fence", ZONE, PERSON, inertia=3, end_after_s=2.0)
+    outside, within = [person(1, 0.2, 0.6)], [person(1, 0.6, 0.6)]
+    events = feed(rule, [outside] * 5 + [within] * 200 + [[]] * 20)
+    assert [e.kind for e in events] == ["start", "end"]
+    start, end = events
+    assert start.at == (5 + 2) / 5.0  # the third frame inside (inertia)
+    assert end.at >= start.at + 40 and start.track_ids == (1,) and start.labels == ("person",)
+
+
+def test_inertia_ignores_a_one_frame_flicker_and_other_classes() -> None:
+    rule = ZoneRule("fence", ZONE, PERSON, inertia=3)
+    frames = [[person(1, 0.6, 0.6)], [], [person(1, 0.6, 0.6)], [], [person(2, 0.6, 0.6, label="car")] * 1] * 10
+    assert feed(rule, frames) == []
+
+
+def test_a_second_person_joining_is_an_update_not_a_new_alert() -> None:
+    rule = ZoneRule("fence", ZONE, PERSON, inertia=1)
+    events = feed(rule, [[person(1, 0.6, 0.6)]] * 3 + [[person(1, 0.6, 0.6), person(2, 0.5, 0.5)]] * 3)
+    assert [e.kind for e in events] == ["start", "update"] and events[1].track_ids == (1, 2)
+
+
+def test_the_schedule_spans_midnight_and_gates_the_zone() -> None:
+    night = Schedule("22:00", "06:00", "Asia/Shanghai")
+    at = datetime(2026, 11, 24, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    noon = datetime(2026, 11, 24, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
+    assert night.active(at) and night.active(at + 6 * 3600)  # 05:30
+    assert not night.active(at + 7 * 3600) and not night.active(noon)  # 06:30, 12:00
+    rule = ZoneRule("night-fence", ZONE, PERSON, inertia=1, schedule=night)
+    assert feed(rule, [[person(1, 0.6, 0.6)]] * 10, t0=noon) == []
+    assert [e.kind for e in feed(rule, [[person(1, 0.6, 0.6)]] * 10, t0=at)] == ["start"]
+
+
+def walk(track: int, xs: list[float], y: float = 0.6) -> list[list[TrackedObject]]:
+    return [[person(track, x, y)] for x in xs]
+
+
+def test_a_line_crossing_counts_once_per_person_and_direction() -> None:
+    # a → b runs down the image at x = 0.5; side A is on the image's right (left of someone facing down).
+    rule = LineRule("gate", (0.5, 0.1), (0.5, 0.9), PERSON, direction="any")
+    rightwards = walk(1, [0.3 + 0.02 * i for i in range(20)])
+    leftwards = walk(2, [0.7 - 0.02 * i for i in range(20)])
+    events = feed(rule, rightwards + leftwards)
+    assert [(e.track_ids, e.detail["direction"]) for e in events] == [((1,), "b_to_a"), ((2,), "a_to_b")]
+    assert rule.counts == {"a_to_b": 1, "b_to_a": 1}
+
+
+def test_a_box_straddling_the_line_and_a_flickering_track_do_not_count_twice() -> None:
+    rule = LineRule("gate", (0.5, 0.1), (0.5, 0.9), PERSON, band=0.01)
+    jitter = walk(1, [0.495, 0.505, 0.497, 0.503] * 5)  # inside the band: never a side change
+    crossing = walk(1, [0.45, 0.47, 0.53, 0.55])
+    gone_and_back = [[]] * 4 + walk(1, [0.56, 0.58])  # lost for a moment, found again on the same side
+    assert len(feed(rule, jitter + crossing + gone_and_back)) == 1
+
+
+def test_the_direction_filter_and_the_tripwire_ends() -> None:
+    rule = LineRule("gate", (0.5, 0.4), (0.5, 0.6), PERSON, direction="a_to_b")
+    assert feed(rule, walk(1, [0.3 + 0.02 * i for i in range(20)], y=0.5)) == []  # b → a: not this direction
+    assert rule.counts["b_to_a"] == 1
+    assert feed(rule, walk(2, [0.7 - 0.02 * i for i in range(20)], y=0.9)) == []  # passes below the wire's end
+    assert len(feed(rule, walk(3, [0.7 - 0.02 * i for i in range(20)], y=0.5))) == 1
+
+
+def test_loitering_starts_after_the_dwell_and_ends_when_the_person_leaves() -> None:
+    rule = LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0)
+    events = feed(rule, [[person(7, 0.6, 0.6)]] * 75 + [[]] * 20)  # 15 s inside at 5 fps
+    assert [e.kind for e in events] == ["start", "end"]
+    assert events[0].at == 10.0 and events[1].detail["dwell_s"] == 14.8
+    assert feed(LoiterRule("short", ZONE, PERSON, seconds=10.0), [[person(8, 0.6, 0.6)]] * 40) == []
+
+
+def test_a_crowd_needs_enough_people_for_long_enough() -> None:
+    rule = CrowdRule("crowd", ZONE, PERSON, min_count=3, seconds=2.0, end_after_s=1.0)
+    three = [person(i, 0.5 + 0.05 * i, 0.6) for i in range(3)]
+    events = feed(rule, [three[:2]] * 20 + [three] * 20 + [three[:1]] * 10)
+    assert [e.kind for e in events] == ["start", "end"]
+    assert events[0].at == (20 + 10) / 5.0 and events[0].detail["count"] == 3
+
+
+def test_a_parked_car_is_one_alert_even_when_the_tracker_gives_it_new_ids() -> None:
+    rule = StationaryRule("fire-lane", ZONE, frozenset({"car"}), seconds=30.0, end_after_s=10.0)
+    car = [person(11, 0.6, 0.8, label="car", w=0.15, h=0.1)]
+    relit = [person(12, 0.601, 0.801, label="car", w=0.15, h=0.1)]  # the tracker lost it; same place, new id
+    events = feed(rule, [car] * 200 + [relit] * 200 + [[]] * 60)
+    assert [e.kind for e in events] == ["start", "end"]
+    assert events[0].at == 30.0 and events[0].labels == ("car",)
+    moving = [[person(13, 0.42 + 0.002 * i, 0.8, label="car", w=0.15, h=0.1)] for i in range(150)]
+    assert feed(StationaryRule("fire-lane", ZONE, frozenset({"car"}), seconds=30.0), moving) == []
