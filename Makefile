@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := mosquitto docker-compose chromium fonts-noto-cjk libgl1 libglib2.0-0
+APT_PACKAGES := mosquitto docker-compose chromium fonts-noto-cjk libgl1 libglib2.0-0 \
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
 VENDOR := src/wangge/gateway/static/vendor
 
 .PHONY: demo test lint typecheck unit bench clean system-packages vendor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -71,6 +72,7 @@ class AlertComposer:
         self._outbox = outbox
         self._clock = clock
         self._active = outbox.active_alerts()
+        self._lock = threading.RLock()  # sensor and camera threads write through one composer
 
     @property
     def active_keys(self) -> list[tuple[str, str]]:
@@ -83,7 +85,6 @@ class AlertComposer:
             return None
         reading, transition = event.reading, event.transition
         key = (event.rule_id, reading.device_id)
-        now = self._clock()
         if transition.kind == "start":
             base: dict[str, Any] = {
                 "v": alert_format.SCHEMA_VERSION,
@@ -120,10 +121,29 @@ class AlertComposer:
         message["value"] = reading.value
         if meta.judged is not None:
             message["attributes"] = {meta.judged: round(transition.value, 6)}
+        return self.write(message, key, state)
+
+    def active(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        """The lasting state (ids, sequence, wording) of the alert open under `key`, if any."""
+        with self._lock:
+            return self._active.get(key)
+
+    def write(
+        self, message: dict[str, Any], key: tuple[str, str], state: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Check one alert event against the wire format and put it in the outbox with the alert's lasting state
+        (None once it ended). Sensor and video alerts both end here."""
+        with self._lock:
+            return self._write(message, key, state)
+
+    def _write(
+        self, message: dict[str, Any], key: tuple[str, str], state: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        now = self._clock()
         message["emitted_at"] = alert_format.iso(now)
         if not alert_format.is_valid(message):
             problems = alert_format.schema_errors(message)
-            log.error("alert for rule %s not written, it breaks the wire format: %s", event.rule_id, problems)
+            log.error("alert for rule %s not written, it breaks the wire format: %s", message.get("rule_id"), problems)
             return None
         self._outbox.append(
             f"{message['alert_id']}:{message['seq']}", self._topic, alert_format.encode(message), now, key, state

@@ -12,6 +12,7 @@ from wangge.configfile import BrokerUrl, HostPort, Ident, StrictModel, cross_che
 from wangge.edge.profiles import BUILTIN, DeviceProfile
 from wangge.edge.rule_config import RuleConfig, ThresholdRule
 from wangge.edge.topics import TopicPattern
+from wangge.edge.video.config import CameraConfig, VideoConfig
 
 __all__ = ["AvailabilityTopic", "DeviceConfig", "EdgeConfig", "MetricMap", "SensorTopic", "ThresholdRule"]
 
@@ -158,6 +159,8 @@ class EdgeConfig(StrictModel):
     profiles: list[DeviceProfile] = Field(default_factory=list, description="new profiles, or built-ins replaced")
     devices: list[DeviceConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
+    video: VideoConfig = VideoConfig()
+    cameras: list[CameraConfig] = Field(default_factory=list)
 
     def all_profiles(self) -> dict[str, DeviceProfile]:
         return {**BUILTIN, **{p.name: p for p in self.profiles}}

@@ -1,6 +1,6 @@
 """Prometheus metrics of the edge process."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 READINGS = Counter("wangge_edge_readings", "Sensor readings accepted", ["metric"])
 READINGS_REJECTED = Counter("wangge_edge_readings_rejected", "Sensor messages rejected, by reason", ["reason"])
@@ -18,3 +18,22 @@ READINGS_ADJUSTED = Counter(
 SPARKPLUG_REBIRTHS = Counter("wangge_edge_sparkplug_rebirths", "Sparkplug rebirth requests sent to edge nodes")
 DEVICES_OFFLINE = Gauge("wangge_edge_devices_offline", "Sensor devices currently offline")
 DEVICES_KNOWN = Gauge("wangge_edge_devices", "Sensor devices known to the rule engine")
+CAMERA_STATE = Gauge(
+    "wangge_edge_camera_state", "1 for the camera's current state (online, degraded, offline)", ["camera", "state"]
+)
+CAMERA_INPUT_FPS = Gauge("wangge_edge_camera_input_fps", "Frames per second decoded from the camera", ["camera"])
+CAMERA_PROCESSED_FPS = Gauge("wangge_edge_camera_processed_fps", "Frames per second analysed", ["camera"])
+CAMERA_SKIPPED = Gauge(
+    "wangge_edge_camera_skipped_frames", "Frames due for analysis that a newer one replaced", ["camera"]
+)
+CAMERA_RECONNECTS = Gauge("wangge_edge_camera_reconnects", "Times the camera's stream was opened again", ["camera"])
+CAMERA_FRAME_AGE = Gauge(
+    "wangge_edge_camera_last_frame_age_seconds", "Seconds since the camera's last frame", ["camera"]
+)
+INFERENCE_SECONDS = Histogram(
+    "wangge_edge_inference_seconds",
+    "Time of one detector call",
+    buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56),
+)
+DETECTOR_FAILURES = Counter("wangge_edge_detector_failures", "Detector calls that failed (camera on motion only)")
+SNAPSHOTS = Counter("wangge_edge_snapshots", "Alert snapshots made")

@@ -66,6 +66,10 @@ class SensorIngest:
         client.on_message = self._on_message
         self._client = client
 
+    @property
+    def composer(self) -> AlertComposer:
+        return self._composer
+
     @classmethod
     def from_config(
         cls,

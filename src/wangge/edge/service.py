@@ -14,6 +14,7 @@ from wangge.edge.config import EdgeConfig
 from wangge.edge.outbox import Outbox
 from wangge.edge.sensors import SensorIngest
 from wangge.edge.uplink import Uplink
+from wangge.edge.video.pipeline import VideoService
 from wangge.health_http import serve_health
 from wangge.mqtt import parse_broker_url
 
@@ -33,7 +34,7 @@ class EdgeService:
             uplink_id,
             config.uplink.max_inflight,
             config.uplink.keepalive_s,
-            status_extra=lambda: {"readings": self.sensors.readings},
+            status_extra=self._status_extra,
             confirm_timeout_s=config.uplink.confirm_timeout_s,
         )
         self.sensors = SensorIngest.from_config(
@@ -42,7 +43,16 @@ class EdgeService:
             f"wangge-edge-{config.edge_id}-sensors-{socket.gethostname()}"[:128],
             on_alert=self.uplink.wake,
         )
+        self.video = VideoService(
+            config.edge_id, config.video, config.cameras, self.sensors.composer, config.data_dir, self.uplink.wake
+        )
         self._http: ThreadingHTTPServer | None = None
+
+    def _status_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"readings": self.sensors.readings}
+        if self.video.workers:
+            extra["devices"] = self.video.status()
+        return extra
 
     def health(self) -> dict[str, Any]:
         uplink, sensors = self.uplink.connected, self.sensors.connected.is_set()
@@ -52,11 +62,13 @@ class EdgeService:
             "uplink_connected": uplink,
             "sensor_broker_connected": sensors,
             "outbox_depth": self.outbox.depth,
+            "cameras": self.video.status(),
         }
 
     def start(self) -> None:
         self.uplink.start()
         self.sensors.start()
+        self.video.start()
         if self.config.http:
             self._http = serve_health(self.config.http, self.health)
         log.info(
@@ -69,6 +81,7 @@ class EdgeService:
         )
 
     def stop(self) -> None:
+        self.video.stop()
         self.sensors.stop()
         self.uplink.stop()
         if self._http is not None:

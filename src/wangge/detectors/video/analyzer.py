@@ -12,7 +12,7 @@ from trackers import ByteTrackTracker
 
 from wangge.detectors.video.boxes import DetectionFilter, Frame
 from wangge.detectors.video.motion import MotionDetector, MotionSettings
-from wangge.detectors.video.rules import TrackedObject, VideoEvent, VideoRule
+from wangge.detectors.video.rules import MOTION, TrackedObject, VideoEvent, VideoRule
 
 DetectFn = Callable[[Frame], sv.Detections]
 
@@ -85,6 +85,13 @@ class CameraAnalyzer:
                 )
         self._live_tracks = len(objects)
         return FrameResult(at, objects, self._observe(at, objects), moving, True)
+
+    def process_motion_only(self, frame: Frame, at: float) -> FrameResult:
+        """With the detector failing: moving regions stand in for objects, so zone alerts still come."""
+        self.stats.frames += 1
+        moving = self.motion.detect(frame)
+        objects = [TrackedObject(-1 - i, MOTION, box, 0.0) for i, box in enumerate(moving)]
+        return FrameResult(at, objects, self._observe(at, objects), moving, False)
 
     def _observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
         events = []

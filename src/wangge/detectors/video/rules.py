@@ -19,6 +19,7 @@ Box = tuple[float, float, float, float]
 Anchor = Literal["bottom_centre", "centre"]
 Direction = Literal["a_to_b", "b_to_a", "any"]
 EventKind = Literal["start", "update", "end", "instant"]
+MOTION = "motion"  # the label of a moving region when there is no detector to say what it is
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class ZoneRule:
         if self.schedule is not None and not self.schedule.active(at):
             self._frames.clear()
             return self._close(at) if self._active else []
-        present = [o for o in objects if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon)]
+        wanted = self.classes | {MOTION}  # with the detector down, motion in the zone still raises the alert
+        present = [o for o in objects if o.label in wanted and inside(o.anchor(self.anchor), self.polygon)]
         self._frames = {o.track_id: self._frames.get(o.track_id, 0) + 1 for o in present}
         confirmed = [o for o in present if self._frames[o.track_id] >= self.inertia]
         if confirmed:

@@ -1,0 +1,173 @@
+"""One reader thread per camera (OpenCV's FFmpeg backend): it decodes every frame so the stream stays live, keeps
+only the newest (never a backlog), reconnects with capped exponential backoff, and says how the camera is doing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+
+from wangge.detectors.video.boxes import Frame
+
+log = logging.getLogger(__name__)
+
+# RTSP over TCP: over UDP a lossy network gives grey smeared frames instead of a clean gap.
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+
+CameraState = Literal["online", "degraded", "offline"]
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    state: CameraState
+    input_fps: float
+    last_frame_age_s: float | None
+    reconnects: int
+    frames: int
+    skipped: int
+    error: str | None
+    width: int | None
+    height: int | None
+
+
+def _open(url: str, timeout_s: float) -> Any:
+    ms = int(timeout_s * 1000)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+    return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
+
+
+class CameraCapture:
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        size: tuple[int, int] | None = None,
+        fps: float = 5.0,
+        timeout_s: float = 5.0,
+        backoff_s: tuple[float, float] = (1.0, 30.0),
+        clock: Callable[[], float] = time.monotonic,
+        opener: Callable[[str, float], Any] = _open,
+    ) -> None:
+        self.camera_id = camera_id
+        self.url = url
+        self.size = size
+        self.interval = 1.0 / fps
+        self.timeout_s = timeout_s
+        self.backoff_s = backoff_s
+        self._clock = clock
+        self._opener = opener
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._frame: Frame | None = None
+        self._seq = 0
+        self._taken = 0
+        self._last_at: float | None = None  # when the newest offered frame arrived
+        self._last_decoded: float | None = None
+        self._started: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"capture-{camera_id}", daemon=True)
+        self._rate: list[float] = []
+        self.reconnects = 0
+        self.frames = 0
+        self.skipped = 0
+        self.error: str | None = None
+        self.source_size: tuple[int, int] | None = None
+        self.degraded = False  # set by the pipeline when analysis falls back
+
+    def start(self) -> None:
+        self._started = self._clock()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+        self._thread.join(self.timeout_s + 5)
+
+    def latest(self, after: int, wait_s: float) -> tuple[int, Frame, float] | None:
+        """The newest frame newer than sequence `after` (waiting up to `wait_s`), with its arrival time."""
+        with self._changed:
+            if self._seq <= after:
+                self._changed.wait(wait_s)
+            if self._seq <= after or self._frame is None or self._last_at is None:
+                return None
+            self._taken = self._seq
+            return self._seq, self._frame, self._last_at
+
+    def health(self, offline_after_s: float) -> CameraHealth:
+        now = self._clock()
+        with self._lock:
+            age = None if self._last_decoded is None else now - self._last_decoded
+            # A camera that never sent a frame is offline once it has had `offline_after_s` to do so.
+            waited = None if self._started is None else now - self._started
+            recent = [t for t in self._rate if now - t <= 2.0]
+        fps = len(recent) / 2.0
+        if (age is None and (waited is None or waited > offline_after_s)) or (
+            age is not None and age > offline_after_s
+        ):
+            state: CameraState = "offline"
+        elif age is None:
+            state = "online" if not self.degraded else "degraded"
+        else:
+            state = "degraded" if self.degraded else "online"
+        width, height = self.source_size or (None, None)
+        return CameraHealth(state, fps, age, self.reconnects, self.frames, self.skipped, self.error, width, height)
+
+    def _run(self) -> None:
+        delay = self.backoff_s[0]
+        while not self._stop.is_set():
+            capture = self._opener(self.url, self.timeout_s)
+            if not capture.isOpened():
+                self.error = f"cannot open {self._redacted()}"
+                log.warning("camera %s: %s; retrying in %.0fs", self.camera_id, self.error, delay)
+            else:
+                log.info("camera %s: connected to %s", self.camera_id, self._redacted())
+                delay = self.backoff_s[0]
+                self._read(capture)
+            capture.release()
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, self.backoff_s[1])
+            self.reconnects += 1
+
+    def _read(self, capture: Any) -> None:
+        while not self._stop.is_set():
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                self.error = "the stream stopped sending frames"
+                log.warning("camera %s: %s", self.camera_id, self.error)
+                return
+            h, w = frame.shape[:2]
+            if self.source_size not in (None, (w, h)):
+                log.info("camera %s: resolution changed %s → %dx%d", self.camera_id, self.source_size, w, h)
+            self.source_size = (w, h)
+            now = self._clock()
+            with self._lock:
+                self._rate = [t for t in self._rate if now - t <= 2.0] + [now]
+                self._last_decoded = now
+                self.frames += 1
+                self.error = None
+                due = self._last_at is None or now - self._last_at >= self.interval * 0.9
+            if not due:
+                continue  # decoded to keep the stream live, but faster than the detect rate: not offered
+            if self.size is not None and (w, h) != self.size:
+                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            with self._changed:
+                if self._seq > self._taken:
+                    self.skipped += 1  # the previous frame was never analysed: the newest one wins
+                self._frame, self._last_at = frame, now
+                self._seq += 1
+                self._changed.notify_all()
+
+    def _redacted(self) -> str:
+        """The URL without its password, for logs."""
+        if "@" not in self.url:
+            return self.url
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}"

@@ -1,0 +1,159 @@
+"""Cameras and their rules in the edge config. Geometry is in 0-1 of the image, so it survives a resolution change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from wangge.configfile import Ident, StrictModel
+from wangge.detectors.video import rules as video_rules
+from wangge.detectors.video.motion import MotionSettings
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = tuple[Unit, Unit]
+Polygon = Annotated[list[Point], Field(min_length=3, max_length=64)]
+Severity = Literal["info", "minor", "major", "critical"]
+HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+VEHICLES = ["car", "truck", "bus", "motorcycle"]
+
+
+class ScheduleConfig(StrictModel):
+    start: HHMM
+    end: HHMM
+    timezone: str = "Asia/Shanghai"
+
+
+class _Rule(StrictModel):
+    id: Ident
+    category: str = Field(min_length=1, max_length=128)
+    severity: Severity = "major"
+    title: str = Field(default="", max_length=200)
+    classes: list[str] = Field(default_factory=lambda: ["person"], min_length=1)
+    anchor: video_rules.Anchor = "bottom_centre"
+
+
+class ZoneRuleConfig(_Rule):
+    kind: Literal["zone"]
+    polygon: Polygon
+    inertia: int = Field(default=3, ge=1, le=100, description="frames inside before an entry counts")
+    end_after_s: float = Field(default=2.0, ge=0, le=3600)
+    schedule: ScheduleConfig | None = None
+
+
+class LineRuleConfig(_Rule):
+    kind: Literal["line"]
+    a: Point
+    b: Point
+    direction: video_rules.Direction = "any"
+    band: float = Field(default=0.01, ge=0, le=0.2)
+
+    @model_validator(mode="after")
+    def _length(self) -> LineRuleConfig:
+        if abs(self.a[0] - self.b[0]) + abs(self.a[1] - self.b[1]) < 0.01:
+            raise ValueError("a and b must be apart")
+        return self
+
+
+class LoiterRuleConfig(_Rule):
+    kind: Literal["loiter"]
+    polygon: Polygon
+    seconds: float = Field(gt=0, le=86400)
+
+
+class CrowdRuleConfig(_Rule):
+    kind: Literal["crowd"]
+    polygon: Polygon
+    min_count: int = Field(ge=2, le=1000)
+    seconds: float = Field(default=5.0, ge=0, le=86400)
+
+
+class StationaryRuleConfig(_Rule):
+    kind: Literal["stationary"]
+    polygon: Polygon
+    seconds: float = Field(gt=0, le=86400)
+    classes: list[str] = Field(default_factory=lambda: list(VEHICLES), min_length=1)
+
+
+VideoRuleConfig = Annotated[
+    ZoneRuleConfig | LineRuleConfig | LoiterRuleConfig | CrowdRuleConfig | StationaryRuleConfig,
+    Field(discriminator="kind"),
+]
+
+
+class DetectConfig(StrictModel):
+    width: int | None = Field(default=None, ge=64, le=7680, description="decode size; absent: the stream's own")
+    height: int | None = Field(default=None, ge=64, le=4320)
+    fps: float = Field(default=5.0, gt=0, le=60)
+
+
+class MotionConfig(StrictModel):
+    threshold: int = Field(default=25, ge=1, le=255)
+    min_area: float = Field(default=0.0005, ge=0, le=1)
+    masks: list[Polygon] = Field(default_factory=list, description="areas to ignore: trees, timestamp overlays")
+
+
+class CameraConfig(StrictModel):
+    id: Ident
+    name: str = ""
+    url: str = Field(min_length=1, description="rtsp://, http(s):// or a file path (replay)")
+    detect: DetectConfig = DetectConfig()
+    offline_after_s: float = Field(default=10.0, gt=0, le=3600, description="no frame this long: camera_offline")
+    motion: MotionConfig = MotionConfig()
+    motion_gating: bool = True
+    blur_faces: bool = Field(default=False, description="blur faces and heads in snapshots")
+    offline_severity: Severity = "major"
+    rules: list[VideoRuleConfig] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique(cls, rules: list[VideoRuleConfig]) -> list[VideoRuleConfig]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} is used twice")
+            seen.add(rule.id)
+        return rules
+
+    def motion_settings(self) -> MotionSettings:
+        return MotionSettings(
+            threshold=self.motion.threshold,
+            min_area=self.motion.min_area,
+            masks=[[(float(x), float(y)) for x, y in m] for m in self.motion.masks],
+        )
+
+    def build_rules(self) -> list[video_rules.VideoRule]:
+        built: list[video_rules.VideoRule] = []
+        for r in self.rules:
+            classes = frozenset(r.classes)
+            if isinstance(r, ZoneRuleConfig):
+                schedule = (
+                    video_rules.Schedule(r.schedule.start, r.schedule.end, r.schedule.timezone) if r.schedule else None
+                )
+                built.append(
+                    video_rules.ZoneRule(r.id, list(r.polygon), classes, r.anchor, r.inertia, r.end_after_s, schedule)
+                )
+            elif isinstance(r, LineRuleConfig):
+                built.append(video_rules.LineRule(r.id, r.a, r.b, classes, r.direction, r.anchor, r.band))
+            elif isinstance(r, LoiterRuleConfig):
+                built.append(video_rules.LoiterRule(r.id, list(r.polygon), classes, r.seconds, r.anchor))
+            elif isinstance(r, CrowdRuleConfig):
+                built.append(video_rules.CrowdRule(r.id, list(r.polygon), classes, r.min_count, r.seconds, r.anchor))
+            else:
+                built.append(video_rules.StationaryRule(r.id, list(r.polygon), classes, r.seconds, r.anchor))
+        return built
+
+
+class SnapshotUploadConfig(StrictModel):
+    gateway_url: str = Field(pattern=r"^https?://", description="the gateway's base URL")
+    token_file: Path = Field(description="a file holding this edge's API token")
+
+
+class VideoConfig(StrictModel):
+    model: str | None = Field(default="yolox_nano", description="a manifest in wangge/models; null: HOG persons")
+    model_dir: Path = Field(default=Path("./models"), description="where the weights files are")
+    threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads")
+    min_score: float = Field(default=0.25, gt=0, lt=1)
+    snapshot_dir: Path | None = Field(default=None, description="default: <data_dir>/snapshots")
+    snapshot_upload: SnapshotUploadConfig | None = None
