@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from wangge.configfile import Ident, StrictModel
 from wangge.detectors.video import rules as video_rules
@@ -76,9 +76,24 @@ class StationaryRuleConfig(_Rule):
     classes: list[str] = Field(default_factory=lambda: list(VEHICLES), min_length=1)
 
 
+def _kind(value: Any) -> str | None:
+    """The union tag, marked `kind=` so config errors leave it out of the field path (as the sensor rules do)."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return f"kind={kind}" if kind in KINDS else None
+
+
+KINDS = ("zone", "line", "loiter", "crowd", "stationary")
 VideoRuleConfig = Annotated[
-    ZoneRuleConfig | LineRuleConfig | LoiterRuleConfig | CrowdRuleConfig | StationaryRuleConfig,
-    Field(discriminator="kind"),
+    Annotated[ZoneRuleConfig, Tag("kind=zone")]
+    | Annotated[LineRuleConfig, Tag("kind=line")]
+    | Annotated[LoiterRuleConfig, Tag("kind=loiter")]
+    | Annotated[CrowdRuleConfig, Tag("kind=crowd")]
+    | Annotated[StationaryRuleConfig, Tag("kind=stationary")],
+    Discriminator(
+        _kind,
+        custom_error_type="video_rule_kind",
+        custom_error_message="kind must be one of zone, line, loiter, crowd, stationary",
+    ),
 ]
 
 
