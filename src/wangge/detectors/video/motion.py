@@ -4,6 +4,7 @@ detector only runs when something moves or a track is alive."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,19 +27,29 @@ class MotionSettings:
     masks: list[Polygon] = field(default_factory=list)  # 0-1 polygons to ignore
 
 
+def small_grey(frame: Frame, rows: int) -> npt.NDArray[Any]:
+    """The frame shrunk by a power of two to about `rows` lines, in grey. OpenCV's area resize is several times
+    faster for such a factor (0.5 ms instead of 1.8 ms for 768x576 here), and this runs on every analysed frame."""
+    h, w = frame.shape[:2]
+    k = 2 ** max(0, round(math.log2(max(h / rows, 1.0))))
+    if k == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    cropped = frame[: h - h % k, : w - w % k]
+    small = cv2.resize(cropped, (cropped.shape[1] // k, cropped.shape[0] // k), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+
+
 class MotionDetector:
     def __init__(self, settings: MotionSettings | None = None) -> None:
         self.settings = settings or MotionSettings()
         self._background: npt.NDArray[Any] | None = None
         self._mask: npt.NDArray[Any] | None = None
         self._shape: tuple[int, int] | None = None
+        self.last_grey: npt.NDArray[Any] | None = None  # the small grey frame, for the tamper check to reuse
 
     def _small(self, frame: Frame) -> npt.NDArray[Any]:
-        h, w = frame.shape[:2]
-        height = min(self.settings.height, h)
-        width = max(1, round(w * height / h))
-        grey = cv2.cvtColor(cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-        return cv2.GaussianBlur(grey, (5, 5), 0)
+        self.last_grey = small_grey(frame, self.settings.height)
+        return cv2.GaussianBlur(self.last_grey, (5, 5), 0)
 
     def _build_mask(self, shape: tuple[int, int]) -> npt.NDArray[Any]:
         mask = np.full(shape, 255, dtype=np.uint8)

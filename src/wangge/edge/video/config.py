@@ -10,6 +10,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from wangge.configfile import Ident, StrictModel
 from wangge.detectors.video import rules as video_rules
 from wangge.detectors.video.motion import MotionSettings
+from wangge.detectors.video.tamper import TamperSettings
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = tuple[Unit, Unit]
@@ -109,6 +110,21 @@ class MotionConfig(StrictModel):
     masks: list[Polygon] = Field(default_factory=list, description="areas to ignore: trees, timestamp overlays")
 
 
+class TamperConfig(StrictModel):
+    """Covered, defocused or moved camera (the view judged against a reference learnt from its own frames)."""
+
+    enabled: bool = True
+    id: Ident = "camera_tamper"
+    category: str = "devices.camera_tamper"
+    severity: Severity = "major"
+    title: str = ""
+    min_duration_s: float = Field(default=10.0, ge=0, le=3600)
+    clear_after_s: float = Field(default=5.0, ge=0, le=3600)
+
+    def settings(self) -> TamperSettings:
+        return TamperSettings(min_duration_s=self.min_duration_s, clear_after_s=self.clear_after_s)
+
+
 class CameraConfig(StrictModel):
     id: Ident
     name: str = ""
@@ -119,6 +135,7 @@ class CameraConfig(StrictModel):
     motion_gating: bool = True
     blur_faces: bool = Field(default=False, description="blur faces and heads in snapshots")
     offline_severity: Severity = "major"
+    tamper: TamperConfig = TamperConfig()
     rules: list[VideoRuleConfig] = Field(default_factory=list)
 
     @field_validator("rules")

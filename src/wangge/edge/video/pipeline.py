@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ from wangge import alert_format
 from wangge.detectors.video.analyzer import CameraAnalyzer, FrameResult
 from wangge.detectors.video.boxes import Frame
 from wangge.detectors.video.rules import VideoEvent
+from wangge.detectors.video.tamper import TamperDetector
 from wangge.edge import metrics
 from wangge.edge.alerts import AlertComposer
 from wangge.edge.video.capture import CameraCapture, CameraHealth
-from wangge.edge.video.config import CameraConfig, LineRuleConfig, VideoConfig, _Rule
+from wangge.edge.video.config import CameraConfig, LineRuleConfig, TamperConfig, VideoConfig, _Rule
 from wangge.edge.video.detector import Detector, build_detector
 from wangge.edge.video.evidence import Geometry, SnapshotSpool, render
 from wangge.edge.video.models import ModelError
@@ -31,7 +33,10 @@ log = logging.getLogger(__name__)
 OFFLINE_RULE = "camera_offline"
 
 
-def rule_geometry(rule: _Rule) -> Geometry:
+Wording = _Rule | TamperConfig  # what an alert needs from its rule: id, category, severity, title
+
+
+def rule_geometry(rule: Wording) -> Geometry:
     if isinstance(rule, LineRuleConfig):
         return {"lines": [[list(rule.a), list(rule.b)]]}
     polygon = getattr(rule, "polygon", None)
@@ -60,7 +65,7 @@ class VideoAlerts:
             "started_at": alert_format.iso(at),
         }
 
-    def event(self, camera: CameraConfig, rule: _Rule, event: VideoEvent, frame: Frame) -> None:
+    def event(self, camera: CameraConfig, rule: Wording, event: VideoEvent, frame: Frame) -> None:
         key = (f"{rule.id}", camera.id)
         geometry = rule_geometry(rule)
         attributes: dict[str, Any] = {
@@ -110,6 +115,20 @@ class VideoAlerts:
         self._spool.put(alert_id, jpeg, {"camera": camera.id, "rule_id": event.rule_id, "at": event.at})
         metrics.SNAPSHOTS.inc()
 
+    def close_stale(self, cameras: list[CameraConfig], at: float) -> int:
+        """Alerts a previous run left open (the tracks behind them are gone): ended now, so no ticket waits forever.
+        camera_offline is left alone; the camera's first health check decides it."""
+        ids = {c.id for c in cameras}
+        closed = 0
+        for rule_id, device in self._composer.active_keys:
+            state = self._composer.active((rule_id, device))
+            if device in ids and rule_id != OFFLINE_RULE and state and state["source"]["kind"] == "camera":
+                at_iso = alert_format.iso(at)
+                message = {**state, "seq": state["seq"] + 1, "event": "end", "at": at_iso, "ended_at": at_iso}
+                message["attributes"] = {"reason": "edge restarted"}
+                closed += self._composer.write(message, (rule_id, device), None) is not None
+        return closed
+
     def offline(self, camera: CameraConfig, health: CameraHealth, at: float) -> None:
         key = (OFFLINE_RULE, camera.id)
         active = self._composer.active(key)
@@ -152,7 +171,10 @@ class CameraWorker:
             labels, camera.build_rules(), fps=camera.detect.fps, motion_gating=camera.motion_gating
         )
         self.analyzer.motion.settings = camera.motion_settings()
-        self._rules = {r.id: r for r in camera.rules}
+        self._rules: dict[str, Wording] = {r.id: r for r in camera.rules}
+        self.tamper = TamperDetector(camera.tamper.settings()) if camera.tamper.enabled else None
+        if self.tamper is not None:
+            self._rules[camera.tamper.id] = camera.tamper
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera.id}", daemon=True)
         self._down_until = 0.0 if detector is not None else float("inf")
@@ -190,6 +212,9 @@ class CameraWorker:
             except Exception:
                 log.exception("camera %s: analysis failed on one frame", self.camera.id)
                 continue
+            if self.tamper is not None:
+                for event in self.tamper.observe(now, frame, self.analyzer.motion.last_grey):
+                    result.events.append(replace(event, rule_id=self.camera.tamper.id))
             self.processed += 1
             mono = time.monotonic()
             self._processed_at = [t for t in self._processed_at if mono - t <= 2.0] + [mono]
@@ -249,6 +274,8 @@ class VideoService:
             video.snapshot_dir or data_dir / "snapshots", edge_id, upload.gateway_url if upload else None, token
         )
         alerts = VideoAlerts(edge_id, composer, self.spool)
+        if cameras and (closed := alerts.close_stale(cameras, time.time())):
+            log.info("ended %d video alerts left open by the previous run", closed)
         self.detector = detector
         self.workers = [CameraWorker(c, detector, alerts, on_alert) for c in cameras]
 
