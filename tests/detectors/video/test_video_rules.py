@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from wangge.detectors.video.rules import (
+    ConfirmedRule,
     CrowdRule,
     LineRule,
     LoiterRule,
@@ -127,3 +128,14 @@ def test_a_parked_car_is_one_alert_even_when_the_tracker_gives_it_new_ids() -> N
     assert events[0].at == 30.0 and events[0].labels == ("car",)
     moving = [[person(13, 0.42 + 0.002 * i, 0.8, label="car", w=0.15, h=0.1)] for i in range(150)]
     assert feed(StationaryRule("fire-lane", ZONE, frozenset({"car"}), seconds=30.0), moving) == []
+
+
+def test_fire_needs_hits_in_a_window_and_ends_when_gone() -> None:
+    rule = ConfirmedRule("fire", [(0, 0), (1, 0), (1, 1), (0, 1)], frozenset({"fire", "smoke"}), hits=3, window=5)
+    flame = [person(1, 0.5, 0.5, label="fire")]
+    flicker = [flame, [], flame, [], [], flame, [], []]  # never 3 in 5
+    assert feed(rule, flicker) == []
+    rule = ConfirmedRule("fire", [(0, 0), (1, 0), (1, 1), (0, 1)], frozenset({"fire", "smoke"}), hits=3, window=5)
+    events = feed(rule, [flame, [], flame, flame] + [[]] * 60, t0=100.0)
+    assert [(e.kind, e.at) for e in events] == [("start", 100.6), ("end", 110.6)]
+    assert events[0].detail == {"frames": "3/4"} and events[0].labels == ("fire",)

@@ -22,6 +22,7 @@ cameras:
       - {kind: line, id: gate-in, category: security.line_crossing, a: [0.5, 0.1], b: [0.5, 0.9], direction: a_to_b}
       - {kind: loiter, id: loiter, category: security.loitering, polygon: [[0, 0], [1, 0], [1, 1]], seconds: 60}
       - {kind: crowd, id: crowd, category: public_order.gathering, polygon: [[0, 0], [1, 0], [1, 1]], min_count: 8}
+      - {kind: confirmed, id: fire, category: fire_safety.fire, severity: critical, hits: 3, window: 5}
       - {kind: stationary, id: fire-lane, category: fire_safety.fire_lane_blocked, severity: critical,
          polygon: [[0.2, 0.6], [0.8, 0.6], [0.8, 1.0], [0.2, 1.0]], seconds: 300}
 """

@@ -315,4 +315,36 @@ class StationaryRule:
         return events
 
 
-VideoRule = ZoneRule | LineRule | LoiterRule | CrowdRule | StationaryRule
+@dataclass
+class ConfirmedRule:
+    """Fire and smoke (or any class a model is shaky on): raised when the class is seen in at least `hits` of the
+    last `window` frames, ended when it has not been seen for `end_after_s`. No accuracy is claimed without a
+    model we can measure."""
+
+    id: str
+    polygon: list[Point]
+    classes: frozenset[str]
+    hits: int = 3
+    window: int = 5
+    end_after_s: float = 10.0
+    anchor: Anchor = "centre"
+    _recent: list[bool] = field(default_factory=list, init=False)
+    _last_seen: float = field(default=0.0, init=False)
+    _active: bool = field(default=False, init=False)
+
+    def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
+        present = [o for o in objects if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon)]
+        self._recent = [*self._recent[-(self.window - 1) :], bool(present)] if self.window > 1 else [bool(present)]
+        if present:
+            self._last_seen = at
+            if not self._active and sum(self._recent) >= self.hits:
+                self._active = True
+                return [_event(self.id, "start", at, present, frames=f"{sum(self._recent)}/{len(self._recent)}")]
+            return []
+        if self._active and at - self._last_seen >= self.end_after_s:
+            self._active = False
+            return [VideoEvent(self.id, "end", at, (), (), 0.0)]
+        return []
+
+
+VideoRule = ZoneRule | LineRule | LoiterRule | CrowdRule | StationaryRule | ConfirmedRule

@@ -77,23 +77,41 @@ class StationaryRuleConfig(_Rule):
     classes: list[str] = Field(default_factory=lambda: list(VEHICLES), min_length=1)
 
 
+class ConfirmedRuleConfig(_Rule):
+    """`kind: confirmed`: fire, smoke, or another class seen in `hits` of the last `window` analysed frames."""
+
+    kind: Literal["confirmed"]
+    polygon: Polygon = Field(default_factory=lambda: [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
+    classes: list[str] = Field(default_factory=lambda: ["fire", "smoke"], min_length=1)
+    hits: int = Field(default=3, ge=1, le=100)
+    window: int = Field(default=5, ge=1, le=100)
+    end_after_s: float = Field(default=10.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _hits(self) -> ConfirmedRuleConfig:
+        if self.hits > self.window:
+            raise ValueError("hits must not exceed window")
+        return self
+
+
 def _kind(value: Any) -> str | None:
     """The union tag, marked `kind=` so config errors leave it out of the field path (as the sensor rules do)."""
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
     return f"kind={kind}" if kind in KINDS else None
 
 
-KINDS = ("zone", "line", "loiter", "crowd", "stationary")
+KINDS = ("zone", "line", "loiter", "crowd", "stationary", "confirmed")
 VideoRuleConfig = Annotated[
     Annotated[ZoneRuleConfig, Tag("kind=zone")]
     | Annotated[LineRuleConfig, Tag("kind=line")]
     | Annotated[LoiterRuleConfig, Tag("kind=loiter")]
     | Annotated[CrowdRuleConfig, Tag("kind=crowd")]
-    | Annotated[StationaryRuleConfig, Tag("kind=stationary")],
+    | Annotated[StationaryRuleConfig, Tag("kind=stationary")]
+    | Annotated[ConfirmedRuleConfig, Tag("kind=confirmed")],
     Discriminator(
         _kind,
         custom_error_type="video_rule_kind",
-        custom_error_message="kind must be one of zone, line, loiter, crowd, stationary",
+        custom_error_message="kind must be one of zone, line, loiter, crowd, stationary, confirmed",
     ),
 ]
 
@@ -172,8 +190,10 @@ class CameraConfig(StrictModel):
                 built.append(video_rules.LoiterRule(r.id, list(r.polygon), classes, r.seconds, r.anchor))
             elif isinstance(r, CrowdRuleConfig):
                 built.append(video_rules.CrowdRule(r.id, list(r.polygon), classes, r.min_count, r.seconds, r.anchor))
-            else:
+            elif isinstance(r, StationaryRuleConfig):
                 built.append(video_rules.StationaryRule(r.id, list(r.polygon), classes, r.seconds, r.anchor))
+            else:
+                built.append(video_rules.ConfirmedRule(r.id, list(r.polygon), classes, r.hits, r.window, r.end_after_s))
         return built
 
 

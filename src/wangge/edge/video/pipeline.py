@@ -167,8 +167,9 @@ class CameraWorker:
         size = (camera.detect.width, camera.detect.height) if camera.detect.width and camera.detect.height else None
         self.capture = CameraCapture(camera.id, camera.url, size, camera.detect.fps)
         labels = detector.labels if detector is not None else []
+        wanted = frozenset(c for rule in camera.rules for c in rule.classes)  # track only what a rule looks at
         self.analyzer = CameraAnalyzer(
-            labels, camera.build_rules(), fps=camera.detect.fps, motion_gating=camera.motion_gating
+            labels, camera.build_rules(), fps=camera.detect.fps, classes=wanted, motion_gating=camera.motion_gating
         )
         self.analyzer.motion.settings = camera.motion_settings()
         self._rules: dict[str, Wording] = {r.id: r for r in camera.rules}
