@@ -87,3 +87,34 @@ def test_class_filters_drop_implausible_boxes() -> None:
     person = ClassFilter(min_score=0.5, max_area=0.5, max_aspect=1.0)
     kept = DetectionFilter({0: person}).apply(dets, 640, 360)
     assert kept.xyxy.tolist() == [[0, 0, 20, 60]]  # the frame-sized and the lying-down 'person' are gone
+
+
+def test_the_detector_sees_a_region_around_motion_and_live_tracks() -> None:
+    analyzer = CameraAnalyzer(["person"], [], fps=5.0)
+    # Something moves in a small patch of a 1920x1080 view: a 416-pixel square around it, inside the frame.
+    x1, y1, x2, y2 = analyzer.region([(0.90, 0.85, 0.93, 0.95)], 1920, 1080)
+    assert x2 - x1 >= 416 and y2 - y1 >= 416 and x2 <= 1920 and y2 <= 1080
+    assert x1 <= 0.90 * 1920 and y1 <= 0.85 * 1080 and x2 >= 0.93 * 1920 and y2 >= 0.95 * 1080
+    # Motion at both ends of the view: the region would be most of the frame, so the whole frame it is.
+    assert analyzer.region([(0.0, 0.1, 0.1, 0.3), (0.9, 0.7, 1.0, 0.9)], 1920, 1080) == (0, 0, 1920, 1080)
+    calls: list[tuple[int, int]] = []
+
+    def detect(image: np.ndarray) -> sv.Detections:
+        calls.append(image.shape[:2])
+        return sv.Detections(
+            xyxy=np.array([[10, 20, 40, 100]], dtype=np.float32),
+            confidence=np.array([0.9], dtype=np.float32),
+            class_id=np.array([0]),
+        )
+
+    big = np.full((1080, 1920, 3), 90, dtype=np.uint8)
+    analyzer.process(big, 0.0, detect)
+    moved = big.copy()
+    moved[900:1000, 1700:1760] = 250
+    result = analyzer.process(moved, 0.2, detect)
+    assert calls == [(416, 416)] and result.inferred  # a crop
+    left, top, _, _ = analyzer.region(result.motion, 1920, 1080)
+    for i in range(3):  # the same detection again: the tracker confirms it, in whole-frame coordinates
+        result = analyzer.process(moved, 0.4 + 0.2 * i, detect)
+    [obj] = result.objects
+    assert abs(obj.box[0] - (left + 10) / 1920) < 0.01 and abs(obj.box[3] - (top + 100) / 1080) < 0.01

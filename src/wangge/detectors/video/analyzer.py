@@ -21,6 +21,7 @@ DetectFn = Callable[[Frame], sv.Detections]
 class AnalyzerStats:
     frames: int = 0
     inferences: int = 0
+    region_inferences: int = 0  # of which on a region smaller than the frame
     skipped_by_motion: int = 0
 
 
@@ -40,6 +41,9 @@ class CameraAnalyzer:
     fps: float = 5.0
     classes: frozenset[str] = frozenset({"person", "car", "truck", "bus", "motorcycle", "bicycle"})
     motion_gating: bool = True
+    regions: bool = True  # detect only around motion and live tracks, not on the whole frame
+    min_region: int = 416  # pixels; the YOLOX-Nano input size
+    full_frame_share: float = 0.6
     motion: MotionDetector = field(default_factory=lambda: MotionDetector(MotionSettings()))
     filter: DetectionFilter = field(default_factory=DetectionFilter)
     lost_track_s: float = 4.0  # measured on PETS S2L1: 2 s gave IDF1 0.57, 4 s 0.58 and the best alert precision
@@ -55,6 +59,25 @@ class CameraAnalyzer:
         )
         self._wanted = np.array([label in self.classes for label in self.labels])
         self._live_tracks = 0
+        self._live_boxes: list[tuple[float, float, float, float]] = []
+
+    def region(self, moving: list[tuple[float, float, float, float]], w: int, h: int) -> tuple[int, int, int, int]:
+        """Where to run the detector (pixels): around what moves and the live tracks, grown by a margin and to at
+        least `min_region` pixels a side (the model sees a small region at a higher resolution); the whole frame
+        when that would cover most of it anyway."""
+        boxes = moving + self._live_boxes
+        x1, y1 = min(b[0] for b in boxes) * w, min(b[1] for b in boxes) * h
+        x2, y2 = max(b[2] for b in boxes) * w, max(b[3] for b in boxes) * h
+        margin = 0.1 * max(x2 - x1, y2 - y1) + 16
+        x1, y1, x2, y2 = x1 - margin, y1 - margin, x2 + margin, y2 + margin
+        side = min(max(x2 - x1, y2 - y1, self.min_region), w, h)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half_w, half_h = max(x2 - x1, side) / 2, max(y2 - y1, side) / 2
+        rx1, ry1 = int(max(0, min(cx - half_w, w - 2 * half_w))), int(max(0, min(cy - half_h, h - 2 * half_h)))
+        rx2, ry2 = int(min(w, rx1 + 2 * half_w)), int(min(h, ry1 + 2 * half_h))
+        if (rx2 - rx1) * (ry2 - ry1) > self.full_frame_share * w * h:
+            return 0, 0, w, h
+        return rx1, ry1, rx2, ry2
 
     def process(self, frame: Frame, at: float, detect: DetectFn) -> FrameResult:
         self.stats.frames += 1
@@ -62,9 +85,16 @@ class CameraAnalyzer:
         if self.motion_gating and not moving and self._live_tracks == 0:
             self.stats.skipped_by_motion += 1
             return FrameResult(at, [], self._observe(at, []), moving, False)
-        detections = detect(frame)
-        self.stats.inferences += 1
         h, w = frame.shape[:2]
+        left, top, right, bottom = self.region(moving, w, h) if self.regions else (0, 0, w, h)
+        if (left, top, right, bottom) == (0, 0, w, h):
+            detections = detect(frame)
+        else:
+            self.stats.region_inferences += 1
+            detections = detect(frame[top:bottom, left:right])
+            if len(detections):
+                detections.xyxy = detections.xyxy + np.array([left, top, left, top], dtype=detections.xyxy.dtype)
+        self.stats.inferences += 1
         if len(detections):
             assert detections.class_id is not None
             wanted = detections[self._wanted[detections.class_id]]
@@ -84,6 +114,7 @@ class CameraAnalyzer:
                     TrackedObject(int(track), self.labels[int(cls)], (x1 / w, y1 / h, x2 / w, y2 / h), float(score))
                 )
         self._live_tracks = len(objects)
+        self._live_boxes = [o.box for o in objects]
         return FrameResult(at, objects, self._observe(at, objects), moving, True)
 
     def process_motion_only(self, frame: Frame, at: float) -> FrameResult:
