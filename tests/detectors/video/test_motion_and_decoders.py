@@ -95,6 +95,7 @@ def test_the_detector_sees_a_region_around_motion_and_live_tracks() -> None:
     x1, y1, x2, y2 = analyzer.region([(0.90, 0.85, 0.93, 0.95)], 1920, 1080)
     assert x2 - x1 >= 416 and y2 - y1 >= 416 and x2 <= 1920 and y2 <= 1080
     assert x1 <= 0.90 * 1920 and y1 <= 0.85 * 1080 and x2 >= 0.93 * 1920 and y2 >= 0.95 * 1080
+    assert analyzer.region([], 1920, 1080) == (0, 0, 1920, 1080)  # nothing moves (gating off): the whole frame
     # Motion at both ends of the view: the region would be most of the frame, so the whole frame it is.
     assert analyzer.region([(0.0, 0.1, 0.1, 0.3), (0.9, 0.7, 1.0, 0.9)], 1920, 1080) == (0, 0, 1920, 1080)
     calls: list[tuple[int, int]] = []

@@ -66,6 +66,8 @@ class CameraAnalyzer:
         least `min_region` pixels a side (the model sees a small region at a higher resolution); the whole frame
         when that would cover most of it anyway."""
         boxes = moving + self._live_boxes
+        if not boxes:  # gating off and nothing moving: the whole frame
+            return 0, 0, w, h
         x1, y1 = min(b[0] for b in boxes) * w, min(b[1] for b in boxes) * h
         x2, y2 = max(b[2] for b in boxes) * w, max(b[3] for b in boxes) * h
         margin = 0.1 * max(x2 - x1, y2 - y1) + 16
