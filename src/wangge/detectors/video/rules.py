@@ -58,6 +58,13 @@ def inside(point: Point, polygon: list[Point]) -> bool:
     return hit
 
 
+def present(
+    objects: Iterable[TrackedObject], classes: frozenset[str], polygon: list[Point], anchor: Anchor
+) -> list[TrackedObject]:
+    """The objects of these classes whose anchor point lies in the polygon."""
+    return [o for o in objects if o.label in classes and inside(o.anchor(anchor), polygon)]
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Active from `start` to `end` local time (22:00-06:00 spans midnight)."""
@@ -108,10 +115,10 @@ class ZoneRule:
         if self.schedule is not None and not self.schedule.active(at):
             self._frames.clear()
             return self._close(at) if self._active else []
-        wanted = self.classes | {MOTION}  # with the detector down, motion in the zone still raises the alert
-        present = [o for o in objects if o.label in wanted and inside(o.anchor(self.anchor), self.polygon)]
-        self._frames = {o.track_id: self._frames.get(o.track_id, 0) + 1 for o in present}
-        confirmed = [o for o in present if self._frames[o.track_id] >= self.inertia]
+        # With the detector down, motion in the zone still raises the alert.
+        inside_now = present(objects, self.classes | {MOTION}, self.polygon, self.anchor)
+        self._frames = {o.track_id: self._frames.get(o.track_id, 0) + 1 for o in inside_now}
+        confirmed = [o for o in inside_now if self._frames[o.track_id] >= self.inertia]
         if confirmed:
             self._last_inside = at
             new = {o.track_id for o in confirmed} - self._members
@@ -210,14 +217,13 @@ class LoiterRule:
 
     def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
         events = []
-        for o in objects:
-            if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon):
-                self._entered.setdefault(o.track_id, at)
-                self._seen[o.track_id] = at
-                dwell = at - self._entered[o.track_id]
-                if o.track_id not in self._active and dwell >= self.seconds:
-                    self._active[o.track_id] = o
-                    events.append(_event(self.id, "start", at, [o], dwell_s=round(dwell, 1)))
+        for o in present(objects, self.classes, self.polygon, self.anchor):
+            self._entered.setdefault(o.track_id, at)
+            self._seen[o.track_id] = at
+            dwell = at - self._entered[o.track_id]
+            if o.track_id not in self._active and dwell >= self.seconds:
+                self._active[o.track_id] = o
+                events.append(_event(self.id, "start", at, [o], dwell_s=round(dwell, 1)))
         for track, seen in list(self._seen.items()):
             if at - seen > self.grace_s:
                 entered = self._entered.pop(track)
@@ -244,16 +250,16 @@ class CrowdRule:
     _peak: int = field(default=0, init=False)
 
     def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
-        present = [o for o in objects if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon)]
-        if len(present) >= self.min_count:
+        crowd = present(objects, self.classes, self.polygon, self.anchor)
+        if len(crowd) >= self.min_count:
             self._since = self._since if self._since is not None else at
             self._last_ok = at
             if not self._active and at - self._since >= self.seconds:
-                self._active, self._peak = True, len(present)
-                return [_event(self.id, "start", at, present, count=len(present))]
-            if self._active and len(present) > self._peak:
-                self._peak = len(present)
-                return [_event(self.id, "update", at, present, count=len(present))]
+                self._active, self._peak = True, len(crowd)
+                return [_event(self.id, "start", at, crowd, count=len(crowd))]
+            if self._active and len(crowd) > self._peak:
+                self._peak = len(crowd)
+                return [_event(self.id, "update", at, crowd, count=len(crowd))]
             return []
         self._since = None
         if self._active and at - self._last_ok >= self.end_after_s:
@@ -296,9 +302,7 @@ class StationaryRule:
 
     def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
         events = []
-        for o in objects:
-            if o.label not in self.classes or not inside(o.anchor(self.anchor), self.polygon):
-                continue
+        for o in present(objects, self.classes, self.polygon, self.anchor):
             spot = max(self._spots, key=lambda s: iou(s.box, o.box), default=None)
             if spot is None or iou(spot.box, o.box) < self.min_iou:
                 self._spots.append(_Spot(o.box, at, at, o))
@@ -333,13 +337,13 @@ class ConfirmedRule:
     _active: bool = field(default=False, init=False)
 
     def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
-        present = [o for o in objects if o.label in self.classes and inside(o.anchor(self.anchor), self.polygon)]
-        self._recent = [*self._recent[-(self.window - 1) :], bool(present)] if self.window > 1 else [bool(present)]
-        if present:
+        seen = present(objects, self.classes, self.polygon, self.anchor)
+        self._recent = [*self._recent[-(self.window - 1) :], bool(seen)] if self.window > 1 else [bool(seen)]
+        if seen:
             self._last_seen = at
             if not self._active and sum(self._recent) >= self.hits:
                 self._active = True
-                return [_event(self.id, "start", at, present, frames=f"{sum(self._recent)}/{len(self._recent)}")]
+                return [_event(self.id, "start", at, seen, frames=f"{sum(self._recent)}/{len(self._recent)}")]
             return []
         if self._active and at - self._last_seen >= self.end_after_s:
             self._active = False
