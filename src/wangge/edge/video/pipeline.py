@@ -312,6 +312,7 @@ class VideoService:
                 "skipped": h.skipped,
                 "reconnects": h.reconnects,
                 "last_frame_age_s": None if h.last_frame_age_s is None else round(h.last_frame_age_s, 2),
+                "last_seen": None if h.last_frame_age_s is None else alert_format.iso(time.time() - h.last_frame_age_s),
                 "error": h.error or self.model_error,
                 "resolution": f"{h.width}x{h.height}" if h.width else None,
             }
