@@ -115,10 +115,13 @@ def _resume_id(request: web.Request) -> int | None:
 
 
 def _frame(row: Any) -> bytes:
-    data = dict(row["payload"]) if isinstance(row["payload"], dict) else json.loads(row["payload"])
-    data.update(
-        {"id": row["id"], "type": row["event_type"], "ticket_id": row["ticket_id"], "created_at": row["created_at"]}
-    )
+    data = {
+        **row["payload"],  # the pool decodes jsonb
+        "id": row["id"],
+        "type": row["event_type"],
+        "ticket_id": row["ticket_id"],
+        "created_at": row["created_at"],
+    }
     body = json.dumps(data, default=jsonable, ensure_ascii=False, separators=(",", ":"))
     return f"id: {row['id']}\nevent: {row['event_type']}\ndata: {body}\n\n".encode()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from wangge.gateway.appkeys import CONSOLE, POOL, principal_of
-from wangge.gateway.auth import audit
 from wangge.gateway.cases import workflow
 from wangge.gateway.http_util import json_response
 from wangge.gateway.problems import ProblemError
+from wangge.gateway.routes_tickets import evidence_response
+from wangge.gateway.tickets import scope_clause
 
 
 async def console_config(request: web.Request) -> web.Response:
@@ -36,28 +37,18 @@ async def device_snapshot(request: web.Request) -> web.Response:
     """The newest snapshot a camera sent with an alert in the caller's area; each view is audited."""
     principal = principal_of(request)
     device_id = request.match_info["device_id"]
-    scope = principal.scope.replace("%", r"\%").replace("_", r"\_") + "%"
+    clause, scope = scope_clause(principal, 2)
     async with request.app[POOL].acquire() as conn:
         row = await conn.fetchrow(
             "SELECT a.id, a.ticket_id, a.content_type, a.data FROM attachments a JOIN tickets t ON t.id = a.ticket_id"
-            " WHERE a.kind = 'snapshot' AND t.region_path LIKE $2 AND a.alert_id IN"
+            f" WHERE a.kind = 'snapshot' AND {clause} AND a.alert_id IN"
             " (SELECT alert_id FROM alerts WHERE device_id = $1) ORDER BY a.created_at DESC, a.id DESC LIMIT 1",
             device_id,
             scope,
         )
         if row is None:
             raise ProblemError(404, "Not Found", f"no snapshot from {device_id!r} in your area")
-        await audit(
-            conn,
-            principal.name,
-            "attachment.view",
-            f"attachment:{row['id']}",
-            request.remote,
-            {"ticket_id": row["ticket_id"], "device_id": device_id},
-        )
-    return web.Response(
-        body=row["data"], content_type=row["content_type"], headers={"Cache-Control": "private, no-store"}
-    )
+        return await evidence_response(conn, request, principal, row, row["id"], device_id=device_id)
 
 
 def add_routes(app: web.Application) -> None:

@@ -117,8 +117,9 @@ async def ticket_detail(request: web.Request) -> web.Response:
     principal = principal_of(request)
     ticket_id = path_int(request)
     pool = request.app[POOL]
+    now = request.app[CLOCK]()
     async with pool.acquire() as conn:
-        row = await tickets.fetch_ticket(conn, principal, ticket_id, request.app[CLOCK]())
+        row = await tickets.fetch_ticket(conn, principal, ticket_id, now)
         alerts = await conn.fetch(
             "SELECT alert_id, edge_id, device_id, rule_id, category, severity, title, started_at, ended_at,"
             " last_seq, emitted_at, received_at, payload FROM alerts WHERE ticket_id = $1"
@@ -141,7 +142,7 @@ async def ticket_detail(request: web.Request) -> web.Response:
     body["events"] = [dict(e) for e in events]
     body["attachments"] = [dict(a) for a in attachments]
     body["allowed_actions"] = workflow.allowed_actions(row["state"], principal.role) if principal.role else []
-    body["now"] = request.app[CLOCK]()
+    body["now"] = now
     return json_response(body)
 
 
@@ -159,6 +160,23 @@ async def ticket_action(request: web.Request) -> web.Response:
     return json_response(result)
 
 
+async def evidence_response(
+    conn: Any, request: web.Request, principal: Any, row: Any, attachment_id: int, **context: Any
+) -> web.Response:
+    """A photo or snapshot goes out only after its view is in the audit log, and never into a shared cache."""
+    await audit(
+        conn,
+        principal.name,
+        "attachment.view",
+        f"attachment:{attachment_id}",
+        request.remote,
+        {"ticket_id": row["ticket_id"], **context},
+    )
+    return web.Response(
+        body=row["data"], content_type=row["content_type"], headers={"Cache-Control": "private, no-store"}
+    )
+
+
 async def attachment(request: web.Request) -> web.Response:
     """A photo or snapshot: evidence, so every view is audited."""
     principal = principal_of(request)
@@ -171,17 +189,7 @@ async def attachment(request: web.Request) -> web.Response:
             await tickets.fetch_ticket(conn, principal, row["ticket_id"], request.app[CLOCK]())
         except CaseError:
             raise ProblemError(404, "Not Found", f"no attachment {attachment_id}") from None
-        await audit(
-            conn,
-            principal.name,
-            "attachment.view",
-            f"attachment:{attachment_id}",
-            request.remote,
-            {"ticket_id": row["ticket_id"]},
-        )
-    return web.Response(
-        body=row["data"], content_type=row["content_type"], headers={"Cache-Control": "private, no-store"}
-    )
+        return await evidence_response(conn, request, principal, row, attachment_id)
 
 
 async def create_report(request: web.Request) -> web.Response:

@@ -155,11 +155,9 @@ async def start_ticket(conn: Conn, rules: CaseRules, ticket_id: int, now: dateti
     chosen = route(rules, row["category"], row["region_path"])
     # An alert's ticket sits where its device is (on the map, in the field worker's app).
     await conn.execute(
-        "UPDATE tickets t SET department = $2, matter = $3, handling_region_id = $4,"
-        " lat = coalesce(t.lat, d.lat), lon = coalesce(t.lon, d.lon)"
-        " FROM (SELECT NULL::float8 AS lat, NULL::float8 AS lon UNION ALL"
-        "  (SELECT lat, lon FROM devices WHERE device_id = $5 AND lat IS NOT NULL) ORDER BY lat NULLS LAST LIMIT 1) d"
-        " WHERE t.id = $1",
+        "UPDATE tickets SET department = $2, matter = $3, handling_region_id = $4,"
+        " lat = coalesce(lat, (SELECT d.lat FROM devices d WHERE d.device_id = $5)),"
+        " lon = coalesce(lon, (SELECT d.lon FROM devices d WHERE d.device_id = $5)) WHERE id = $1",
         ticket_id,
         chosen.department if chosen else None,
         chosen.matter if chosen else None,
