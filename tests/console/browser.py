@@ -20,6 +20,7 @@ from tests.gateway import world as w
 from tests.support import free_port, wait_until
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.service import Gateway
+from wangge.gateway.tickets import CaseRules, run_escalations
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling out to Google's hosts, which this network refuses.
@@ -55,7 +56,7 @@ class MovableClock:
 class LiveGateway:
     """The gateway service itself (MQTT ingest, SLA job, HTTP API and console) on its own event loop."""
 
-    def __init__(self, database_url: str, broker_url: str, data_dir: Path) -> None:
+    def __init__(self, database_url: str, broker_url: str, data_dir: Path, escalation_interval_s: float = 1.0) -> None:
         self.clock = MovableClock()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -66,7 +67,7 @@ class LiveGateway:
                 "data_dir": str(data_dir),
                 "http": f"127.0.0.1:{self.port}",
                 "mqtt": {"url": broker_url, "client_id": "console-test-gw", "shared_group": None},
-                "cases": {"escalation_interval_s": 1},
+                "cases": {"escalation_interval_s": escalation_interval_s},
             }
         )
         self.gateway = Gateway(config, database_url, clock=self.clock)
@@ -95,6 +96,18 @@ class LiveGateway:
         result: list[asyncpg.Record] = self.run(go())
         return result
 
+    def escalate(self) -> int:
+        """One pass of the gateway's SLA job at the moved clock, as its timer would run it."""
+
+        async def go() -> int:
+            assert self.gateway.pool is not None
+            rules = CaseRules.from_config(self.gateway.config.cases)
+            async with self.gateway.pool.acquire() as conn:
+                return await run_escalations(conn, rules, self.clock())
+
+        touched: int = self.run(go())
+        return touched
+
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self.run(self.gateway.stop())
@@ -103,8 +116,10 @@ class LiveGateway:
 
 
 @contextlib.contextmanager
-def live_gateway(database_url: str, broker_url: str, data_dir: Path) -> Iterator[LiveGateway]:
-    gw = LiveGateway(database_url, broker_url, data_dir)
+def live_gateway(
+    database_url: str, broker_url: str, data_dir: Path, escalation_interval_s: float = 1.0
+) -> Iterator[LiveGateway]:
+    gw = LiveGateway(database_url, broker_url, data_dir, escalation_interval_s)
     gw.start()
     try:
         yield gw

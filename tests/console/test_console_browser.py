@@ -85,7 +85,9 @@ def act(page: Any, action: str, **fields: str) -> None:
 def test_an_operator_receives_a_live_alert_works_the_ticket_through_its_lights_and_closes_it(
     database_url: str, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    with live_gateway(database_url, mosquitto.url, tmp_path / "gw") as gw, chromium() as browser:
+    # The SLA job is run by the test (below) rather than by its 1-second timer: an overdue ticket is escalated
+    # with a fresh clock in the same pass, so with the timer the red light could be gone before the page looks.
+    with live_gateway(database_url, mosquitto.url, tmp_path / "gw", 3600) as gw, chromium() as browser:
         other = browser.new_context(viewport={"width": 1300, "height": 850})
         other_page = open_page(other)
         sign_in(other_page, gw.base, "c2-operator")  # another community, connected the whole time
@@ -135,12 +137,16 @@ def test_an_operator_receives_a_live_alert_works_the_ticket_through_its_lights_a
         page.wait_for_selector(f"#queue tr[data-ticket-id='{ticket}'] .sla[data-light='yellow']")
         screenshot(page, "queue-yellow")
         gw.clock.move(timedelta(minutes=6))
-        # The SLA job marks it overdue; the event reaches the page, which refreshes the queue by itself.
-        page.wait_for_selector(f"#queue tr[data-ticket-id='{ticket}'] .sla[data-light='red']", timeout=20000)
+        page.click("#refresh")
+        page.wait_for_selector(f"#queue tr[data-ticket-id='{ticket}'] .sla[data-light='red']")
+        assert "超时" in ticket_row(page, ticket).locator(".left").inner_text()
         screenshot(page, "queue-red")
-        # Then it is escalated to the street office with a fresh clock (逐级上报); both events reach the feed.
+        # The SLA job marks it overdue and escalates it to the street office with a fresh clock (逐级上报): both
+        # events reach the feed, and the page refreshes the row by itself (green again, at the new office).
+        assert gw.escalate() == 1
         page.wait_for_selector(f"#feed-list li[data-ticket-id='{ticket}'] >> text=超时", timeout=10000)
         page.wait_for_selector(f"#feed-list li[data-ticket-id='{ticket}'] >> text=已上报", timeout=10000)
+        page.wait_for_selector(f"#queue tr[data-ticket-id='{ticket}'] .sla[data-light='green']", timeout=10000)
         assert gw.sql("SELECT escalation_level FROM tickets WHERE id = $1", ticket)[0][0] == 1
 
         ticket_row(page, ticket).click()
