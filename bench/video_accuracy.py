@@ -40,7 +40,7 @@ from wangge.detectors.video.rules import (  # noqa: E402
     VideoRule,
     ZoneRule,
 )
-from wangge.edge.video.capture import _open  # noqa: E402
+from wangge.edge.video.capture import open_stream  # noqa: E402
 from wangge.edge.video.detector import OnnxDetector, build_detector  # noqa: E402
 
 ASSETS = REPO.parent / "shared" / "assets"
@@ -161,7 +161,7 @@ def run(
     detect_fps: float, gating: bool, progress: Callable[[str], None] = print, rtsp_url: str | None = None
 ) -> dict[str, float]:
     """Over RTSP every frame arrives in order over TCP, so the frame's index (and the ground truth's) is its count."""
-    capture = _open(rtsp_url, 10.0) if rtsp_url else cv2.VideoCapture(str(CLIP))
+    capture = open_stream(rtsp_url, 10.0) if rtsp_url else cv2.VideoCapture(str(CLIP))
     width, height = 768, 576
     truth_frames = load_ground_truth(GROUND_TRUTH, width, height)
     truth_rules = make_rules()

@@ -31,7 +31,7 @@ from tests.edge.video.rtsp import RtspServer  # noqa: E402
 
 from wangge.edge.alerts import AlertComposer  # noqa: E402
 from wangge.edge.outbox import Outbox  # noqa: E402
-from wangge.edge.video.capture import _open  # noqa: E402
+from wangge.edge.video.capture import open_stream  # noqa: E402
 from wangge.edge.video.config import CameraConfig, VideoConfig  # noqa: E402
 from wangge.edge.video.detector import OnnxDetector, build_detector  # noqa: E402
 from wangge.edge.video.pipeline import VideoService  # noqa: E402
@@ -98,7 +98,7 @@ def run_pipeline(rtsp: RtspServer, n: int, seconds: float, gating: bool, tmp: Pa
 
 def decode_only(url: str, frames: int) -> float:
     """CPU seconds for OpenCV to read `frames` frames of the stream (waiting for them costs nothing)."""
-    capture = _open(url, 5.0)
+    capture = open_stream(url, 5.0)
     for _ in range(10):
         capture.read()
     start = cpu_seconds()

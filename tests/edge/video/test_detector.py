@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from bench.video_accuracy import load_ground_truth
 
 from tests.support import asset
 from wangge.edge.video.detector import HogDetector, OnnxDetector, build_detector
@@ -19,11 +20,8 @@ def first_frame_and_truth() -> tuple[np.ndarray, list[list[float]]]:
     capture = cv2.VideoCapture(str(asset("video/vtest.avi")))
     ok, frame = capture.read()
     assert ok
-    truth = []
-    for line in asset("ground_truth/pets09_s2l1_gt.txt").read_text().splitlines():
-        f, _, x, y, w, h, flag = line.split(",")[:7]
-        if f == "1" and flag == "1":
-            truth.append([float(x), float(y), float(x) + float(w), float(y) + float(h)])
+    # Ground truth in pixels: a 1 x 1 "frame" leaves the boxes as they are.
+    truth = [list(p.box) for p in load_ground_truth(asset("ground_truth/pets09_s2l1_gt.txt"), 1, 1)[0]]
     return frame, truth
 
 

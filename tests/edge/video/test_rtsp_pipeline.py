@@ -12,10 +12,11 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
+from bench.video_accuracy import load_ground_truth
 
 from tests.edge.video.rtsp import RtspServer
 from tests.support import asset, wait_until
-from wangge.detectors.video.rules import LineRule, TrackedObject
+from wangge.detectors.video.rules import LineRule
 from wangge.edge.alerts import AlertComposer
 from wangge.edge.outbox import Outbox
 from wangge.edge.video.config import CameraConfig, VideoConfig
@@ -43,12 +44,7 @@ def service(tmp_path: Path, cameras: list[CameraConfig], model_dir: Path) -> tup
 
 def ground_truth_crossings(seconds: float) -> dict[str, int]:
     rule = LineRule("gt", (LINE_X, 0.2), (LINE_X, 0.95), frozenset({"person"}))
-    frames: dict[int, list[TrackedObject]] = {}
-    for line in asset("ground_truth/pets09_s2l1_gt.txt").read_text().splitlines():
-        f, pid, x, y, w, h, flag = line.split(",")[:7]
-        if flag == "1":
-            box = (float(x) / 768, float(y) / 576, (float(x) + float(w)) / 768, (float(y) + float(h)) / 576)
-            frames.setdefault(int(f) - 1, []).append(TrackedObject(int(pid), "person", box, 1.0))
+    frames = load_ground_truth(asset("ground_truth/pets09_s2l1_gt.txt"), 768, 576)
     for index in range(int(seconds * 10)):
         rule.observe(index / 10, frames.get(index, []))
     return rule.counts

@@ -23,6 +23,20 @@ os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 CameraState = Literal["online", "degraded", "offline"]
 
 
+class RateWindow:
+    """Events per second over the last `span_s` seconds (decoded frames, analysed frames)."""
+
+    def __init__(self, span_s: float = 2.0) -> None:
+        self.span_s = span_s
+        self._times: list[float] = []
+
+    def add(self, now: float) -> None:
+        self._times = [t for t in self._times if now - t <= self.span_s] + [now]
+
+    def rate(self, now: float) -> float:
+        return len([t for t in self._times if now - t <= self.span_s]) / self.span_s
+
+
 @dataclass(frozen=True)
 class CameraHealth:
     state: CameraState
@@ -36,7 +50,7 @@ class CameraHealth:
     height: int | None
 
 
-def _open(url: str, timeout_s: float) -> Any:
+def open_stream(url: str, timeout_s: float) -> Any:
     ms = int(timeout_s * 1000)
     params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
     return cv2.VideoCapture(url, cv2.CAP_FFMPEG, params)
@@ -52,7 +66,7 @@ class CameraCapture:
         timeout_s: float = 5.0,
         backoff_s: tuple[float, float] = (1.0, 30.0),
         clock: Callable[[], float] = time.monotonic,
-        opener: Callable[[str, float], Any] = _open,
+        opener: Callable[[str, float], Any] = open_stream,
     ) -> None:
         self.camera_id = camera_id
         self.url = url
@@ -72,7 +86,7 @@ class CameraCapture:
         self._started: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{camera_id}", daemon=True)
-        self._rate: list[float] = []
+        self._rate = RateWindow()
         self.reconnects = 0
         self.frames = 0
         self.skipped = 0
@@ -106,8 +120,7 @@ class CameraCapture:
             age = None if self._last_decoded is None else now - self._last_decoded
             # A camera that never sent a frame is offline once it has had `offline_after_s` to do so.
             waited = None if self._started is None else now - self._started
-            recent = [t for t in self._rate if now - t <= 2.0]
-        fps = len(recent) / 2.0
+            fps = self._rate.rate(now)
         if (age is None and (waited is None or waited > offline_after_s)) or (
             age is not None and age > offline_after_s
         ):
@@ -149,7 +162,7 @@ class CameraCapture:
             self.source_size = (w, h)
             now = self._clock()
             with self._lock:
-                self._rate = [t for t in self._rate if now - t <= 2.0] + [now]
+                self._rate.add(now)
                 self._last_decoded = now
                 self.frames += 1
                 self.error = None

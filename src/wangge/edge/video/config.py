@@ -26,7 +26,7 @@ class ScheduleConfig(StrictModel):
     timezone: str = "Asia/Shanghai"
 
 
-class _Rule(StrictModel):
+class VideoRuleBase(StrictModel):
     id: Ident
     category: str = Field(min_length=1, max_length=128)
     severity: Severity = "major"
@@ -35,7 +35,7 @@ class _Rule(StrictModel):
     anchor: video_rules.Anchor = "bottom_centre"
 
 
-class ZoneRuleConfig(_Rule):
+class ZoneRuleConfig(VideoRuleBase):
     kind: Literal["zone"]
     polygon: Polygon
     inertia: int = Field(default=3, ge=1, le=100, description="frames inside before an entry counts")
@@ -43,7 +43,7 @@ class ZoneRuleConfig(_Rule):
     schedule: ScheduleConfig | None = None
 
 
-class LineRuleConfig(_Rule):
+class LineRuleConfig(VideoRuleBase):
     kind: Literal["line"]
     a: Point
     b: Point
@@ -57,27 +57,27 @@ class LineRuleConfig(_Rule):
         return self
 
 
-class LoiterRuleConfig(_Rule):
+class LoiterRuleConfig(VideoRuleBase):
     kind: Literal["loiter"]
     polygon: Polygon
     seconds: float = Field(gt=0, le=86400)
 
 
-class CrowdRuleConfig(_Rule):
+class CrowdRuleConfig(VideoRuleBase):
     kind: Literal["crowd"]
     polygon: Polygon
     min_count: int = Field(ge=2, le=1000)
     seconds: float = Field(default=5.0, ge=0, le=86400)
 
 
-class StationaryRuleConfig(_Rule):
+class StationaryRuleConfig(VideoRuleBase):
     kind: Literal["stationary"]
     polygon: Polygon
     seconds: float = Field(gt=0, le=86400)
     classes: list[str] = Field(default_factory=lambda: list(VEHICLES), min_length=1)
 
 
-class ConfirmedRuleConfig(_Rule):
+class ConfirmedRuleConfig(VideoRuleBase):
     """`kind: confirmed`: fire, smoke, or another class seen in `hits` of the last `window` analysed frames."""
 
     kind: Literal["confirmed"]

@@ -22,8 +22,8 @@ from wangge.detectors.video.rules import VideoEvent
 from wangge.detectors.video.tamper import TamperDetector
 from wangge.edge import metrics
 from wangge.edge.alerts import AlertComposer
-from wangge.edge.video.capture import CameraCapture, CameraHealth
-from wangge.edge.video.config import CameraConfig, LineRuleConfig, TamperConfig, VideoConfig, _Rule
+from wangge.edge.video.capture import CameraCapture, CameraHealth, RateWindow
+from wangge.edge.video.config import CameraConfig, LineRuleConfig, TamperConfig, VideoConfig, VideoRuleBase
 from wangge.edge.video.detector import Detector, build_detector
 from wangge.edge.video.evidence import Geometry, SnapshotSpool, render
 from wangge.edge.video.models import ModelError
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 OFFLINE_RULE = "camera_offline"
 
 
-Wording = _Rule | TamperConfig  # what an alert needs from its rule: id, category, severity, title
+Wording = VideoRuleBase | TamperConfig  # what an alert needs from its rule: id, category, severity, title
 
 
 def rule_geometry(rule: Wording) -> Geometry:
@@ -65,6 +65,24 @@ class VideoAlerts:
             "started_at": alert_format.iso(at),
         }
 
+    def _start(
+        self, key: tuple[str, str], base: dict[str, Any], attributes: dict[str, Any], lasting: bool = True
+    ) -> dict[str, Any] | None:
+        message = {**base, "seq": 0, "event": "start", "at": base["started_at"], "attributes": attributes}
+        return self._composer.write(message, key, {**base, "seq": 0} if lasting else None)
+
+    def _next(
+        self, key: tuple[str, str], state: dict[str, Any], kind: str, at: str, attributes: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The next event of an open alert (`state` is what the composer keeps of it); an end closes it."""
+        seq = state["seq"] + 1
+        message = {**state, "seq": seq, "event": kind, "at": at}
+        if attributes is not None:
+            message["attributes"] = attributes
+        if kind == "end":
+            message["ended_at"] = at
+        return self._composer.write(message, key, None if kind == "end" else {**state, "seq": seq})
+
     def event(self, camera: CameraConfig, rule: Wording, event: VideoEvent, frame: Frame) -> None:
         key = (f"{rule.id}", camera.id)
         geometry = rule_geometry(rule)
@@ -79,27 +97,18 @@ class VideoAlerts:
         if event.kind in ("start", "instant"):
             title = rule.title or f"{camera.name or camera.id}: {rule.id}"
             base = self._open(camera.id, rule.id, rule.category, rule.severity, title, event.at)
-            written = self._composer.write(
-                {**base, "seq": 0, "event": "start", "at": at, "attributes": attributes},
-                key,
-                {**base, "seq": 0} if event.kind == "start" else None,
-            )
-            if written is None:
+            if self._start(key, base, attributes, lasting=event.kind == "start") is None:
                 return
             self._snapshot(camera, base["alert_id"], event, frame, geometry)
-            if event.kind == "instant":
-                end = {**base, "seq": 1, "event": "end", "at": at, "ended_at": at, "attributes": attributes}
-                self._composer.write(end, (f"{rule.id}#{base['alert_id']}", camera.id), None)
+            if event.kind == "instant":  # a crossing: its end at once, under a key of its own
+                self._next((f"{rule.id}#{base['alert_id']}", camera.id), {**base, "seq": 0}, "end", at, attributes)
             return
         state = self._composer.active(key)
         if state is None:
             return
-        seq = state["seq"] + 1
-        message = {**state, "seq": seq, "event": event.kind, "at": at, "attributes": attributes}
         if event.kind == "end":
-            message["ended_at"] = at
             self._best.pop(state["alert_id"], None)
-        self._composer.write(message, key, None if event.kind == "end" else {**state, "seq": seq})
+        self._next(key, state, event.kind, at, attributes)
         if event.kind == "update" and event.score > self._best.get(state["alert_id"], 0.0):
             self._snapshot(camera, state["alert_id"], event, frame, geometry)
 
@@ -123,10 +132,8 @@ class VideoAlerts:
         for rule_id, device in self._composer.active_keys:
             state = self._composer.active((rule_id, device))
             if device in ids and rule_id != OFFLINE_RULE and state and state["source"]["kind"] == "camera":
-                at_iso = alert_format.iso(at)
-                message = {**state, "seq": state["seq"] + 1, "event": "end", "at": at_iso, "ended_at": at_iso}
-                message["attributes"] = {"reason": "edge restarted"}
-                closed += self._composer.write(message, (rule_id, device), None) is not None
+                ended = self._next((rule_id, device), state, "end", alert_format.iso(at), {"reason": "edge restarted"})
+                closed += ended is not None
         return closed
 
     def offline(self, camera: CameraConfig, health: CameraHealth, at: float) -> None:
@@ -135,17 +142,9 @@ class VideoAlerts:
         if health.state == "offline" and active is None:
             title = f"摄像头离线 Camera {camera.name or camera.id} offline"
             base = self._open(camera.id, OFFLINE_RULE, "devices.camera_offline", camera.offline_severity, title, at)
-            attributes = {"error": health.error or "no frames", "reconnects": health.reconnects}
-            self._composer.write(
-                {**base, "seq": 0, "event": "start", "at": base["started_at"], "attributes": attributes},
-                key,
-                {**base, "seq": 0},
-            )
+            self._start(key, base, {"error": health.error or "no frames", "reconnects": health.reconnects})
         elif health.state != "offline" and active is not None:
-            at_iso = alert_format.iso(at)
-            self._composer.write(
-                {**active, "seq": active["seq"] + 1, "event": "end", "at": at_iso, "ended_at": at_iso}, key, None
-            )
+            self._next(key, active, "end", alert_format.iso(at), None)
 
 
 class CameraWorker:
@@ -181,7 +180,7 @@ class CameraWorker:
         self._down_until = 0.0 if detector is not None else float("inf")
         self.capture.degraded = detector is None
         self.processed = 0
-        self._processed_at: list[float] = []
+        self._processed = RateWindow()
 
     def start(self) -> None:
         self.capture.start()
@@ -193,8 +192,7 @@ class CameraWorker:
         self._thread.join(10)
 
     def processed_fps(self) -> float:
-        now = time.monotonic()
-        return len([t for t in self._processed_at if now - t <= 2.0]) / 2.0
+        return self._processed.rate(time.monotonic())
 
     def health(self) -> CameraHealth:
         return self.capture.health(self.camera.offline_after_s)
@@ -217,8 +215,7 @@ class CameraWorker:
                 for event in self.tamper.observe(now, frame, self.analyzer.motion.last_grey):
                     result.events.append(replace(event, rule_id=self.camera.tamper.id))
             self.processed += 1
-            mono = time.monotonic()
-            self._processed_at = [t for t in self._processed_at if mono - t <= 2.0] + [mono]
+            self._processed.add(time.monotonic())
             for event in result.events:
                 rule = self._rules.get(event.rule_id)
                 if rule is not None:
