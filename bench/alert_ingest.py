@@ -29,13 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import asyncpg  # noqa: E402
-from tests.support import Mosquitto, Process, free_port, http_json, wait_until, write_yaml  # noqa: E402
 
+from tests.support import Mosquitto, Process, free_port, http_json, wait_until, write_yaml  # noqa: E402
 from wangge import alert_format  # noqa: E402
 from wangge.edge.alerts import alerts_topic  # noqa: E402
 from wangge.edge.outbox import Outbox  # noqa: E402
 from wangge.edge.uplink import Uplink  # noqa: E402
-from wangge.gateway.db import EmbeddedPostgres  # noqa: E402
+from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
 from wangge.mqtt import parse_broker_url  # noqa: E402
 
 

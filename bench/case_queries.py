@@ -25,8 +25,12 @@ sys.path.insert(0, str(REPO))
 
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
-from wangge.gateway import auth, db  # noqa: E402
-from wangge.gateway.api import create_app  # noqa: E402
+from wangge.gateway.accounts.tokens import issue_token  # noqa: E402
+from wangge.gateway.accounts.users import create_user  # noqa: E402
+from wangge.gateway.http.app import create_app  # noqa: E402
+from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
+from wangge.gateway.storage.migrations import migrate  # noqa: E402
+from wangge.gateway.storage.pool import create_pool  # noqa: E402
 
 CATEGORIES = [
     "emergencies.water_logging",
@@ -97,11 +101,11 @@ def p95(samples: list[float]) -> float:
 
 async def main_async(args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="wangge-cases-") as tmp:
-        postgres = db.EmbeddedPostgres(Path(tmp) / "pg")
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
         try:
-            pool = await db.create_pool(postgres.url, max_size=4)
+            pool = await create_pool(postgres.url, max_size=4)
             async with pool.acquire() as conn:
-                await db.migrate(conn)
+                await migrate(conn)
                 started = time.perf_counter()
                 await build_city(conn, args.tickets)
                 print(f"loaded {args.tickets:,} tickets in {time.perf_counter() - started:.1f} s", flush=True)
@@ -111,8 +115,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
                     ("street-sup", "supervisor", "S3"),
                     ("district-sup", "supervisor", "D"),
                 ):
-                    uid = await auth.create_user(conn, name, "bench-password", role, region)
-                    tokens[name] = await auth.issue_token(conn, name, user_id=uid)
+                    uid = await create_user(conn, name, "bench-password", role, region)
+                    tokens[name] = await issue_token(conn, name, user_id=uid)
                 open_total = await conn.fetchval("SELECT count(*) FROM tickets WHERE closed_at IS NULL")
             app = create_app(pool, {"broker": lambda: True})
             results: dict[str, float] = {"tickets": float(args.tickets)}

@@ -25,13 +25,18 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from wangge.gateway import auth, db, registry  # noqa: E402
-from wangge.gateway.api import create_app  # noqa: E402
+from wangge.gateway.accounts.tokens import issue_token  # noqa: E402
+from wangge.gateway.accounts.users import create_user  # noqa: E402
+from wangge.gateway.cases import registry  # noqa: E402
+from wangge.gateway.http.app import create_app  # noqa: E402
+from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
+from wangge.gateway.storage.migrations import migrate  # noqa: E402
+from wangge.gateway.storage.pool import create_pool  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
@@ -51,8 +56,8 @@ COUNT_SQL = (
 async def seed(conn: Any, tickets: int) -> tuple[str, str]:
     demo = resources.files("wangge.demo")
     await registry.import_regions(conn, demo.joinpath("regions.geojson").read_text("utf-8"), "regions.geojson")
-    user = await auth.create_user(conn, "bench-operator", "bench-password-1", "operator", COMMUNITY)
-    token = await auth.issue_token(conn, "bench", user_id=user)
+    user = await create_user(conn, "bench-operator", "bench-password-1", "operator", COMMUNITY)
+    token = await issue_token(conn, "bench", user_id=user)
     await conn.execute(
         "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path, state,"
         " opened_at, updated_at, due_at, yellow_at, lat, lon)"
@@ -90,10 +95,10 @@ def browser_loads(base: str, token: str, loads: int) -> list[float]:
 
 async def main_async(args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="wangge-console-") as tmp:
-        postgres = db.EmbeddedPostgres(Path(tmp) / "pg")
-        pool = await db.create_pool(postgres.url)
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
+        pool = await create_pool(postgres.url)
         async with pool.acquire() as conn:
-            await db.migrate(conn)
+            await migrate(conn)
             token, path = await seed(conn, args.tickets)
         runner = web.AppRunner(create_app(pool, {}), access_log=None)
         await runner.setup()

@@ -18,7 +18,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import Mosquitto, free_port  # noqa: E402
-
 from wangge.demo.broker import EmbeddedBroker  # noqa: E402
 from wangge.mqtt import make_client, parse_broker_url  # noqa: E402
 

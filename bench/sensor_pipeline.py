@@ -27,7 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import Mosquitto  # noqa: E402
-
 from wangge.detectors.readings import Reading  # noqa: E402
 from wangge.edge.config import EdgeConfig  # noqa: E402
 from wangge.edge.ruleset import build_engine  # noqa: E402

@@ -25,8 +25,11 @@ sys.path.insert(0, str(REPO))
 import asyncpg  # noqa: E402
 
 from wangge import alert_format  # noqa: E402
-from wangge.gateway import db  # noqa: E402
-from wangge.gateway.ingest import Incoming, prepare, store  # noqa: E402
+from wangge.gateway.ingest.batch import Incoming, prepare  # noqa: E402
+from wangge.gateway.ingest.store import store  # noqa: E402
+from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
+from wangge.gateway.storage.migrations import migrate  # noqa: E402
+from wangge.gateway.storage.pool import init_connection  # noqa: E402
 
 TABLES = ("alerts", "alert_events", "ticket_events", "tickets", "outbox_events")
 
@@ -66,8 +69,8 @@ async def table_bytes(conn: asyncpg.Connection, table: str) -> int:
 
 async def run(url: str, alerts: int, batch: int) -> dict[str, float]:
     conn = await asyncpg.connect(url)
-    await db._init_connection(conn)
-    await db.migrate(conn)
+    await init_connection(conn)
+    await migrate(conn)
     now = time.time()
     messages = [e for i in range(alerts) for e in events(i, now)]
     incoming = [Incoming(1, 1, 1, f"wangge/edge/{m['edge_id']}/alerts", json.dumps(m).encode()) for m in messages]
@@ -100,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {platform.processor() or '?'}; python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="wangge-bench-") as tmp:
-        postgres = db.EmbeddedPostgres(Path(tmp) / "pg")
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
         try:
             r = asyncio.run(run(postgres.url, args.alerts, args.batch))
         finally:

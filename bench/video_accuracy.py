@@ -27,7 +27,7 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
 
 from wangge.detectors.video.analyzer import CameraAnalyzer  # noqa: E402
 from wangge.detectors.video.rules import (  # noqa: E402

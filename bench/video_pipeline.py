@@ -24,11 +24,10 @@ from pathlib import Path
 import cv2
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO))
 
 from tests.edge.video.rtsp import RtspServer  # noqa: E402
-
 from wangge.edge.alerts import AlertComposer  # noqa: E402
 from wangge.edge.outbox import Outbox  # noqa: E402
 from wangge.edge.video.capture import open_stream  # noqa: E402

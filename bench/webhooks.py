@@ -25,13 +25,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-from tests.support import free_port, port_open, wait_until  # noqa: E402
 
+from tests.support import free_port, port_open, wait_until  # noqa: E402
 from wangge import alert_format  # noqa: E402
-from wangge.gateway import db  # noqa: E402
-from wangge.gateway.config import WebhooksConfig  # noqa: E402
-from wangge.gateway.ingest import Incoming, prepare, store  # noqa: E402
+from wangge.gateway.ingest.batch import Incoming, prepare  # noqa: E402
+from wangge.gateway.ingest.store import store  # noqa: E402
+from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
+from wangge.gateway.storage.migrations import migrate  # noqa: E402
+from wangge.gateway.storage.pool import create_pool  # noqa: E402
 from wangge.gateway.webhooks import formats  # noqa: E402
+from wangge.gateway.webhooks.config import WebhooksConfig  # noqa: E402
 from wangge.gateway.webhooks.subscriptions import SubscriptionIn, create  # noqa: E402
 from wangge.gateway.webhooks.worker import WebhookWorker  # noqa: E402
 
@@ -81,11 +84,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}/hook"
     config = WebhooksConfig(allow_networks=["127.0.0.1/32"], batch=500, concurrency=32)  # default poll: 0.5 s
     with tempfile.TemporaryDirectory(prefix="wangge-webhooks-") as tmp:
-        postgres = db.EmbeddedPostgres(Path(tmp) / "pg")
+        postgres = EmbeddedPostgres(Path(tmp) / "pg")
         try:
-            pool = await db.create_pool(postgres.url, max_size=8)
+            pool = await create_pool(postgres.url, max_size=8)
             async with pool.acquire() as conn:
-                await db.migrate(conn)
+                await migrate(conn)
                 _, secret = await create(
                     conn, SubscriptionIn(name="bench", url=url, event_types=["ticket.created"]), "/", "bench"
                 )

@@ -10,10 +10,28 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient
 
+from tests.contract import check_response
 from tests.support import Mosquitto, Process, free_port, http_json, start_service, write_yaml
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _responses_follow_the_api_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every response an in-process test client receives is checked against the OpenAPI document."""
+    original = TestClient._request
+
+    async def checked(self: TestClient[Any, Any], method: str, path: Any, **kwargs: Any) -> Any:
+        response = await original(self, method, path, **kwargs)
+        if response.content_type == "text/event-stream":
+            check_response(method, str(response.url), response.status, response.content_type, b"")
+        else:
+            check_response(method, str(response.url), response.status, response.content_type, await response.read())
+        return response
+
+    monkeypatch.setattr(TestClient, "_request", checked)
 
 
 def need_binary(name: str, package: str) -> None:
@@ -27,7 +45,7 @@ def need_binary(name: str, package: str) -> None:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real PostgreSQL 16 (pgserver) for the session; each test gets its own database."""
-    from wangge.gateway.db import EmbeddedPostgres
+    from wangge.gateway.storage.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
     yield server.url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.contract import checked_json
 
 REPO = Path(__file__).resolve().parents[1]
 TUNING = REPO / "docker" / "mosquitto" / "wangge-tuning.conf"
@@ -161,13 +162,13 @@ def start_service(
 
 
 def http_json(url: str, token: str | None = None, timeout: float = 5) -> tuple[int, Any]:
+    """GET a JSON resource of a running gateway; the answer is checked against the API document."""
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
+            return resp.status, checked_json("GET", url, resp.status, resp.headers.get_content_type(), resp.read())
     except urllib.error.HTTPError as err:
-        body = err.read()
-        return err.code, json.loads(body) if body else None
+        return err.code, checked_json("GET", url, err.code, err.headers.get_content_type(), err.read())
 
 
 def http_text(url: str, timeout: float = 5) -> str:

@@ -300,7 +300,7 @@ def test_an_alert_the_database_refuses_is_dead_lettered_and_the_rest_of_its_batc
 
 
 def test_a_database_restart_delays_alerts_but_loses_none(tmp_path: Path, mosquitto: Mosquitto) -> None:
-    from wangge.gateway.db import EmbeddedPostgres
+    from wangge.gateway.storage.embedded import EmbeddedPostgres
 
     pg_dir = tmp_path / "own-pg"
     postgres = EmbeddedPostgres(pg_dir)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bench.alert_ingest import make_alert, write
 
+from bench.alert_ingest import make_alert, write
 from tests.conftest import count, gateway_yaml, start_gateway, subscribe_ticket_created
 from tests.gateway.receivers import Receiver
 from tests.support import Mosquitto, Process, running, wait_until

@@ -34,7 +34,7 @@ def test_a_camera_intrusion_becomes_a_ticket_with_its_snapshot(
     gw_config = gateway_yaml(tmp_path, database_url, mosquitto.url)
     gateway, api = start_gateway(tmp_path, gw_config)
     token = create_token(gw_config)
-    admin(gw_config, "import-regions", str(REPO / "src/wangge/demo/regions.geojson"))
+    admin(gw_config, "import-regions", str(REPO / "wangge/demo/regions.geojson"))
     devices = tmp_path / "devices.csv"
     devices.write_text(
         "kind,id,edge_id,name,region_code,lat,lon,parent\n"

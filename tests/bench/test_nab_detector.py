@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bench.nab_score import detector_scores, load_corpus, normalised, perfect_scores
-
 from tests.support import asset
 
 

@@ -4,6 +4,7 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
+
 from bench.nab_scoring import Profile, Series, scaled_sigmoid, score_rows, sweep
 
 STANDARD = Profile(tp_weight=1.0, fp_weight=0.11, fn_weight=1.0)

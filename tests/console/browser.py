@@ -18,9 +18,10 @@ import pytest
 from tests.conftest import IN_CI
 from tests.gateway import world as w
 from tests.support import free_port, wait_until
+from wangge.gateway.cases.escalation import run_escalations
+from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.service import Gateway
-from wangge.gateway.tickets import CaseRules, run_escalations
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling out to Google's hosts, which this network refuses.

@@ -16,7 +16,7 @@ from tests.gateway import world as w
 from tests.support import Mosquitto, mqtt_publisher, wait_until
 from tests.test_alert_format import alert
 from wangge import alert_format
-from wangge.gateway import auth
+from wangge.gateway.accounts.tokens import issue_token
 
 ZONE = [[0.1, 0.5], [0.6, 0.5], [0.6, 0.95], [0.1, 0.95]]
 
@@ -58,7 +58,7 @@ def put_snapshot(gw: LiveGateway, alert_id: str, body: bytes) -> int:
     async def token() -> str:
         assert gw.gateway.pool is not None
         async with gw.gateway.pool.acquire() as conn:
-            return await auth.issue_token(conn, "demo-estate box", edge_id="demo-estate")
+            return await issue_token(conn, "demo-estate box", edge_id="demo-estate")
 
     request = urllib.request.Request(
         f"{gw.base}/api/v1/edges/demo-estate/alerts/{alert_id}/snapshot",

@@ -12,7 +12,7 @@ from tests.console.browser import LiveGateway, chromium, live_gateway, open_page
 from tests.console.test_console_browser import png, publish_alert, put_snapshot
 from tests.gateway import world as w
 from tests.support import Mosquitto, mqtt_publisher, wait_until
-from wangge.gateway import registry
+from wangge.gateway.cases import registry
 
 
 def call(gw: LiveGateway, who: str, method: str, path: str, body: Any = None) -> Any:

@@ -29,7 +29,7 @@ def test_a_good_config_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert check(tmp_path, GOOD, capsys) == (0, [])
 
 
-@pytest.mark.parametrize("shipped", ["src/wangge/demo/edge.yaml", "examples/edge.yaml", "examples/gateway.yaml"])
+@pytest.mark.parametrize("shipped", ["wangge/demo/edge.yaml", "examples/edge.yaml", "examples/gateway.yaml"])
 def test_the_shipped_configs_are_valid(shipped: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(Path(__file__).parents[2] / shipped)]) == 0
     assert capsys.readouterr().out.endswith("configuration\n")

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from wangge.gateway import auth, registry
+from wangge.gateway.accounts.tokens import issue_token
+from wangge.gateway.accounts.users import create_user
+from wangge.gateway.cases import registry
 
 DISTRICT = "990101"
 STREET_EAST = "990101001"
@@ -15,7 +17,7 @@ COMMUNITY_1 = "990101001001"  # east street
 GRID_1 = "990101001001001"
 COMMUNITY_2 = "990101002001"  # west street
 GRID_2 = "990101002001001"
-# A point inside GRID_1 and one inside GRID_2 (see src/wangge/demo/regions.geojson).
+# A point inside GRID_1 and one inside GRID_2 (see wangge/demo/regions.geojson).
 POINT_GRID_1 = (113.91, 22.51)
 POINT_GRID_2 = (113.95, 22.51)
 
@@ -44,6 +46,6 @@ async def seed(conn: Any) -> World:
     await registry.import_devices(conn, files.joinpath("devices.csv").read_text("utf-8"))
     tokens = {}
     for username, role, region in USERS:
-        user_id = await auth.create_user(conn, username, "password-" + username, role, region)
-        tokens[username] = await auth.issue_token(conn, username, user_id=user_id)
+        user_id = await create_user(conn, username, "password-" + username, role, region)
+        tokens[username] = await issue_token(conn, username, user_id=user_id)
     return World(tokens)

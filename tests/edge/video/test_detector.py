@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from bench.video_accuracy import load_ground_truth
 
+from bench.video_accuracy import load_ground_truth
 from tests.support import asset
 from wangge.edge.video.detector import HogDetector, OnnxDetector, build_detector
-from wangge.edge.video.models import ModelError, load_manifest, sha256_of
+from wangge.models.manifests import ModelError, load_manifest, sha256_of
 
 
 def first_frame_and_truth() -> tuple[np.ndarray, list[list[float]]]:

@@ -12,8 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
-from bench.video_accuracy import load_ground_truth
 
+from bench.video_accuracy import load_ground_truth
 from tests.edge.video.rtsp import RtspServer
 from tests.support import asset, wait_until
 from wangge.detectors.video.rules import LineRule

@@ -1,0 +1,66 @@
+"""Users: argon2id passwords (they can be guessed, unlike tokens), roles and the region each one works in."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from wangge.gateway.accounts.audit import audit
+from wangge.gateway.accounts.principal import ROLES
+from wangge.gateway.accounts.tokens import issue_token
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+_HASHER = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one with a wrong password.
+_DUMMY_HASH = _HASHER.hash("not a password anyone has")
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+async def create_user(
+    conn: Conn, username: str, password: str, role: str, region_code: str | None, display_name: str = ""
+) -> int:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < 10:
+        raise ValueError("a password needs at least 10 characters")
+    region_id = None
+    if region_code:
+        region_id = await conn.fetchval("SELECT id FROM regions WHERE code = $1", region_code)
+        if region_id is None:
+            raise ValueError(f"no region with code {region_code!r}")
+    user_id: int = await conn.fetchval(
+        "INSERT INTO users (username, display_name, password_hash, role, region_id) VALUES ($1, $2, $3, $4, $5)"
+        " RETURNING id",
+        username,
+        display_name,
+        hash_password(password),
+        role,
+        region_id,
+    )
+    return user_id
+
+
+async def login(conn: Conn, username: str, password: str, now: datetime, hours: float, remote: str) -> str | None:
+    """A new token for a correct password (audited either way), else None."""
+    row = await conn.fetchrow(
+        "SELECT id, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL", username
+    )
+    ok = False
+    try:
+        ok = _HASHER.verify(row["password_hash"] if row else _DUMMY_HASH, password) and row is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    await audit(conn, username, "login" if ok else "login_failed", None, remote)
+    if not ok or row is None:
+        return None
+    if _HASHER.check_needs_rehash(row["password_hash"]):
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], _HASHER.hash(password))
+    return await issue_token(conn, f"login {username}", user_id=row["id"], expires_at=now + timedelta(hours=hours))

@@ -1,0 +1,109 @@
+"""Workflow actions on a ticket: the transition table's check, the side effects of each action, the audit event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from wangge.gateway.accounts.principal import Principal
+from wangge.gateway.cases import workflow
+from wangge.gateway.cases.deadlines import start_stage_clock
+from wangge.gateway.cases.errors import CaseError
+from wangge.gateway.cases.escalation import escalate
+from wangge.gateway.cases.events import emit
+from wangge.gateway.cases.evidence import attach_photos
+from wangge.gateway.cases.rules import CaseRules
+from wangge.gateway.cases.tickets import fetch_ticket
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+
+async def apply_action(
+    conn: Conn,
+    rules: CaseRules,
+    principal: Principal,
+    ticket_id: int,
+    now: datetime,
+    *,
+    name: str,
+    note: str | None = None,
+    department: str | None = None,
+    photos: list[tuple[str, bytes]] | None = None,
+) -> int:
+    """Run one workflow action in the caller's transaction; returns the audit event id."""
+    if principal.role is None:
+        raise CaseError(403, "edges cannot act on tickets")
+    ticket = await fetch_ticket(conn, principal, ticket_id, now, for_update=True)
+    try:
+        action = workflow.check(name, ticket["state"], principal.role, note)
+    except workflow.TransitionError as exc:
+        raise CaseError(exc.status, str(exc), allowed_actions=exc.allowed, state=ticket["state"]) from None
+    data: dict[str, Any] = {}
+    state = ticket["state"]
+    target = action.target or state
+    overdue_now = ticket["due_at"] is not None and now >= ticket["due_at"]
+    if name == "dispatch":
+        if department is not None:
+            if not department.strip():
+                raise CaseError(422, "department must be a non-empty string")
+            overrides = ticket["department"] is not None and department != ticket["department"]
+            if overrides and principal.role not in ("supervisor", "admin"):
+                raise CaseError(403, "only a supervisor may override the routed department")
+            if department != ticket["department"] and ticket["department"] and not (note and note.strip()):
+                raise CaseError(422, "overriding the routed department needs a note saying why")
+            data["department"] = department
+            await conn.execute("UPDATE tickets SET department = $2 WHERE id = $1", ticket_id, department)
+        elif ticket["department"] is None:
+            raise CaseError(422, "no route matched this ticket: give a department")
+    if name == "false_alarm":
+        await conn.execute("UPDATE tickets SET false_alarm_reason = $2 WHERE id = $1", ticket_id, note)
+    if name == "supervise":
+        await conn.execute("UPDATE tickets SET supervised = true WHERE id = $1", ticket_id)
+    if name == "escalate":
+        data.update(await escalate(conn, rules, ticket, now, actor=principal.name, note=note))
+    if action.target is not None:
+        closing = target in workflow.CLOSED_STATES
+        try:
+            await conn.execute(
+                "UPDATE tickets SET state = $2, closed_at = CASE WHEN $3 THEN $4::timestamptz ELSE NULL END,"
+                " was_overdue = was_overdue OR $5, reopen_count = reopen_count + CASE WHEN $2 = 'reopened' THEN 1"
+                " ELSE 0 END, updated_at = $4 WHERE id = $1",
+                ticket_id,
+                target,
+                closing,
+                now,
+                overdue_now,
+            )
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) == "23505":
+                raise CaseError(
+                    409,
+                    "another open ticket already exists for this source; work on that one",
+                    allowed_actions=[],
+                    state=state,
+                ) from None
+            raise
+        await start_stage_clock(conn, rules, ticket_id, target, ticket["category"], now)
+    else:
+        await conn.execute("UPDATE tickets SET updated_at = $2 WHERE id = $1", ticket_id, now)
+    event_id: int = await conn.fetchval(
+        "INSERT INTO ticket_events (ticket_id, at, actor, kind, from_state, to_state, note, data)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        ticket_id,
+        now,
+        principal.name,
+        f"action.{name}",
+        state if action.target else None,
+        action.target,
+        note,
+        data,
+    )
+    if photos:
+        ids = await attach_photos(conn, ticket_id, event_id, photos, principal.name)
+        await conn.execute("UPDATE ticket_events SET data = data || $2 WHERE id = $1", event_id, {"attachments": ids})
+    if target == "closed":
+        await emit(conn, "ticket.closed", ticket_id)
+    elif name != "escalate":
+        await emit(conn, "ticket.updated", ticket_id, {"action": name, "actor": principal.name})
+    return event_id

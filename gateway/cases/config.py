@@ -1,0 +1,115 @@
+"""The `cases:` section of gateway.yaml: working-time calendar, SLA limits, routes, recurrence."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from wangge.configfile import StrictModel
+from wangge.gateway.cases.calendar import WorkCalendar
+from wangge.gateway.cases.sla import STAGES, SlaPolicy, StageLimit
+
+_WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+
+
+class SlaConfig(StrictModel):
+    """Limits for categories starting with `category` (empty: every category); the longest prefix wins."""
+
+    category: str = ""
+    clock: Literal["work", "wall"] = "work"
+    limits: dict[str, str]
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, value: dict[str, str]) -> dict[str, str]:
+        for stage, text in value.items():
+            if stage not in STAGES:
+                raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+            StageLimit.parse(text)
+        return value
+
+    def policy(self) -> SlaPolicy:
+        return SlaPolicy(self.category, self.clock, {k: StageLimit.parse(v) for k, v in self.limits.items()})
+
+
+class RouteConfig(StrictModel):
+    """三事分流: who handles a category (prefix) in a region subtree (a region code; empty: anywhere)."""
+
+    category: str = ""
+    region: str = ""
+    department: str = Field(min_length=1, max_length=200)
+    matter: Literal["big", "small", "private"] = "small"
+
+
+DEFAULT_SLA = [
+    SlaConfig(
+        limits={"register": "1h", "dispatch": "2h", "accept": "4h", "handle": "3d", "verify": "1d", "close": "1d"}
+    ),
+    SlaConfig(
+        category="emergencies",
+        clock="wall",
+        limits={"register": "10m", "dispatch": "15m", "accept": "30m", "handle": "4h", "verify": "2h", "close": "4h"},
+    ),
+]
+
+
+class CasesConfig(StrictModel):
+    timezone: str = "Asia/Shanghai"
+    work_hours: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:30-18:00"], min_length=1)
+    weekend: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["sat", "sun"]  # type: ignore[arg-type]
+    )
+    holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list, description="weekend days worked (调休)")
+    yellow_share: float = Field(default=0.8, gt=0, lt=1)
+    reopen_window_h: float = Field(default=72, ge=0, le=24 * 365)
+    recurring_count: int = Field(default=3, ge=2, le=1000, description="this many tickets of a category ...")
+    recurring_days: int = Field(default=30, ge=1, le=365, description="... at one place within this many days")
+    escalation_interval_s: float = Field(default=30, ge=1, le=3600)
+    token_hours: float = Field(default=12, gt=0, le=24 * 90)
+    sla: list[SlaConfig] = Field(default_factory=lambda: list(DEFAULT_SLA))
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    @field_validator("work_hours")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        for text in value:
+            match = _WINDOW.match(text)
+            if not match or not (
+                int(match[1]) < 24 and int(match[3]) < 24 and int(match[2]) < 60 and int(match[4]) < 60
+            ):
+                raise ValueError(f"{text!r} is not a window like 09:00-12:00")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _calendar_is_sane(self) -> CasesConfig:
+        self.calendar()
+        return self
+
+    def calendar(self) -> WorkCalendar:
+        windows = []
+        for text in self.work_hours:
+            m = _WINDOW.match(text)
+            assert m is not None
+            windows.append((time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))))
+        return WorkCalendar(
+            timezone=self.timezone,
+            windows=tuple(windows),
+            weekend=frozenset(_WEEKDAYS[d] for d in self.weekend),
+            holidays=frozenset(self.holidays),
+            extra_workdays=frozenset(self.extra_workdays),
+        )

@@ -1,0 +1,60 @@
+"""The case system's settings as the code uses them, and 三事分流 routing: who handles a category where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from wangge.gateway.cases.calendar import WorkCalendar
+from wangge.gateway.cases.config import CasesConfig, RouteConfig
+from wangge.gateway.cases.sla import SlaPolicy
+
+
+@dataclass(frozen=True)
+class CaseRules:
+    calendar: WorkCalendar
+    policies: list[SlaPolicy]
+    routes: list[RouteConfig]
+    yellow_share: float
+    reopen_window: timedelta
+    recurring_count: int
+    recurring_days: int
+    token_hours: float
+
+    @classmethod
+    def from_config(cls, config: CasesConfig) -> CaseRules:
+        return cls(
+            calendar=config.calendar(),
+            policies=[s.policy() for s in config.sla],
+            routes=list(config.routes),
+            yellow_share=config.yellow_share,
+            reopen_window=timedelta(hours=config.reopen_window_h),
+            recurring_count=config.recurring_count,
+            recurring_days=config.recurring_days,
+            token_hours=config.token_hours,
+        )
+
+
+def route(rules: CaseRules, category: str, region_path: str) -> RouteConfig | None:
+    """The most specific route for a ticket: longest category prefix first, then the deepest region."""
+    best: tuple[int, int] | None = None
+    chosen: RouteConfig | None = None
+    for r in rules.routes:
+        if r.category and not (category == r.category or category.startswith(r.category + ".")):
+            continue
+        depth = 0
+        if r.region:
+            marker = f"/{r.region}/"
+            if marker not in region_path:
+                continue
+            depth = region_path[: region_path.index(marker)].count("/") + 1
+        if best is None or (len(r.category), depth) > best:
+            best, chosen = (len(r.category), depth), r
+    return chosen
+
+
+@cache
+def default_rules() -> CaseRules:
+    """The rules of a gateway.yaml without a `cases:` section (tests, benches, an app built without rules)."""
+    return CaseRules.from_config(CasesConfig())

@@ -1,0 +1,122 @@
+"""Figures for command centers, all computed by PostgreSQL over the caller's region subtree."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from wangge.gateway.cases.tickets import LIGHT_SQL
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+
+def _scope(scope: str) -> str:
+    return scope.replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list[dict[str, Any]]:
+    """一周热点: each category's share of the tickets opened in the last `days`, ranked, against the days before."""
+    rows = await conn.fetch(
+        "WITH w AS (SELECT category, opened_at >= $2 AS current FROM tickets"
+        "  WHERE region_path LIKE $1 AND opened_at >= $3 AND opened_at < $4),"
+        " c AS (SELECT category, count(*) FILTER (WHERE current) AS now_n,"
+        " count(*) FILTER (WHERE NOT current) AS prev_n"
+        "  FROM w GROUP BY category),"
+        " t AS (SELECT greatest(sum(now_n), 1) AS now_total, greatest(sum(prev_n), 1) AS prev_total FROM c)"
+        " SELECT category, now_n, prev_n, now_n::float8 / now_total AS share, prev_n::float8 / prev_total AS prev_share"
+        " FROM c, t WHERE now_n > 0 OR prev_n > 0 ORDER BY now_n DESC, category",
+        _scope(scope),
+        now - timedelta(days=days),
+        now - timedelta(days=2 * days),
+        now,
+    )
+    return [
+        {
+            "rank": i + 1,
+            "category": r["category"],
+            "count": r["now_n"],
+            "share": round(r["share"], 4),
+            "previous_count": r["prev_n"],
+            "previous_share": round(r["prev_share"], 4),
+            "share_change": round(r["share"] - r["prev_share"], 4),
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
+async def summary(conn: Conn, scope: str, now: datetime, since: datetime, until: datetime) -> dict[str, Any]:
+    args = (_scope(scope), since, until)
+    in_period = "region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3"
+    by_state = await conn.fetch(f"SELECT state, count(*) AS n FROM tickets WHERE {in_period} GROUP BY state", *args)
+    light = LIGHT_SQL.replace("$now", "$2").replace("t.", "")
+    by_light = await conn.fetch(
+        f"SELECT {light} AS light, count(*) AS n FROM tickets WHERE region_path LIKE $1 AND closed_at IS NULL"
+        " GROUP BY 1",
+        _scope(scope),
+        now,
+    )
+    depth = scope.count("/")
+    by_region = await conn.fetch(
+        f"SELECT coalesce(nullif(split_part(region_path, '/', {depth + 1}), ''), '(unplaced)') AS region,"
+        " count(*) AS created, count(*) FILTER (WHERE state = 'closed') AS closed,"
+        " count(*) FILTER (WHERE state = 'closed' AND NOT was_overdue) AS on_time"
+        f" FROM tickets WHERE {in_period} GROUP BY 1 ORDER BY 1",
+        *args,
+    )
+    by_category = await conn.fetch(
+        "SELECT category, count(*) AS created, count(*) FILTER (WHERE state = 'closed') AS closed,"
+        " count(*) FILTER (WHERE state = 'closed' AND NOT was_overdue) AS on_time"
+        f" FROM tickets WHERE {in_period} GROUP BY 1 ORDER BY 2 DESC, 1",
+        *args,
+    )
+    stages = await conn.fetch(
+        "SELECT from_state AS state, avg(secs) AS mean_s, percentile_cont(0.9) WITHIN GROUP (ORDER BY secs) AS p90_s,"
+        " count(*) AS n FROM (SELECT e.from_state, extract(epoch FROM e.at - lag(e.at) OVER"
+        " (PARTITION BY e.ticket_id ORDER BY e.id)) AS secs, e.to_state FROM ticket_events e JOIN tickets t"
+        " ON t.id = e.ticket_id WHERE e.to_state IS NOT NULL"
+        " AND t.region_path LIKE $1 AND t.opened_at >= $2 AND t.opened_at < $3"
+        ") s WHERE from_state IS NOT NULL GROUP BY 1 ORDER BY 1",
+        *args,
+    )
+    false_alarms = await conn.fetch(
+        "SELECT rule_id, device_id, count(*) AS tickets, count(*) FILTER (WHERE false_alarm_reason IS NOT NULL"
+        " AND state = 'cancelled') AS false_alarms"
+        f" FROM tickets WHERE {in_period} AND source = 'alert' GROUP BY 1, 2 ORDER BY 4 DESC, 3 DESC LIMIT 100",
+        *args,
+    )
+
+    def rates(rows: list[Any], key: str) -> list[dict[str, Any]]:
+        return [
+            {
+                key: r[key],
+                "created": r["created"],
+                "closed": r["closed"],
+                "on_time": r["on_time"],
+                "closure_rate": round(r["closed"] / r["created"], 4) if r["created"] else None,
+                "on_time_closure_rate": round(r["on_time"] / r["closed"], 4) if r["closed"] else None,
+            }
+            for r in rows
+        ]
+
+    return {
+        "since": since,
+        "until": until,
+        "by_state": {r["state"]: r["n"] for r in by_state},
+        "open_by_light": {r["light"]: r["n"] for r in by_light},
+        "by_region": rates(list(by_region), "region"),
+        "by_category": rates(list(by_category), "category"),
+        "stage_seconds": {
+            r["state"]: {"mean": float(r["mean_s"]), "p90": float(r["p90_s"]), "n": r["n"]} for r in stages
+        },
+        "false_alarms": [
+            {
+                "rule_id": r["rule_id"],
+                "device_id": r["device_id"],
+                "tickets": r["tickets"],
+                "false_alarms": r["false_alarms"],
+                "rate": round(r["false_alarms"] / r["tickets"], 4),
+            }
+            for r in false_alarms
+        ],
+    }

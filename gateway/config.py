@@ -1,0 +1,34 @@
+"""The gateway config file (gateway.yaml): each section is defined by the concern that reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from wangge.configfile import HostPort, StrictModel
+from wangge.gateway.cases.config import CasesConfig
+from wangge.gateway.console.config import ConsoleConfig
+from wangge.gateway.ingest.config import MqttConfig
+from wangge.gateway.storage.config import RetentionConfig
+from wangge.gateway.webhooks.config import WebhooksConfig
+
+
+class GatewayConfig(StrictModel):
+    database_url: str | None = Field(
+        default=None, description="postgresql://...; absent: an embedded PostgreSQL under data_dir/pg"
+    )
+    data_dir: Path = Path("./var/gateway")
+    http: HostPort = "127.0.0.1:8080"
+    mqtt: MqttConfig = MqttConfig()
+    cases: CasesConfig = CasesConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    retention: RetentionConfig = RetentionConfig()
+    console: ConsoleConfig = ConsoleConfig()
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value

@@ -1,0 +1,86 @@
+"""The HTTP application (aiohttp): middleware, static pages, the live-feed signal, and every route table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import resources
+
+import asyncpg
+from aiohttp import web
+
+from wangge.gateway.cases.rules import CaseRules, default_rules
+from wangge.gateway.console.config import ConsoleConfig
+from wangge.gateway.console.live import OutboxSignal
+from wangge.gateway.http.context import CLOCK, CONSOLE, OPENAPI_TEXT, POOL, READY_CHECKS, RULES, SIGNAL
+from wangge.gateway.http.middleware import PUBLIC_ROUTES, auth_middleware, problem_middleware, request_id_middleware
+from wangge.gateway.http.openapi import document_text
+from wangge.gateway.http.routes import ALL
+
+STATIC_PACKAGE = "wangge.gateway.console"
+
+
+def _static(name: str, content_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    body = resources.files(STATIC_PACKAGE).joinpath(name).read_bytes()
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type)
+
+    return handler
+
+
+async def _signal_context(app: web.Application) -> AsyncIterator[None]:
+    signal = OutboxSignal(app[POOL])
+    app[SIGNAL] = signal
+    task = asyncio.create_task(signal.run(), name="live-feed-listener")
+    yield
+    signal.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_streams(app: web.Application) -> None:
+    """Open streams end at shutdown instead of holding the server for its whole grace period."""
+    app[SIGNAL].close()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    pool: asyncpg.Pool,
+    ready_checks: dict[str, Callable[[], bool]],
+    rules: CaseRules | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+    console: ConsoleConfig | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[request_id_middleware, problem_middleware, auth_middleware], client_max_size=32 * 1024**2
+    )
+    app[POOL] = pool
+    app[READY_CHECKS] = ready_checks
+    app[RULES] = rules or default_rules()
+    app[CLOCK] = clock
+    app[CONSOLE] = console or ConsoleConfig()
+    app[OPENAPI_TEXT] = document_text()
+    static = resources.files(STATIC_PACKAGE).joinpath("static")
+    app.router.add_get("/", _static("static/index.html", "text/html"))
+    app.router.add_get("/progress.html", _static("static/progress.html", "text/html"))
+    app.router.add_static("/static/", str(static), append_version=False)
+    public = set()
+    for table in ALL:
+        for op in table.operations:
+            if op.method == "GET":
+                app.router.add_get(op.path, op.bind())  # and HEAD, as before
+            else:
+                app.router.add_route(op.method, op.path, op.bind())
+            if op.public:
+                public |= {(op.method, op.path), *([("HEAD", op.path)] if op.method == "GET" else [])}
+    app[PUBLIC_ROUTES] = frozenset(public)
+    app.cleanup_ctx.append(_signal_context)
+    app.on_shutdown.append(_close_streams)
+    return app

@@ -1,0 +1,19 @@
+"""One route module per resource; each holds a RouteTable. `ALL` is the app's whole route table."""
+
+from __future__ import annotations
+
+from wangge.gateway.http.routes import auth, console, edges, events, registry, reports, stats, system, tickets, webhooks
+from wangge.gateway.http.spec import RouteTable
+
+ALL: tuple[RouteTable, ...] = (
+    system.routes,
+    auth.routes,
+    tickets.routes,
+    reports.routes,
+    registry.routes,
+    edges.routes,
+    stats.routes,
+    webhooks.routes,
+    console.routes,
+    events.routes,
+)

@@ -1,0 +1,59 @@
+"""Signing in and out, and who the caller is."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from wangge.gateway.accounts.audit import audit
+from wangge.gateway.accounts.tokens import principal_for, revoke
+from wangge.gateway.accounts.users import login as check_login
+from wangge.gateway.http.context import CLOCK, POOL, RULES, bearer_token, principal_of
+from wangge.gateway.http.problems import ProblemError
+from wangge.gateway.http.responses import json_response
+from wangge.gateway.http.schemas.auth import LoginRequest, LoginResult, Me
+from wangge.gateway.http.spec import Body, Reply, RouteTable, json_reply
+
+routes = RouteTable("auth")
+
+
+@routes.post(
+    "/api/v1/auth/login",
+    summary="Sign in; returns an expiring token",
+    replies=json_reply(LoginResult),
+    body=Body(LoginRequest, error_status=400, error_detail='send {"username": ..., "password": ...}'),
+    errors=(400, 401, 415),
+    public=True,
+)
+async def login(request: web.Request, body: LoginRequest) -> web.Response:
+    now = request.app[CLOCK]()
+    hours = request.app[RULES].token_hours
+    async with request.app[POOL].acquire() as conn:
+        token = await check_login(conn, body.username, body.password, now, hours, request.remote or "")
+        if token is None:
+            raise ProblemError(401, "Unauthorized", "wrong username or password")
+        principal = await principal_for(conn, token, now)
+    assert principal is not None
+    return json_response(
+        {
+            "token": token,
+            "expires_at": now + timedelta(hours=hours),
+            "user": {"username": principal.name, "role": principal.role, "scope": principal.scope},
+        }
+    )
+
+
+@routes.post("/api/v1/auth/logout", summary="Revoke this token", replies=Reply(204, "signed out"), errors=(401,))
+async def logout(request: web.Request) -> web.Response:
+    principal = principal_of(request)
+    async with request.app[POOL].acquire() as conn:
+        await revoke(conn, bearer_token(request))
+        await audit(conn, principal.name, "logout", None, request.remote)
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/me", summary="Who am I", replies=json_reply(Me), errors=(401,))
+async def me(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    return json_response({"name": p.name, "role": p.role, "scope": p.scope, "edge_id": p.edge_id})

@@ -1,0 +1,81 @@
+"""One-tap reports (一键上报) by grid workers, and the resident's progress page and rating."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from wangge.gateway.accounts.principal import ROLES
+from wangge.gateway.cases.reports import create_report, progress, rate
+from wangge.gateway.cases.tickets import fetch_ticket
+from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, require_role
+from wangge.gateway.http.responses import json_response
+from wangge.gateway.http.schemas.reports import (
+    Progress,
+    ProgressPath,
+    RatingRequest,
+    RatingResult,
+    ReportCreated,
+    ReportRequest,
+)
+from wangge.gateway.http.spec import Body, RouteTable, json_reply
+
+routes = RouteTable("reports")
+
+
+@routes.post(
+    "/api/v1/reports",
+    summary="One-tap report (一键上报) → ticket and a resident progress token",
+    replies=json_reply(ReportCreated, 201, "the ticket it opened"),
+    body=Body(ReportRequest, error_detail="the report is incomplete"),
+    errors=(400, 401, 403, 415, 422),
+)
+async def report(request: web.Request, body: ReportRequest) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, ROLES)
+    now = request.app[CLOCK]()
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        ticket_id, token = await create_report(
+            conn,
+            request.app[RULES],
+            principal,
+            now,
+            category=body.category,
+            text=body.text,
+            lat=body.lat,
+            lon=body.lon,
+            severity=body.severity,
+            photos=[p.decoded() for p in body.photos or []],
+        )
+        row = await fetch_ticket(conn, principal, ticket_id, now)
+    out = dict(row)
+    out["progress_token"] = token
+    out["progress_url"] = f"/progress.html#{token}"
+    return json_response(out, status=201)
+
+
+@routes.get(
+    "/api/v1/progress/{token}",
+    summary="What a resident sees of their case",
+    replies=json_reply(Progress),
+    path_params=ProgressPath,
+    errors=(400, 404),
+    public=True,
+)
+async def get_progress(request: web.Request, path: ProgressPath) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await progress(conn, path.token))
+
+
+@routes.post(
+    "/api/v1/progress/{token}/rating",
+    summary="满意度评价; not_satisfied reopens the case",
+    replies=json_reply(RatingResult),
+    path_params=ProgressPath,
+    body=RatingRequest,
+    errors=(400, 404, 409, 415, 422),
+    public=True,
+)
+async def rate_case(request: web.Request, path: ProgressPath, body: RatingRequest) -> web.Response:
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        result = await rate(conn, request.app[RULES], path.token, body.rating, body.comment, request.app[CLOCK]())
+    return json_response(result)

@@ -1,0 +1,46 @@
+"""Figures for command centres over the caller's area."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from wangge.gateway.cases.stats import hotspots, summary
+from wangge.gateway.http.context import CLOCK, POOL, principal_of, require_role
+from wangge.gateway.http.responses import json_response
+from wangge.gateway.http.schemas.stats import HotspotQuery, Hotspots, Summary, SummaryQuery
+from wangge.gateway.http.spec import RouteTable, json_reply
+
+routes = RouteTable("stats")
+OFFICE = ("admin", "supervisor", "operator")
+
+
+@routes.get(
+    "/api/v1/stats/hotspots",
+    summary="一周热点: share per category, ranked, against the window before",
+    replies=json_reply(Hotspots),
+    query=HotspotQuery,
+)
+async def get_hotspots(request: web.Request, query: HotspotQuery) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, OFFICE)
+    async with request.app[POOL].acquire() as conn:
+        items = await hotspots(conn, principal.scope, request.app[CLOCK](), query.days)
+    return json_response({"days": query.days, "items": items})
+
+
+@routes.get(
+    "/api/v1/stats/summary",
+    summary="Counts, closure and on-time rates, stage times, false alarms",
+    replies=json_reply(Summary),
+    query=SummaryQuery,
+)
+async def get_summary(request: web.Request, query: SummaryQuery) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, OFFICE)
+    now = request.app[CLOCK]()
+    since = query.since or now - timedelta(days=30)
+    until = query.until or now
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await summary(conn, principal.scope, now, since, until))

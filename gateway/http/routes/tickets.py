@@ -1,0 +1,128 @@
+"""Tickets: the queue, one ticket, workflow actions and attachments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from wangge.gateway.accounts.principal import ROLES
+from wangge.gateway.cases import workflow
+from wangge.gateway.cases.actions import apply_action
+from wangge.gateway.cases.evidence import attachment_in_scope
+from wangge.gateway.cases.queue import NEWEST_KEY_TYPES, QUEUE_KEY_TYPES, QueueFilter, queue_page
+from wangge.gateway.cases.tickets import fetch_ticket, ticket_detail
+from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, region_path_in_scope, require_role
+from wangge.gateway.http.cursors import decode_cursor, encode_cursor
+from wangge.gateway.http.evidence import evidence_response
+from wangge.gateway.http.responses import json_response
+from wangge.gateway.http.schemas.tickets import (
+    ActionRequest,
+    TicketDetail,
+    TicketPage,
+    TicketPath,
+    TicketQuery,
+    TicketWithActions,
+)
+from wangge.gateway.http.spec import Reply, RouteTable, json_reply
+
+routes = RouteTable("tickets")
+
+
+@routes.get(
+    "/api/v1/tickets",
+    summary="The queue: tickets by light then due time, or newest first",
+    replies=json_reply(TicketPage),
+    query=TicketQuery,
+)
+async def list_tickets(request: web.Request, query: TicketQuery) -> web.Response:
+    principal = principal_of(request)
+    now = request.app[CLOCK]()
+    after = None
+    if query.cursor:
+        after = decode_cursor(query.cursor, QUEUE_KEY_TYPES if query.sort == "queue" else NEWEST_KEY_TYPES)
+    region_path = await region_path_in_scope(request, principal, query.region) if query.region else None
+    filt = QueueFilter(
+        states=list(query.state),
+        lights=list(query.light),
+        category=query.category,
+        region_path=region_path,
+        text=query.q,
+        sources=list(query.source),
+        since=query.since,
+        until=query.until,
+        reported_by=principal.name if query.mine else None,
+        sort=query.sort,
+    )
+    async with request.app[POOL].acquire() as conn:
+        page = await queue_page(conn, principal, filt, now, query.limit, after)
+    body: dict[str, Any] = {
+        "items": page.rows,
+        "next_cursor": encode_cursor(page.next_key) if page.next_key else None,
+        "now": now,
+    }
+    if page.light_counts is not None:
+        body["light_counts"] = page.light_counts
+    return json_response(body)
+
+
+@routes.get(
+    "/api/v1/tickets/{id}",
+    summary="One ticket: alerts, history, attachments, allowed actions",
+    replies=json_reply(TicketDetail),
+    path_params=TicketPath,
+    errors=(400, 401, 404),
+)
+async def get_ticket(request: web.Request, path: TicketPath) -> web.Response:
+    principal = principal_of(request)
+    now = request.app[CLOCK]()
+    async with request.app[POOL].acquire() as conn:
+        body = await ticket_detail(conn, principal, path.id, now)
+    body["allowed_actions"] = workflow.allowed_actions(body["state"], principal.role) if principal.role else []
+    body["now"] = now
+    return json_response(body)
+
+
+@routes.post(
+    "/api/v1/tickets/{id}/actions",
+    summary="A workflow action; 409 lists the allowed ones",
+    replies=json_reply(TicketWithActions),
+    path_params=TicketPath,
+    body=ActionRequest,
+    errors=(400, 401, 403, 404, 409, 415, 422),
+)
+async def act_on_ticket(request: web.Request, path: TicketPath, body: ActionRequest) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, ROLES)
+    now = request.app[CLOCK]()
+    photos = [p.decoded() for p in body.photos or []]
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await apply_action(
+            conn,
+            request.app[RULES],
+            principal,
+            path.id,
+            now,
+            name=body.action,
+            note=body.note,
+            department=body.department,
+            photos=photos,
+        )
+        row = await fetch_ticket(conn, principal, path.id, now)
+    result = dict(row)
+    result["allowed_actions"] = workflow.allowed_actions(row["state"], principal.role) if principal.role else []
+    return json_response(result)
+
+
+@routes.get(
+    "/api/v1/attachments/{id}",
+    summary="A photo or snapshot (each view is audited)",
+    replies=Reply(200, "the image", media_type="image/*"),
+    path_params=TicketPath,
+    errors=(400, 401, 404),
+)
+async def get_attachment(request: web.Request, path: TicketPath) -> web.Response:
+    principal = principal_of(request)
+    async with request.app[POOL].acquire() as conn:
+        row = await attachment_in_scope(conn, principal, path.id, request.app[CLOCK]())
+        return await evidence_response(conn, request, principal, row, path.id)

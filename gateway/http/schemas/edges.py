@@ -1,0 +1,61 @@
+"""What edge boxes send over HTTPS: alert events (the same wire format as MQTT), snapshots, and the dead
+letters of refused messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field
+
+from wangge.gateway.http.inputs import Blank, PathModel, QueryModel
+from wangge.gateway.http.schemas.common import Out
+
+
+class EdgePath(PathModel):
+    edge_id: str = Field(max_length=128)
+
+
+class SnapshotPath(PathModel):
+    edge_id: str = Field(max_length=128)
+    alert_id: str = Field(max_length=64, description="the alert's UUID")
+
+
+class RefusedEvent(Out):
+    reason: str
+    detail: str
+
+
+class EdgeAlertsResult(Out):
+    stored: list[str] = Field(description="alert_id:seq of every event stored (new or already there)")
+    refused: list[str]
+    problems: list[RefusedEvent]
+
+
+class SnapshotStored(Out):
+    alert_id: str
+    ticket_id: int
+
+
+class DeadLetterQuery(QueryModel):
+    limit: int = Field(default=50, ge=1, le=500)
+    reason: Annotated[str | None, Blank] = Field(default=None, max_length=64)
+    cursor: int = Field(default=0, ge=0, le=2**62)
+    since: Annotated[AwareDatetime | None, Blank] = None
+    until: Annotated[AwareDatetime | None, Blank] = None
+
+
+class DeadLetter(Out):
+    id: int
+    received_at: datetime
+    source: str
+    reason: str
+    detail: str
+    payload_bytes: int
+    payload_text: str | None = Field(default=None, description="the first 4 KiB, when it is UTF-8")
+    payload_base64: str | None = Field(default=None, description="otherwise the first 4 KiB, as hex")
+
+
+class DeadLetterPage(Out):
+    items: list[DeadLetter]
+    next_cursor: str | None

@@ -1,0 +1,76 @@
+"""Figures for command centres: weekly hotspots and the period summary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field
+
+from wangge.gateway.http.inputs import Blank, QueryModel
+from wangge.gateway.http.schemas.common import Out
+
+
+class HotspotQuery(QueryModel):
+    days: int = Field(default=7, ge=1, le=90, description="the window, against the same window before it")
+
+
+class Hotspot(Out):
+    rank: int
+    category: str
+    count: int
+    share: float
+    previous_count: int
+    previous_share: float
+    share_change: float
+
+
+class Hotspots(Out):
+    days: int
+    items: list[Hotspot]
+
+
+class SummaryQuery(QueryModel):
+    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 30 days ago")
+    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+
+
+class Rates(Out):
+    created: int
+    closed: int
+    on_time: int
+    closure_rate: float | None
+    on_time_closure_rate: float | None
+
+
+class RegionRates(Rates):
+    region: str
+
+
+class CategoryRates(Rates):
+    category: str
+
+
+class StageSeconds(Out):
+    mean: float
+    p90: float
+    n: int
+
+
+class FalseAlarms(Out):
+    rule_id: str | None
+    device_id: str | None
+    tickets: int
+    false_alarms: int
+    rate: float
+
+
+class Summary(Out):
+    since: datetime
+    until: datetime
+    by_state: dict[str, int]
+    open_by_light: dict[str, int]
+    by_region: list[RegionRates]
+    by_category: list[CategoryRates]
+    stage_seconds: dict[str, StageSeconds]
+    false_alarms: list[FalseAlarms]

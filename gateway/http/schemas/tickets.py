@@ -1,0 +1,185 @@
+"""Tickets: the queue, one ticket with its alerts, history and attachments, and workflow actions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
+
+from wangge.gateway.cases import workflow
+from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES
+from wangge.gateway.http.inputs import Blank, BodyModel, CommaList, PathModel, QueryModel
+from wangge.gateway.http.schemas.common import Out
+
+Light = Literal["red", "yellow", "green", "none"]
+LIGHTS: tuple[Light, ...] = ("red", "yellow", "green", "none")
+TicketState = Literal[workflow.STATES]  # type: ignore[valid-type]
+Text = Annotated[str | None, Blank]
+
+
+class TicketPath(PathModel):
+    id: int = Field(ge=0, le=10**18 - 1, description="the ticket id")
+
+
+class Ticket(Out):
+    id: int
+    correlation_key: str
+    state: TicketState
+    category: str
+    severity: str
+    title: str
+    description: str | None
+    source: str
+    edge_id: str | None
+    device_id: str | None
+    rule_id: str | None
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    alert_count: int
+    active_alerts: int
+    first_alert_at: datetime | None
+    last_alert_at: datetime | None
+    region_path: str
+    lat: float | None
+    lon: float | None
+    department: str | None
+    matter: str | None
+    stage: str | None
+    stage_started_at: datetime | None
+    due_at: datetime | None
+    yellow_at: datetime | None
+    escalation_level: int
+    supervised: bool
+    was_overdue: bool
+    false_alarm_reason: str | None
+    recurring_of: int | None
+    reported_by: str | None
+    rating: str | None
+    rating_comment: str | None
+    reopen_count: int
+    region_code: str | None
+    region_name: str | None
+    handling_region_code: str | None
+    handling_region_name: str | None
+    light: Light
+
+
+class LightCounts(Out):
+    red: int
+    yellow: int
+    green: int
+    none: int
+
+
+class TicketPage(Out):
+    items: list[Ticket]
+    next_cursor: str | None
+    now: datetime
+    light_counts: LightCounts | None = Field(default=None, description="counts per light: first page only")
+
+
+class TicketQuery(QueryModel):
+    limit: int = Field(default=50, ge=1, le=200, description="page size")
+    state: CommaList[Literal["open", *workflow.STATES]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description="comma list; `open` = every open state"
+    )
+    light: CommaList[Light] = Field(default_factory=list, description="comma list of red, yellow, green, none")
+    category: Annotated[str | None, Blank] = Field(default=None, max_length=128, description="this or any below")
+    region: Annotated[str | None, Blank] = Field(default=None, max_length=32, description="a region code: its subtree")
+    q: Text = Field(default=None, max_length=200, description="text in title or description")
+    source: CommaList[Literal["alert", "report"]] = Field(default_factory=list, description="alert or report")
+    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="opened at or after")
+    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="opened before")
+    mine: CommaList[Literal["1", "true"]] = Field(default_factory=list, description="1: only tickets I reported")
+    sort: Literal["queue", "newest"] = Field(default="queue", description="queue: light, then due time")
+    cursor: Text = Field(default=None, max_length=600, description="next_cursor of the previous page")
+
+
+class Alert(Out):
+    alert_id: UUID
+    edge_id: str
+    device_id: str
+    rule_id: str
+    category: str
+    severity: str
+    title: str
+    started_at: datetime
+    ended_at: datetime | None
+    last_seq: int
+    emitted_at: datetime
+    received_at: datetime
+    payload: dict[str, Any]
+
+
+class TicketEvent(Out):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+    data: dict[str, Any]
+
+
+class Attachment(Out):
+    id: int
+    event_id: int | None
+    kind: str
+    alert_id: UUID | None
+    content_type: str
+    size: int
+    uploaded_by: str
+    created_at: datetime
+
+
+class TicketWithActions(Ticket):
+    allowed_actions: list[str]
+
+
+class TicketDetail(TicketWithActions):
+    alerts: list[Alert]
+    events: list[TicketEvent]
+    attachments: list[Attachment]
+    now: datetime
+
+
+PhotoType = Literal["image/jpeg", "image/png", "image/webp"]
+
+
+class Photo(BodyModel):
+    """A photo inline, as base64; decoded and size-checked here."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    content_type: PhotoType
+    data_base64: str = Field(description=f"the image, base64; 1 to {MAX_PHOTO_BYTES} bytes decoded")
+
+    @field_validator("data_base64")
+    @classmethod
+    def _decodes(cls, value: str) -> str:
+        try:
+            data = base64.b64decode(value, validate=True)
+        except (ValueError, binascii.Error):
+            raise ValueError("is not base64") from None
+        if not 0 < len(data) <= MAX_PHOTO_BYTES:
+            raise ValueError(f"must decode to 1 byte to {MAX_PHOTO_BYTES} bytes")
+        return value
+
+    def decoded(self) -> tuple[str, bytes]:
+        return self.content_type, base64.b64decode(self.data_base64)
+
+
+Photos = Annotated[list[Photo], Field(max_length=10)]
+
+
+class ActionRequest(BodyModel):
+    action: str = Field(max_length=64, description=f"one of {', '.join(workflow.ACTIONS)}")
+    note: str | None = Field(default=None, max_length=4000)
+    department: str | None = Field(default=None, max_length=200, description="dispatch: the department")
+    photos: Photos | None = None

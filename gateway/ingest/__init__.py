@@ -1,0 +1,1 @@
+"""Alert ingest: MQTT (and the HTTPS uplink) into PostgreSQL, acknowledged and confirmed only after commit."""

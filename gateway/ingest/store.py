@@ -1,0 +1,159 @@
+"""A prepared batch into PostgreSQL in one transaction: alert events idempotently by (alert_id, seq), tickets
+opened or attached by the case system, dead letters, edge statuses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from wangge import alert_format
+from wangge.gateway import metrics
+from wangge.gateway.cases.opening import after_ingest
+from wangge.gateway.cases.rules import CaseRules, default_rules
+from wangge.gateway.ingest.batch import Prepared, lock_order, topic_edge
+from wangge.gateway.storage import partitions
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+
+async def _reject_foreign_devices(conn: Conn, prepared: Prepared) -> None:
+    """An edge may only report for its own devices: a device registered to another edge is refused."""
+    devices = {a["source"]["device_id"] for a in prepared.alerts}
+    if not devices:
+        return
+    owners = {
+        r["device_id"]: r["edge_id"]
+        for r in await conn.fetch(
+            "SELECT device_id, edge_id FROM devices WHERE device_id = ANY($1::text[]) AND edge_id IS NOT NULL",
+            list(devices),
+        )
+    }
+    keep = []
+    for i, alert in enumerate(prepared.alerts):
+        owner = owners.get(alert["source"]["device_id"])
+        if owner is not None and owner != alert["edge_id"]:
+            detail = f"device {alert['source']['device_id']!r} belongs to edge {owner!r}, not {alert['edge_id']!r}"
+            prepared.rejected.append(
+                (f"wangge/edge/{alert['edge_id']}/alerts", "foreign_device", detail, alert_format.encode(alert))
+            )
+        else:
+            keep.append(i)
+    if len(keep) != len(prepared.alerts):
+        prepared.alerts = [prepared.alerts[i] for i in keep]
+        prepared.keys = [prepared.keys[i] for i in keep]
+
+
+async def store(
+    conn: Conn, prepared: Prepared, rules: CaseRules | None = None, now: datetime | None = None
+) -> list[str]:
+    """Write one prepared batch in one transaction; returns the outcome of each alert event, in batch order.
+
+    An event from a month with no partition yet (an edge back after weeks offline, a skewed clock) fails
+    the batch once: the partitions are made and the batch is written again."""
+    rules = rules or default_rules()
+    now = now or datetime.now(UTC)
+    try:
+        return await _store(conn, prepared, rules, now)
+    except asyncpg.CheckViolationError:
+        # SQLSTATE 23514 is also what a missing partition raises; its message text depends on the server's
+        # lc_messages, so any check violation gets the partitions made and one more try. A real CHECK
+        # failure fails again and goes on to the dead-letter isolation as before.
+        made = await partitions.ensure_for_alerts(conn, prepared.alerts)
+    if made:
+        log.info("made %d month partitions for alerts of an unusual month", made)
+    return await _store(conn, prepared, rules, now)
+
+
+async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime) -> list[str]:
+    async with conn.transaction():
+        await _reject_foreign_devices(conn, prepared)
+        outcomes: list[str] = []
+        if prepared.alerts:
+            order = lock_order(prepared)
+            rows = await conn.fetch(
+                "SELECT outcome, ticket FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
+                [prepared.alerts[i] for i in order],
+                [prepared.keys[i] for i in order],
+                rules.reopen_window,
+            )
+            results = [(str(r["outcome"]), r["ticket"]) for r in rows]
+            await after_ingest(conn, rules, results, now)
+            outcomes = [""] * len(order)
+            for position, i in enumerate(order):
+                outcomes[i] = results[position][0]
+        if prepared.rejected:
+            await conn.executemany(
+                "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",
+                prepared.rejected,
+            )
+        for edge_id, status in prepared.statuses:
+            state = str(status.get("state", "unknown"))[:32]
+            previous = await conn.fetchval(
+                "WITH old AS (SELECT state FROM edges WHERE edge_id = $1)"
+                " INSERT INTO edges (edge_id, state, last_seen, status) VALUES ($1, $2, now(), $3)"
+                " ON CONFLICT (edge_id) DO UPDATE SET state = EXCLUDED.state, last_seen = now(),"
+                " status = EXCLUDED.status RETURNING (SELECT state FROM old)",
+                edge_id,
+                state,
+                status,
+            )
+            if state == "offline" and previous != "offline":
+                await conn.execute(
+                    "INSERT INTO outbox_events (event_type, region_path, payload)"
+                    " SELECT 'device.offline', coalesce(r.path, '/'), jsonb_build_object('edge_id', $1::text,"
+                    " 'at', $2::text, 'status', $3::jsonb) FROM (SELECT 1) one LEFT JOIN edges e ON e.edge_id = $1"
+                    " LEFT JOIN regions r ON r.id = e.region_id",
+                    edge_id,
+                    now.isoformat(),
+                    status,
+                )
+    return outcomes
+
+
+def _alert_id(payload: bytes) -> str | None:
+    try:
+        value = json.loads(payload).get("alert_id")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def record_outcomes(prepared: Prepared, outcomes: list[str]) -> None:
+    """Metrics and log lines for a stored batch, whichever way it came in (MQTT or HTTPS)."""
+    for topic, reason, detail, payload in prepared.rejected:
+        metrics.ALERTS_REJECTED.labels(reason).inc()
+        log.warning(
+            "rejected message on %r: %s: %s",
+            topic[:200],
+            reason,
+            detail[:300],
+            extra={
+                "topic": topic[:200],
+                "reason": reason,
+                "edge_id": topic_edge(topic) or None,
+                "alert_id": _alert_id(payload),
+            },
+        )
+    for outcome in outcomes:
+        metrics.ALERTS_RECEIVED.labels(outcome).inc()
+        if outcome == "opened":
+            metrics.TICKETS_OPENED.inc()
+        elif outcome == "reopened":
+            metrics.TICKETS_REOPENED.inc()
+
+
+def isolate_bad_alerts(prepared: Prepared, bad: list[int], error: str) -> Prepared:
+    """Move alerts the database refused into the dead letters, keeping the rest of the batch."""
+    keep = [i for i in range(len(prepared.alerts)) if i not in bad]
+    rejected = list(prepared.rejected)
+    for i in bad:
+        payload = alert_format.encode(prepared.alerts[i])
+        rejected.append((f"wangge/edge/{prepared.alerts[i]['edge_id']}/alerts", "database_rejected", error, payload))
+    return Prepared([prepared.alerts[i] for i in keep], [prepared.keys[i] for i in keep], rejected, prepared.statuses)

@@ -1,0 +1,152 @@
+"""Wires the gateway: database (migrated), MQTT ingest, HTTP API; runs until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import asyncpg
+from aiohttp import web
+
+from wangge.gateway import metrics
+from wangge.gateway.cases.escalation import run_escalations
+from wangge.gateway.cases.rules import CaseRules
+from wangge.gateway.config import GatewayConfig
+from wangge.gateway.http.app import create_app
+from wangge.gateway.ingest.consumer import AlertIngest
+from wangge.gateway.storage.embedded import EmbeddedPostgres
+from wangge.gateway.storage.migrations import migrate
+from wangge.gateway.storage.pool import create_pool
+from wangge.gateway.storage.retention import run_lifecycle
+from wangge.gateway.webhooks.worker import WebhookWorker
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+log = logging.getLogger(__name__)
+
+
+async def connect_with_retry(url: str, attempts: int = 30) -> asyncpg.Pool:
+    """The database may still be starting (compose, a restart): wait for it, then say clearly why not."""
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            return await create_pool(url)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            if attempt == attempts:
+                raise RuntimeError(f"cannot reach the database after {attempts} attempts: {exc}") from exc
+            log.warning("database not reachable yet (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Gateway:
+    config: GatewayConfig
+    database_url: str
+    pool: asyncpg.Pool | None = None
+    ingest: AlertIngest | None = None
+    runner: web.AppRunner | None = None
+    sla_task: asyncio.Task[None] | None = None
+    lifecycle_task: asyncio.Task[None] | None = None
+    webhook_worker: WebhookWorker | None = None
+    webhook_task: asyncio.Task[None] | None = None
+    # Tests move this clock to watch SLA lights change; production keeps the wall clock.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def start(self) -> None:
+        self.pool = await connect_with_retry(self.database_url)
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        rules = CaseRules.from_config(self.config.cases)
+        ingest = AlertIngest(self.pool, self.config.mqtt, rules)
+        self.ingest = ingest
+        await ingest.start()
+        self.sla_task = asyncio.create_task(
+            self._every(
+                self.config.cases.escalation_interval_s,
+                "SLA escalation",
+                lambda c: self._escalate(c, rules, self.clock),
+            ),
+            name="sla-escalation",
+        )
+        retention = self.config.retention
+        self.lifecycle_task = asyncio.create_task(
+            self._every(retention.interval_s, "lifecycle", lambda c: run_lifecycle(c, retention, self.clock())),
+            name="lifecycle",
+        )
+        self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks)
+        self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
+        app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules, self.clock, self.config.console)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        host, _, port = self.config.http.rpartition(":")
+        await web.TCPSite(self.runner, host, int(port)).start()
+        log.info("gateway listening on http://%s", self.config.http)
+
+    async def _every(self, interval_s: float, what: str, one_pass: Callable[[Conn], Awaitable[object]]) -> None:
+        """Run a periodic job forever; a failed pass is logged and the next one comes on time."""
+        assert self.pool is not None
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    await one_pass(conn)
+            except Exception:
+                log.exception("%s pass failed; next pass in %ss", what, interval_s)
+            await asyncio.sleep(interval_s)
+
+    @staticmethod
+    async def _escalate(conn: Conn, rules: CaseRules, clock: Callable[[], datetime]) -> None:
+        """Overdue marking and escalation; replicas share it through SKIP LOCKED."""
+        while (touched := await run_escalations(conn, rules, clock())) > 0:
+            metrics.ESCALATIONS.inc(touched)
+
+    async def stop(self) -> None:
+        for task in (self.sla_task, self.lifecycle_task, self.webhook_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.webhook_worker is not None:
+            await self.webhook_worker.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.ingest is not None:
+            await self.ingest.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_gateway(config: GatewayConfig) -> None:
+    embedded: EmbeddedPostgres | None = None
+    url = config.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(config.data_dir / "pg")
+        url = embedded.url
+        log.info("no database_url: using the embedded PostgreSQL under %s", config.data_dir / "pg")
+    gateway = Gateway(config, url)
+    try:
+        await gateway.start()
+        await wait_for_signal()
+        log.info("gateway stopping")
+    finally:
+        await gateway.stop()
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,54 @@
+"""The asyncpg pool every concern borrows connections from, and the `Conn` type its helpers take."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # A plain connection or one borrowed from the pool: every query helper takes either.
+    Conn = asyncpg.Connection | PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=init_connection, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect_with_retry(url: str, attempts: int = 30) -> asyncpg.Pool:
+    """The database may still be starting (compose, a restart): wait for it, then say clearly why not."""
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            return await create_pool(url)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            if attempt == attempts:
+                raise RuntimeError(f"cannot reach the database after {attempts} attempts: {exc}") from exc
+            log.warning("database not reachable yet (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+async def database_reachable(pool: asyncpg.Pool) -> bool:
+    """One trivial query within 2 s: what /readyz reports as `database`."""
+    try:
+        async with asyncio.timeout(2):
+            return bool(await pool.fetchval("SELECT 1") == 1)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        return False

@@ -1,0 +1,115 @@
+"""Creating a subscription, shared by the API and `wangge admin add-webhook`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wangge.gateway.webhooks import formats
+from wangge.gateway.webhooks.destinations import check_url
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+
+class SubscriptionError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=8, max_length=2000)
+    format: Literal["standard", "dingtalk", "wecom", "feishu"] = "standard"
+    secret: str | None = Field(default=None, max_length=400)
+    region: str | None = Field(default=None, max_length=32, description="a region code: its subtree")
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    severities: list[Literal["info", "minor", "major", "critical"]] = Field(default_factory=list)
+    event_types: list[Literal[formats.EVENT_TYPES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    enabled: bool = True
+    rate_per_min: int | None = Field(default=None, ge=1, le=10000)
+
+
+async def create(conn: Conn, data: SubscriptionIn, region_path: str, created_by: str) -> tuple[int, str | None]:
+    """Store a subscription; returns its id and its secret (generated when none was given)."""
+    problem = check_url(data.url)
+    if problem:
+        raise SubscriptionError("url", problem)
+    secret = data.secret or (formats.new_secret(data.format) if data.format != "wecom" else None)
+    if data.format == "standard" and secret and not secret.startswith("whsec_"):
+        raise SubscriptionError("secret", "a standard webhook secret is whsec_<base64>")
+    rate = data.rate_per_min or formats.DEFAULT_RATE_PER_MIN.get(data.format)
+    sub_id: int = await conn.fetchval(
+        "INSERT INTO webhook_subscriptions (name, url, format, secret, region_path, categories, severities,"
+        " event_types, enabled, rate_per_min, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " RETURNING id",
+        data.name,
+        data.url,
+        data.format,
+        secret,
+        region_path,
+        data.categories,
+        list(data.severities),
+        list(data.event_types),
+        data.enabled,
+        rate,
+        created_by,
+    )
+    return sub_id, secret
+
+
+SUBSCRIPTION_COLUMNS = (
+    "s.id, s.name, s.url, s.format, s.region_path, s.categories, s.severities, s.event_types, s.enabled,"
+    " s.disabled_reason, s.rate_per_min, s.failures_in_row, s.circuit_open_until, s.created_by, s.created_at"
+)
+
+
+async def get_in_scope(conn: Conn, sub_id: int, scope: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions s WHERE s.id = $1 AND s.region_path LIKE $2 || '%'",
+        sub_id,
+        scope,
+    )
+    return None if row is None else dict(row)
+
+
+async def list_in_scope(conn: Conn, scope: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions s WHERE s.region_path LIKE $1 || '%' ORDER BY s.id",
+        scope,
+    )
+    return [dict(r) for r in rows]
+
+
+async def update(conn: Conn, sub_id: int, changes: dict[str, Any]) -> None:
+    """Change the named columns; re-enabling also closes the circuit and forgets the failures."""
+    if not changes:
+        return
+    if "url" in changes and (problem := check_url(changes["url"])):
+        raise SubscriptionError("url", problem)
+    sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(changes))
+    extra = ", disabled_reason = NULL, failures_in_row = 0, circuit_open_until = NULL" if changes.get("enabled") else ""
+    await conn.execute(
+        f"UPDATE webhook_subscriptions SET {sets}{extra}, updated_at = now() WHERE id = $1",
+        sub_id,
+        *[list(v) if isinstance(v, list) else v for v in changes.values()],
+    )
+
+
+async def disable(conn: Conn, sub_id: int, by: str) -> None:
+    """Disable for good (the delivery history stays); pending deliveries are cancelled."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1",
+            sub_id,
+            f"deleted by {by}",
+        )
+        await conn.execute(
+            "UPDATE webhook_deliveries SET state = 'cancelled', last_error = 'subscription deleted'"
+            " WHERE subscription_id = $1 AND state = 'pending'",
+            sub_id,
+        )

@@ -1,0 +1,196 @@
+"""The delivery loop: fan out, claim due deliveries, send them (robots get one digest per burst), record."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from wangge.gateway import metrics
+from wangge.gateway.webhooks import formats, store
+from wangge.gateway.webhooks.config import WebhooksConfig
+from wangge.gateway.webhooks.destinations import DestinationRefused, GuardedResolver, parse_allowlist
+
+log = logging.getLogger(__name__)
+OUTBOX_CHANNEL = "wangge_outbox"
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Retry-After as delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class WebhookWorker:
+    def __init__(
+        self, pool: asyncpg.Pool, config: WebhooksConfig, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._pool = pool
+        self._config = config
+        self._clock = clock
+        self._schedule = config.schedule_seconds()
+        self._session: aiohttp.ClientSession | None = None
+        self._sending = asyncio.Semaphore(config.concurrency)
+        self._wake = asyncio.Event()
+
+    async def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(parse_allowlist(self._config.allow_networks)), limit=self._config.concurrency
+            )
+            timeout = aiohttp.ClientTimeout(
+                sock_connect=self._config.connect_timeout_s,
+                sock_read=self._config.read_timeout_s,
+                total=self._config.connect_timeout_s + self._config.read_timeout_s,
+            )
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def run(self) -> None:
+        """Work whenever PostgreSQL says an outbox event was committed (LISTEN), else every poll_s."""
+        wake = asyncio.Event()
+        listener: Any = None
+        try:
+            while True:
+                if listener is None or listener.is_closed():
+                    listener = await self._listen(wake)
+                try:
+                    busy = await self.step()
+                except Exception:
+                    log.exception("webhook pass failed; next pass shortly")
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self._config.poll_s)
+                    wake.clear()
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(OUTBOX_CHANNEL, self._on_notify)
+                    await self._pool.release(listener)
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _listen(self, wake: asyncio.Event) -> Any:
+        try:
+            conn = await self._pool.acquire()
+            self._wake = wake
+            await conn.add_listener(OUTBOX_CHANNEL, self._on_notify)
+            return conn
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot LISTEN for outbox events (%s); polling every %ss", exc, self._config.poll_s)
+            return None
+
+    async def step(self) -> bool:
+        """One pass; True when there may be more work right away."""
+        async with self._pool.acquire() as conn:
+            fanned = await store.fan_out(conn)
+            claimed = await store.claim(conn, self._clock(), self._config.batch, self._config.lease_s)
+            if not claimed:
+                return fanned > 0
+            subs = await store.subscriptions(conn, sorted({c.subscription_id for c in claimed}))
+            evs = await store.events(conn, sorted({c.event_id for c in claimed}))
+        groups: dict[int, list[store.Claimed]] = defaultdict(list)
+        for c in claimed:
+            groups[c.subscription_id].append(c)
+        sends: list[tuple[store.Subscription, list[store.Claimed]]] = []
+        released: list[int] = []
+        for sub_id, items in groups.items():
+            sub = subs[sub_id]
+            units = [items] if sub.format in formats.ROBOT_FORMATS else [[c] for c in items]
+            if sub.failures_in_row >= self._config.breaker_failures:
+                # Half-open: one probe to an endpoint that kept failing; the rest wait for its answer.
+                released += [c.id for unit in units[1:] for c in unit]
+                units = units[:1]
+            sends += [(sub, unit) for unit in units]
+        if released:
+            async with self._pool.acquire() as conn:
+                await store.release(conn, released)
+        await asyncio.gather(*(self._deliver(sub, unit, evs) for sub, unit in sends))
+        return len(claimed) >= self._config.batch
+
+    async def _deliver(self, sub: store.Subscription, unit: list[store.Claimed], evs: dict[int, formats.Event]) -> None:
+        async with self._sending:
+            now = self._clock()
+            request = formats.build(
+                sub.format, sub.url, sub.secret, unit[0].message_id, [evs[c.event_id] for c in unit], now.timestamp()
+            )
+            outcome = await self._send(sub.format, request, now)
+        async with self._pool.acquire() as conn:
+            result = await store.record(
+                conn,
+                sub,
+                unit,
+                outcome,
+                self._clock(),
+                self._schedule,
+                self._config.breaker_failures,
+                self._config.breaker_open_s,
+            )
+        metrics.WEBHOOK_ATTEMPTS.labels(sub.format, result).inc()
+        metrics.WEBHOOK_LATENCY.observe(outcome.latency_ms / 1000)
+        if result != "delivered":
+            log.warning(
+                "webhook %s to subscription %s: %s (%s)",
+                unit[0].message_id,
+                sub.id,
+                result,
+                outcome.error or outcome.status,
+            )
+
+    async def _send(self, fmt: str, request: formats.OutgoingRequest, now: datetime) -> store.Outcome:
+        started = time.perf_counter()
+        try:
+            session = await self._http()
+            async with session.post(
+                request.url, data=request.body, headers=request.headers, allow_redirects=False
+            ) as resp:
+                body = await resp.content.read(64 * 1024)
+                latency = (time.perf_counter() - started) * 1000
+                verdict = formats.judge(
+                    fmt, resp.status, body, retry_after_seconds(resp.headers.get("Retry-After"), now)
+                )
+                excerpt = body[:500].decode("utf-8", "replace")
+                return store.Outcome(
+                    verdict.ok,
+                    resp.status,
+                    latency,
+                    None if verdict.ok else verdict.reason,
+                    excerpt,
+                    verdict.retry_after_s,
+                    verdict.gone,
+                )
+        except DestinationRefused as exc:
+            error = f"refused destination: {exc}"
+        except TimeoutError:
+            error = "timed out"
+        except aiohttp.ClientConnectorError as exc:
+            refused = exc.__cause__ if isinstance(exc.__cause__, DestinationRefused) else None
+            error = f"refused destination: {refused}" if refused else f"cannot connect: {exc.os_error}"
+        except aiohttp.ClientError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        return store.Outcome(False, None, (time.perf_counter() - started) * 1000, error[:500])

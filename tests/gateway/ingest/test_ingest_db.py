@@ -1,0 +1,183 @@
+"""The ingest function in a real PostgreSQL: idempotency, correlation and concurrency."""
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+from tests.test_alert_format import alert
+from wangge import alert_format
+from wangge.gateway.ingest.batch import Incoming, prepare
+from wangge.gateway.ingest.store import store
+from wangge.gateway.storage.migrations import migrate
+from wangge.gateway.storage.pool import init_connection
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(url)
+    await init_connection(conn)
+    return conn
+
+
+async def migrated(url: str) -> asyncpg.Connection:
+    conn = await connect(url)
+    await migrate(conn)
+    return conn
+
+
+def incoming(message: Any, topic: str = "wangge/edge/estate-1/alerts") -> Incoming:
+    payload = message if isinstance(message, bytes) else json.dumps(message).encode()
+    return Incoming(1, 1, 1, topic, payload)
+
+
+async def ingest(conn: asyncpg.Connection, *messages: Any) -> list[str]:
+    return await store(conn, prepare([incoming(m) for m in messages]))
+
+
+def test_migrations_apply_once(database_url: str) -> None:
+    async def run() -> None:
+        conn = await connect(database_url)
+        applied = await migrate(conn)
+        assert applied == [
+            "0001_alerts_and_tickets.sql",
+            "0002_case_system.sql",
+            "0003_buildings.sql",
+            "0004_webhooks.sql",
+            "0005_outbox_notify.sql",
+            "0006_partitions.sql",
+            "0007_snapshots.sql",
+        ]
+        assert await migrate(conn) == []
+        await conn.close()
+
+    asyncio.run(run())
+
+
+def test_start_opens_a_ticket_and_redelivery_changes_nothing(database_url: str) -> None:
+    async def run() -> None:
+        conn = await migrated(database_url)
+        start = alert()
+        assert await ingest(conn, start, start) == ["opened", "duplicate"]
+        assert await ingest(conn, start) == ["duplicate"]
+        assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
+        assert await conn.fetchval("SELECT count(*) FROM alert_events") == 1
+        ticket = await conn.fetchrow("SELECT * FROM tickets")
+        assert ticket["correlation_key"] == "estate-1/g1/flood"
+        assert (ticket["state"], ticket["alert_count"], ticket["active_alerts"]) == ("reported", 1, 1)
+        kinds = [r["kind"] for r in await conn.fetch("SELECT kind FROM ticket_events ORDER BY id")]
+        assert kinds == ["ticket.opened", "alert.start"]
+        await conn.close()
+
+    asyncio.run(run())
+
+
+def test_end_is_recorded_but_closes_nothing_and_may_arrive_first(database_url: str) -> None:
+    async def run() -> None:
+        conn = await migrated(database_url)
+        start = alert()
+        end = {**start, "seq": 1, "event": "end", "at": "2026-07-01T00:05:00Z", "ended_at": "2026-07-01T00:05:00Z"}
+        assert await ingest(conn, end) == ["opened"]
+        assert await ingest(conn, start) == ["event"]
+        row = await conn.fetchrow("SELECT last_seq, ended_at FROM alerts")
+        assert row["last_seq"] == 1 and row["ended_at"] is not None
+        ticket = await conn.fetchrow("SELECT state, closed_at, active_alerts FROM tickets")
+        assert (ticket["state"], ticket["closed_at"], ticket["active_alerts"]) == ("reported", None, 0)
+        await conn.close()
+
+    asyncio.run(run())
+
+
+def test_same_key_attaches_other_key_opens_and_the_reopen_window_decides_after_close(database_url: str) -> None:
+    async def run() -> None:
+        conn = await migrated(database_url)
+        assert await ingest(conn, alert(), alert(severity="critical"), alert(rule_id="tilt")) == [
+            "opened",
+            "attached",
+            "opened",
+        ]
+        flood = await conn.fetchrow("SELECT id, alert_count, severity FROM tickets WHERE rule_id = 'flood'")
+        assert (flood["alert_count"], flood["severity"]) == (2, "critical")
+        # Closed an hour ago: inside the 72 h reopen window, the same ticket comes back.
+        await conn.execute(
+            "UPDATE tickets SET state = 'closed', closed_at = now() - interval '1 hour' WHERE id = $1", flood["id"]
+        )
+        assert await ingest(conn, alert()) == ["reopened"]
+        row = await conn.fetchrow(
+            "SELECT state, closed_at, reopen_count, alert_count FROM tickets WHERE id = $1", flood["id"]
+        )
+        assert (row["state"], row["closed_at"], row["reopen_count"], row["alert_count"]) == ("reopened", None, 1, 3)
+        # Closed 100 hours ago: outside the window, a new ticket.
+        await conn.execute(
+            "UPDATE tickets SET state = 'closed', closed_at = now() - interval '100 hours' WHERE id = $1", flood["id"]
+        )
+        assert await ingest(conn, alert()) == ["opened"]
+        assert await conn.fetchval("SELECT count(*) FROM tickets WHERE rule_id = 'flood'") == 2
+        await conn.close()
+
+    asyncio.run(run())
+
+
+def test_bad_messages_go_to_dead_letters_with_their_reason(database_url: str) -> None:
+    async def run() -> None:
+        conn = await migrated(database_url)
+        good = alert()
+        prepared = prepare(
+            [
+                incoming(b"{oops"),
+                incoming(alert(edge_id="someone-else")),
+                incoming(good),
+            ]
+        )
+        assert await store(conn, prepared) == ["opened"]
+        rows = await conn.fetch("SELECT reason, payload FROM dead_letters ORDER BY id")
+        assert [r["reason"] for r in rows] == ["not_json", "edge_mismatch"]
+        assert rows[0]["payload"] == b"{oops"
+        await conn.close()
+
+    asyncio.run(run())
+
+
+def test_two_gateways_racing_on_one_alert_and_one_key_make_one_row_and_one_ticket(database_url: str) -> None:
+    """Concurrency is settled by the database: run the same inserts on many connections at once."""
+
+    async def run() -> None:
+        setup = await migrated(database_url)
+        same = alert()
+        others = [alert(alert_id=str(uuid.uuid4())) for _ in range(8)]
+        conns = [await connect(database_url) for _ in range(6)]
+
+        async def worker(conn: asyncpg.Connection, messages: list[dict[str, Any]]) -> list[str]:
+            for _ in range(20):
+                try:
+                    return await ingest(conn, *messages)
+                except asyncpg.DeadlockDetectedError:
+                    await asyncio.sleep(0.01)
+            raise AssertionError("no progress")
+
+        batches = [[same, *others], [*reversed(others), same]] * 3
+        outcomes = await asyncio.gather(*(worker(c, b) for c, b in zip(conns, batches, strict=True)))
+        flat = [o for batch in outcomes for o in batch]
+        assert flat.count("opened") == 1
+        assert flat.count("attached") == 8
+        assert flat.count("duplicate") == 5 * 9
+        assert await setup.fetchval("SELECT count(*) FROM tickets") == 1
+        assert await setup.fetchval("SELECT count(*) FROM alerts") == 9
+        assert await setup.fetchval("SELECT alert_count FROM tickets") == 9
+        for c in [setup, *conns]:
+            await c.close()
+
+    asyncio.run(run())
+
+
+def test_wire_format_round_trip_keeps_the_payload(database_url: str) -> None:
+    async def run() -> None:
+        conn = await migrated(database_url)
+        message = alert(attributes={"note": "水位"})
+        await ingest(conn, message)
+        stored = await conn.fetchval("SELECT payload FROM alerts")
+        assert stored == alert_format.parse_alert(alert_format.encode(message))
+        await conn.close()
+
+    asyncio.run(run())

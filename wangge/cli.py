@@ -1,0 +1,353 @@
+"""The `wangge` command: edge, gateway, demo, check-config and admin verbs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from wangge import configfile, logs
+from wangge.edge.config import EdgeConfig
+from wangge.gateway.config import GatewayConfig
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+EXIT_CONFIG = 2
+
+
+def config_kind(data: dict[str, Any]) -> str | None:
+    """Tell an edge config from a gateway config by their required top-level keys."""
+    if "edge_id" in data or "sensors" in data or "uplink" in data:
+        return "edge"
+    if "database_url" in data or "mqtt" in data or "http" in data:
+        return "gateway"
+    return None
+
+
+def load_config(path: Path, kind: str | None = None) -> EdgeConfig | GatewayConfig:
+    data = configfile.read_yaml(path)
+    kind = kind or config_kind(data)
+    if kind is None:
+        raise configfile.ConfigError(
+            str(path), ["(top level): cannot tell an edge config from a gateway config; pass --kind"]
+        )
+    model: type[EdgeConfig] | type[GatewayConfig] = EdgeConfig if kind == "edge" else GatewayConfig
+    return configfile.load(model, path)  # the file with the environment's WANGGE_* settings, as a service sees it
+
+
+def _report(exc: configfile.ConfigError) -> int:
+    print(f"{exc.source}: invalid configuration", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.file), args.kind)
+    except configfile.ConfigError as exc:
+        return _report(exc)
+    kind = "edge" if isinstance(config, EdgeConfig) else "gateway"
+    print(f"{args.file}: valid {kind} configuration")
+    return 0
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    from wangge.edge.service import run_edge
+
+    try:
+        config = configfile.load(EdgeConfig, Path(args.config) if args.config else None)
+    except configfile.ConfigError as exc:
+        return _report(exc)
+    run_edge(config)
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from wangge.gateway.service import run_gateway
+
+    try:
+        config = configfile.load(GatewayConfig, Path(args.config) if args.config else None)
+    except configfile.ConfigError as exc:
+        return _report(exc)
+    asyncio.run(run_gateway(config))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """The demo's estate sensors against any broker (compose uses it to feed the edge)."""
+    import signal
+    import threading
+
+    from wangge.demo.simulator import SensorSimulator
+    from wangge.mqtt import parse_broker_url
+
+    try:
+        broker = parse_broker_url(args.broker)
+    except ValueError as exc:
+        print(f"--broker: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    simulator = SensorSimulator(broker, interval_s=args.interval)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    simulator.start()
+    done.wait()
+    simulator.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from wangge.demo.run import run_demo
+
+    asyncio.run(run_demo(Path(args.data_dir), args.http, args.mqtt))
+    return 0
+
+
+async def _with_database(config_path: str, work: Callable[[Conn], Awaitable[str]]) -> str:
+    """Run one admin job against the gateway's database (migrated first)."""
+    from wangge.gateway.storage.embedded import EmbeddedPostgres
+    from wangge.gateway.storage.migrations import migrate
+    from wangge.gateway.storage.pool import create_pool
+
+    config = configfile.load(GatewayConfig, Path(config_path))
+    embedded = EmbeddedPostgres(config.data_dir / "pg") if config.database_url is None else None
+    url = config.database_url or (embedded.url if embedded else "")
+    pool = await create_pool(url, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            return await work(conn)
+    finally:
+        await pool.close()
+
+
+def _admin(args: argparse.Namespace, work: Callable[[Conn], Awaitable[str]]) -> int:
+    from wangge.gateway.cases.registry import RegistryError
+
+    try:
+        print(asyncio.run(_with_database(args.config, work)))
+    except configfile.ConfigError as exc:
+        return _report(exc)
+    except RegistryError as exc:
+        print(f"{getattr(args, 'file', '')}: nothing imported, {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.users import create_user
+
+    password = Path(args.password_file).read_text().strip() if args.password_file else getpass.getpass()
+
+    async def work(conn: Conn) -> str:
+        user_id = await create_user(conn, args.username, password, args.role, args.region, args.display_name)
+        return f"user {args.username} (id {user_id}) created"
+
+    return _admin(args, work)
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.tokens import issue_token
+
+    async def work(conn: Conn) -> str:
+        user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", args.user)
+        if user_id is None:
+            raise ValueError(f"no user {args.user!r} (wangge admin create-user)")
+        expires = datetime.now(UTC) + timedelta(days=args.days) if args.days else None
+        token = await issue_token(conn, f"cli {args.user}", user_id=user_id, expires_at=expires)
+        return f"token: {token}"
+
+    return _admin(args, work)
+
+
+def cmd_create_edge_token(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.tokens import issue_token
+
+    async def work(conn: Conn) -> str:
+        return f"token: {await issue_token(conn, f'edge {args.edge_id}', edge_id=args.edge_id)}"
+
+    return _admin(args, work)
+
+
+def cmd_import_regions(args: argparse.Namespace) -> int:
+    from wangge.gateway.cases import registry
+
+    async def work(conn: Conn) -> str:
+        count = await registry.import_regions(conn, Path(args.file).read_text("utf-8"), args.file)
+        return f"{args.file}: {count} regions imported"
+
+    return _admin(args, work)
+
+
+def cmd_export_regions(args: argparse.Namespace) -> int:
+    from wangge.gateway.cases import registry
+
+    async def work(conn: Conn) -> str:
+        return await registry.export_regions(conn, args.format)
+
+    return _admin(args, work)
+
+
+def cmd_import_devices(args: argparse.Namespace) -> int:
+    from wangge.gateway.cases import registry
+
+    async def work(conn: Conn) -> str:
+        count = await registry.import_devices(conn, Path(args.file).read_text("utf-8"))
+        return f"{args.file}: {count} edges and devices imported"
+
+    return _admin(args, work)
+
+
+def cmd_add_webhook(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from wangge.gateway.webhooks import subscriptions
+
+    try:
+        data = subscriptions.SubscriptionIn(
+            name=args.name,
+            url=args.url,
+            format=args.format,
+            secret=args.secret,
+            region=args.region,
+            categories=args.category or [],
+            severities=args.severity or [],
+            event_types=args.event or [],
+        )
+    except ValidationError as exc:
+        return _report(configfile.ConfigError("add-webhook", configfile.validation_problems(exc)))
+
+    async def work(conn: Conn) -> str:
+        path = "/"
+        if args.region:
+            path = await conn.fetchval("SELECT path FROM regions WHERE code = $1", args.region)
+            if path is None:
+                raise ValueError(f"no region {args.region!r}")
+        sub_id, secret = await subscriptions.create(conn, data, path, "cli")
+        return f"subscription {sub_id} created" + (f"\nsecret: {secret}" if secret else "")
+
+    return _admin(args, work)
+
+
+def cmd_list_webhooks(args: argparse.Namespace) -> int:
+    async def work(conn: Conn) -> str:
+        rows = await conn.fetch(
+            "SELECT s.id, s.name, s.format, s.url, s.enabled, s.disabled_reason,"
+            " count(d.*) FILTER (WHERE d.state = 'pending') AS pending,"
+            " count(d.*) FILTER (WHERE d.state = 'dead') AS dead FROM webhook_subscriptions s"
+            " LEFT JOIN webhook_deliveries d ON d.subscription_id = s.id GROUP BY s.id ORDER BY s.id"
+        )
+        lines = [
+            f"{r['id']:>4} {r['format']:<9} {'on ' if r['enabled'] else 'off'} pending={r['pending']}"
+            f" dead={r['dead']} {r['name']} {r['url']}" + (f" ({r['disabled_reason']})" if r["disabled_reason"] else "")
+            for r in rows
+        ]
+        return "\n".join(lines) or "no subscriptions"
+
+    return _admin(args, work)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wangge", description=__doc__)
+    parser.add_argument(
+        "--log-level", default=os.environ.get("WANGGE_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default=os.environ.get("WANGGE_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="json: one object per line with request and alert ids (WANGGE_LOG_FORMAT)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("edge", help="run an edge box")
+    p.add_argument("--config", help="edge.yaml; WANGGE_* environment variables override it (or replace it)")
+    p.set_defaults(func=cmd_edge)
+
+    p = sub.add_parser("gateway", help="run the central gateway")
+    p.add_argument("--config", help="gateway.yaml; WANGGE_* environment variables override it (or replace it)")
+    p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("demo", help="everything on one machine on embedded defaults")
+    p.add_argument("--data-dir", default="./var/demo")
+    p.add_argument("--http", default="127.0.0.1:8080")
+    p.add_argument("--mqtt", default="127.0.0.1:1883")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("simulate", help="publish the demo estate's simulated sensor readings to a broker")
+    p.add_argument("--broker", default=os.environ.get("WANGGE_SIMULATE_BROKER", "mqtt://127.0.0.1:1883"))
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between readings")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("check-config", help="validate a config file; exit 2 naming each bad field")
+    p.add_argument("file")
+    p.add_argument("--kind", choices=["edge", "gateway"])
+    p.set_defaults(func=cmd_check_config)
+
+    admin = sub.add_parser("admin", help="operator verbs").add_subparsers(dest="verb", required=True)
+
+    def verb(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = admin.add_parser(name, help=help_text)
+        p.add_argument("--config", required=True, help="the gateway config (for its database)")
+        p.set_defaults(func=func)
+        return p
+
+    p = verb("create-user", "create a user (password asked, or read from --password-file)", cmd_create_user)
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "operator", "grid_worker"])
+    p.add_argument("--region", help="region code the user works in (all regions when absent)")
+    p.add_argument("--display-name", default="")
+    p.add_argument("--password-file")
+    p = verb("create-token", "an API token for a user, printed once", cmd_create_token)
+    p.add_argument("--user", required=True)
+    p.add_argument("--days", type=float, default=0, help="expires after this many days (0: never)")
+    p = verb("create-edge-token", "a token an edge box uses for the HTTPS uplink", cmd_create_edge_token)
+    p.add_argument("--edge-id", required=True)
+    p = verb("import-regions", "import regions from GeoJSON or CSV: all rows or none", cmd_import_regions)
+    p.add_argument("file")
+    p = verb("export-regions", "print the regions as GeoJSON or CSV", cmd_export_regions)
+    p.add_argument("--format", choices=["geojson", "csv"], default="geojson")
+    p = verb("import-devices", "import edges, cameras and sensors from CSV: all rows or none", cmd_import_devices)
+    p.add_argument("file")
+    p = verb("add-webhook", "subscribe a URL to ticket events (the secret is printed once)", cmd_add_webhook)
+    p.add_argument("--name", required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--format", choices=["standard", "dingtalk", "wecom", "feishu"], default="standard")
+    p.add_argument("--secret", help="default: generated (whsec_... for standard)")
+    p.add_argument("--region", help="region code: only its subtree")
+    p.add_argument("--category", action="append", help="category prefix (repeatable)")
+    p.add_argument("--severity", action="append", choices=["info", "minor", "major", "critical"])
+    p.add_argument("--event", action="append", help="event type (repeatable), e.g. ticket.created")
+    verb("list-webhooks", "subscriptions with pending and dead deliveries", cmd_list_webhooks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level, args.log_format)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except yaml.YAMLError as exc:
+        print(f"invalid YAML: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""`wangge demo`: embedded PostgreSQL, in-process broker, gateway, one edge and simulated sensors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wangge import configfile
+from wangge.demo.broker import EmbeddedBroker
+from wangge.demo.simulator import SensorSimulator
+from wangge.edge.config import EdgeConfig
+from wangge.edge.service import EdgeService
+from wangge.gateway.accounts.tokens import issue_token
+from wangge.gateway.accounts.users import create_user, hash_password
+from wangge.gateway.cases import registry
+from wangge.gateway.config import GatewayConfig
+from wangge.gateway.ingest.config import MqttConfig
+from wangge.gateway.service import Gateway, wait_for_signal
+from wangge.gateway.storage.embedded import EmbeddedPostgres
+from wangge.mqtt import parse_broker_url
+
+log = logging.getLogger(__name__)
+
+
+async def seed(conn: Any) -> tuple[str, str]:
+    """The demo district's regions and devices, and an admin user; returns (token, password)."""
+    files = resources.files("wangge.demo")
+    await registry.import_regions(conn, files.joinpath("regions.geojson").read_text("utf-8"), "regions.geojson")
+    await registry.import_devices(conn, files.joinpath("devices.csv").read_text("utf-8"))
+    password = secrets.token_urlsafe(12)
+    user_id = await conn.fetchval("SELECT id FROM users WHERE username = 'demo-admin'")
+    if user_id is None:
+        user_id = await create_user(conn, "demo-admin", password, "admin", None, "Demo administrator")
+    else:
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, hash_password(password))
+    token = await issue_token(conn, "demo", user_id=user_id)
+    return token, password
+
+
+def demo_edge_config(mqtt: str, data_dir: Path) -> EdgeConfig:
+    data = yaml.safe_load(resources.files("wangge.demo").joinpath("edge.yaml").read_text("utf-8"))
+    url = f"mqtt://{mqtt}"
+    data["sensor_broker"] = url
+    data["uplink"]["broker"] = url
+    data["data_dir"] = str(data_dir / "edge")
+    return configfile.validate(EdgeConfig, data, "demo edge.yaml")
+
+
+async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"starting the embedded PostgreSQL under {data_dir / 'pg'} ...", flush=True)
+    postgres = await asyncio.to_thread(EmbeddedPostgres, data_dir / "pg")
+    broker = EmbeddedBroker(mqtt)
+    await broker.start()
+    gateway = Gateway(
+        GatewayConfig(
+            data_dir=data_dir,
+            http=http,
+            mqtt=MqttConfig(url=f"mqtt://{mqtt}", client_id="wangge-demo-gateway", shared_group=None),
+        ),
+        postgres.url,
+    )
+    edge: EdgeService | None = None
+    simulator: SensorSimulator | None = None
+    try:
+        await gateway.start()
+        assert gateway.pool is not None
+        async with gateway.pool.acquire() as conn:
+            token, password = await seed(conn)
+        edge = EdgeService(demo_edge_config(mqtt, data_dir))
+        edge.start()
+        simulator = SensorSimulator(parse_broker_url(f"mqtt://{mqtt}"))
+        simulator.start()
+        print(f"console: http://{http}/#token={token}")
+        print(f"token: {token}")
+        print(f"sign in: user demo-admin, password {password}")
+        print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
+        await wait_for_signal()
+        print("stopping ...", flush=True)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+        if edge is not None:
+            await asyncio.to_thread(edge.stop)
+        await gateway.stop()
+        await broker.stop()
+        await asyncio.to_thread(postgres.stop)
