@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from wangge.configfile import HostPort, StrictModel
 from wangge.gateway.cases.config import CasesConfig
 from wangge.gateway.console.config import ConsoleConfig
-from wangge.gateway.ingest.config import MqttConfig
+from wangge.gateway.ingest.config import IngestConfig, MqttConfig
 from wangge.gateway.storage.config import RetentionConfig
 from wangge.gateway.webhooks.config import WebhooksConfig
 
@@ -21,6 +21,7 @@ class GatewayConfig(StrictModel):
     data_dir: Path = Path("./var/gateway")
     http: HostPort = "127.0.0.1:8080"
     mqtt: MqttConfig = MqttConfig()
+    ingest: IngestConfig = IngestConfig()
     cases: CasesConfig = CasesConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     retention: RetentionConfig = RetentionConfig()

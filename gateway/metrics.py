@@ -19,6 +19,8 @@ INGEST_BATCH = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 INGEST_RETRIES = Counter("wangge_gateway_ingest_retries", "Batches retried after a database error")
+INGEST_CRASHES = Counter("wangge_gateway_ingest_crashes", "Times the ingest loop failed and was restarted")
+INGEST_QUEUE = Gauge("wangge_gateway_ingest_queue", "Messages waiting between the broker connection and the writer")
 RETENTION_REMOVED = Counter(
     "wangge_gateway_retention_removed",
     "Rows removed by the retention job, by kind (snapshots, dead_letters, webhook_deliveries, ...)",

@@ -68,7 +68,7 @@ class Gateway:
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
         rules = CaseRules.from_config(self.config.cases)
-        ingest = AlertIngest(self.pool, self.config.mqtt, rules)
+        ingest = AlertIngest(self.pool, self.config.mqtt, rules, self.config.ingest)
         self.ingest = ingest
         await ingest.start()
         self.sla_task = asyncio.create_task(
@@ -86,7 +86,14 @@ class Gateway:
         )
         self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks)
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
-        app = create_app(self.pool, {"broker": lambda: ingest.connected}, rules, self.clock, self.config.console)
+        app = create_app(
+            self.pool,
+            {"broker": lambda: ingest.connected, "ingest": lambda: ingest.healthy},
+            rules,
+            self.clock,
+            self.config.console,
+            self.config.ingest,
+        )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         host, _, port = self.config.http.rpartition(":")

@@ -31,7 +31,10 @@ def alert(**changes: Any) -> dict[str, Any]:
 def test_a_valid_alert_parses_and_has_the_default_correlation_key() -> None:
     message = alert_format.parse_alert(json.dumps(alert()).encode())
     assert alert_format.correlation_key(message) == "estate-1/g1/flood"
-    assert alert_format.correlation_key(alert(correlation_key="k")) == "k"
+    # A chosen key stays inside the sender's namespace: edge estate-1 cannot name estate-2's tickets.
+    assert alert_format.correlation_key(alert(correlation_key="k")) == "estate-1/k"
+    assert alert_format.correlation_key(alert(correlation_key="estate-1/pump")) == "estate-1/pump"
+    assert alert_format.correlation_key(alert(correlation_key="estate-2/g1/flood")) == "estate-1/estate-2/g1/flood"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +51,14 @@ def test_a_valid_alert_parses_and_has_the_default_correlation_key() -> None:
         (json.dumps(alert(started_at="2026-02-30T00:00:00Z")).encode(), "schema", "started_at must be date-time"),
         (json.dumps(alert(value=float("nan"))).encode(), "not_json", "NaN"),
         (b"x" * (alert_format.MAX_ALERT_BYTES + 1), "too_large", "bytes"),
+        # Valid JSON that no later step can hold: PostgreSQL's jsonb refuses NUL, UTF-8 refuses lone surrogates.
+        (json.dumps(alert(title="a\u0000b")).encode(), "bad_value", "/title: contains a NUL character"),
+        (json.dumps(alert(attributes={"k": "\ud800"})).encode(), "bad_value", "/attributes/k: contains an unpaired"),
+        (json.dumps(alert(attributes={"\u0000": 1})).encode(), "bad_value", "NUL"),
+        (json.dumps(alert(attributes={"a": [[[[[[[[1]]]]]]]]})).encode(), "bad_value", "nested deeper than 8"),
+        (json.dumps(alert(attributes={"n": 10**30})).encode(), "bad_value", "/attributes/n: integer out of range"),
+        (json.dumps(alert()).replace('"value": 23.5', '"value": 1e400').encode(), "not_json", "too large"),
+        (json.dumps(alert(event="end", seq=1, ended_at="2026-01-01T00:00:00Z")).encode(), "time_order", "before"),
     ],
 )
 def test_bad_alerts_are_refused_with_reason_and_place(message: bytes, reason: str, fragment: str) -> None:

@@ -69,32 +69,97 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a number")
+    return value
+
+
+MAX_DEPTH = 8
+MAX_INT = 2**53  # what every JSON reader (browsers, PostgreSQL's jsonb in the console's hands) keeps exactly
+
+
+def load_json(payload: bytes) -> Any:
+    """JSON as the gateway and the edge accept it: no NaN or Infinity, no number too large to be finite."""
+    return json.loads(payload, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """What makes a decoded JSON value unfit to store, named by its path, or None. PostgreSQL's jsonb refuses
+    NUL characters and UTF-8 cannot hold unpaired surrogates (both valid JSON escapes); deep nesting and huge
+    integers are refused here so that no later step meets them."""
+    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return f"{path or '(root)'}: contains a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{path or '(root)'}: contains an unpaired surrogate"
+        elif isinstance(item, bool) or item is None or isinstance(item, float):
+            continue
+        elif isinstance(item, int):
+            if not -MAX_INT <= item <= MAX_INT:
+                return f"{path or '(root)'}: integer out of range"
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                return f"{path or '(root)'}: nested deeper than {max_depth}"
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if isinstance(key, str):
+                    stack.append((path + "/" + key[:64], key, depth + 1))  # keys are strings to check too
+                stack.append((f"{path}/{key}"[:300], child, depth + 1))
+    return None
+
+
 def parse_alert(payload: bytes) -> dict[str, Any]:
     """Decode and validate one alert message, raising AlertFormatError with what was wrong."""
     if len(payload) > MAX_ALERT_BYTES:
         raise AlertFormatError("too_large", f"{len(payload)} bytes > {MAX_ALERT_BYTES}")
     try:
-        message = json.loads(payload, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise AlertFormatError("not_json", str(exc)) from None
+        message = load_json(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise AlertFormatError("not_json", str(exc)[:300]) from None
     fast_error = _fast_error(message)
     if fast_error is not None:
         # jsonschema lists every problem by path; only the compiled validator checks formats (dates, uuids).
         errors = schema_errors(message) or [fast_error]
         raise AlertFormatError("schema", "; ".join(errors[:20]))
-    for key in ("value", "threshold"):
-        value = message.get(key)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise AlertFormatError("schema", f"{key}: must be finite")
     assert isinstance(message, dict)
+    problem = json_problem(message)
+    if problem is not None:
+        raise AlertFormatError("bad_value", problem)
+    times = {}
+    for key in TIME_FIELDS:
+        if key in message:
+            try:
+                times[key] = instant(message[key])
+            except ValueError:
+                raise AlertFormatError("schema", f"{key}: {message[key]!r} is not a real time") from None
+    if "ended_at" in times and times["ended_at"] < times["started_at"]:
+        raise AlertFormatError("time_order", "ended_at is before started_at")
     return message
 
 
+TIME_FIELDS = ("started_at", "at", "ended_at", "emitted_at")
+
+
+def instant(text: str) -> datetime:
+    """An RFC 3339 time of the wire format (the schema has checked its shape)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def correlation_key(message: dict[str, Any]) -> str:
+    """The ticket key: always inside the sending edge's namespace (`<edge_id>/...`), so no edge can attach to,
+    escalate or reopen another estate's ticket by choosing a key."""
+    edge_id = message["edge_id"]
     key = message.get("correlation_key")
     if isinstance(key, str):
-        return key
-    return f"{message['edge_id']}/{message['source']['device_id']}/{message['rule_id']}"
+        return key if key.startswith(f"{edge_id}/") else f"{edge_id}/{key}"
+    return f"{edge_id}/{message['source']['device_id']}/{message['rule_id']}"
 
 
 def iso(ts: float) -> str:

@@ -14,10 +14,11 @@ from aiohttp import web
 from wangge.gateway.cases.rules import CaseRules, default_rules
 from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
-from wangge.gateway.http.context import CLOCK, CONSOLE, OPENAPI_TEXT, POOL, READY_CHECKS, RULES, SIGNAL
+from wangge.gateway.http.context import CLOCK, CONSOLE, INGEST, OPENAPI_TEXT, POOL, READY_CHECKS, RULES, SIGNAL
 from wangge.gateway.http.middleware import PUBLIC_ROUTES, auth_middleware, problem_middleware, request_id_middleware
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
+from wangge.gateway.ingest.config import IngestConfig
 
 STATIC_PACKAGE = "wangge.gateway.console"
 
@@ -57,6 +58,7 @@ def create_app(
     rules: CaseRules | None = None,
     clock: Callable[[], datetime] = _utc_now,
     console: ConsoleConfig | None = None,
+    ingest: IngestConfig | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, problem_middleware, auth_middleware], client_max_size=32 * 1024**2
@@ -66,6 +68,7 @@ def create_app(
     app[RULES] = rules or default_rules()
     app[CLOCK] = clock
     app[CONSOLE] = console or ConsoleConfig()
+    app[INGEST] = ingest or IngestConfig()
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")
     app.router.add_get("/", _static("static/index.html", "text/html"))

@@ -14,11 +14,13 @@ from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
 from wangge.gateway.http.problems import ProblemError
+from wangge.gateway.ingest.config import IngestConfig
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 RULES = web.AppKey("rules", CaseRules)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 CONSOLE = web.AppKey("console", ConsoleConfig)
+INGEST = web.AppKey("ingest", IngestConfig)
 READY_CHECKS: web.AppKey[dict[str, Callable[[], bool]]] = web.AppKey("ready_checks")
 SIGNAL = web.AppKey("outbox_signal", OutboxSignal)
 OPENAPI_TEXT = web.AppKey("openapi_text", str)  # generated once from the route table when the app is made

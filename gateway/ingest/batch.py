@@ -4,10 +4,13 @@ edge statuses, what to dead-letter, and what each edge is told back on its confi
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from wangge import alert_format
+from wangge.gateway.ingest.status import StatusError, parse_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,33 +52,64 @@ def confirmations(prepared: Prepared) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+EDGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")  # the wire format's ident
+
+
 def topic_edge(topic: str) -> str:
+    """The edge id in `wangge/edge/<edge_id>/<kind>`, or "" when the topic is not one of ours."""
     parts = topic.split("/")
-    return parts[2] if len(parts) == 4 else ""
+    if len(parts) != 4 or parts[:2] != ["wangge", "edge"] or not EDGE_ID.match(parts[2]):
+        return ""
+    return parts[2]
 
 
-def prepare(batch: list[Incoming]) -> Prepared:
+@dataclass(frozen=True)
+class TimeWindow:
+    """The times an event may carry, around the gateway's clock: a wrong clock at an edge cannot make
+    partitions for any year or hide events from retention."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime, max_age_days: float, max_ahead_s: float) -> TimeWindow:
+        return cls(now - timedelta(days=max_age_days), now + timedelta(seconds=max_ahead_s))
+
+    def problem(self, message: dict[str, Any]) -> str | None:
+        for key in alert_format.TIME_FIELDS:
+            if key in message:
+                at = alert_format.instant(message[key])
+                if not self.earliest <= at <= self.latest:
+                    window = f"{self.earliest:%Y-%m-%dT%H:%M}Z .. {self.latest:%Y-%m-%dT%H:%M}Z"
+                    return f"{key} {message[key]} is outside the accepted window {window}"
+        return None
+
+
+def prepare(batch: list[Incoming], window: TimeWindow | None = None) -> Prepared:
     """Validate a batch: what to store, what to dead-letter (topic, reason, detail, payload)."""
     out = Prepared([], [], [], [])
     for item in batch:
+        edge_id = topic_edge(item.topic)
+        if not edge_id:
+            out.rejected.append((item.topic, "bad_topic", "not wangge/edge/<edge_id>/alerts|status", item.payload))
+            continue
         if item.topic.endswith("/status"):
             try:
-                status = json.loads(item.payload) if item.payload else {"state": "cleared"}
-                if not isinstance(status, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                out.rejected.append((item.topic, "bad_status", str(exc)[:200], item.payload))
-                continue
-            out.statuses.append((topic_edge(item.topic), status))
+                out.statuses.append((edge_id, parse_status(edge_id, item.payload)))
+            except StatusError as exc:
+                out.rejected.append((item.topic, "bad_status", str(exc)[:400], item.payload))
             continue
         try:
             message = alert_format.parse_alert(item.payload)
         except alert_format.AlertFormatError as exc:
             out.rejected.append((item.topic, exc.reason, exc.detail[:4000], item.payload))
             continue
-        if message["edge_id"] != topic_edge(item.topic):
+        if message["edge_id"] != edge_id:
             detail = f"payload edge_id {message['edge_id']!r} sent on {item.topic!r}"
             out.rejected.append((item.topic, "edge_mismatch", detail, item.payload))
+            continue
+        if window is not None and (problem := window.problem(message)):
+            out.rejected.append((item.topic, "time_window", problem, item.payload))
             continue
         out.alerts.append(message)
         out.keys.append(alert_format.correlation_key(message))

@@ -1,6 +1,8 @@
-"""The `mqtt:` section of gateway.yaml: the central broker ingest subscribes to."""
+"""The `mqtt:` and `ingest:` sections of gateway.yaml: the central broker ingest subscribes to, and what it accepts."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -37,3 +39,18 @@ class MqttConfig(StrictModel):
         if value is not None and (not value or any(c in value for c in "/+#")):
             raise ValueError("must be a non-empty name without '/', '+' or '#'")
         return value
+
+
+class IngestConfig(StrictModel):
+    """The `ingest:` section: which edges are heard, and how far an event's times may be from the gateway's."""
+
+    registry: Literal["strict", "open"] = Field(
+        default="open",
+        description="strict: alerts and status only from edges in the registry (wangge admin create-edge); "
+        "open: any authenticated edge",
+    )
+    max_event_age_days: float = Field(
+        default=90, gt=0, le=3650, description="older events are refused (an edge back after a long outage)"
+    )
+    max_clock_ahead_s: float = Field(default=300, ge=0, le=86400, description="events further ahead are refused")
+    queue_max: int = Field(default=20000, ge=100, le=1_000_000, description="messages held between broker and writer")

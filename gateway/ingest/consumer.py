@@ -5,6 +5,12 @@ batch holding that message is committed, so a gateway killed at any point loses 
 redelivers) and doubles nothing (the database drops the redelivered copy by (alert_id, seq)).
 After the commit each edge also gets a confirmation of its events on `wangge/edge/<id>/confirms`;
 only that lets the edge empty its outbox, so even a broker that loses messages loses no alert.
+
+Nothing an edge sends can stop the consumer: bad messages are refused when the batch is prepared; of the
+database's errors only those about the data (SQLSTATE classes 22 and 23) isolate and dead-letter a message,
+and every other error (a full disk, a cancelled query, a lost connection) is retried with nothing confirmed,
+so no edge deletes an event because PostgreSQL had a bad minute. A crash of the loop itself is logged,
+counted and the loop restarted; `/readyz` reports ingest down while it is down or stuck.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -21,9 +29,9 @@ import paho.mqtt.client as paho
 
 from wangge.gateway import metrics
 from wangge.gateway.cases.rules import CaseRules, default_rules
-from wangge.gateway.ingest.batch import Incoming, Prepared, confirmations, confirms_topic, prepare
-from wangge.gateway.ingest.config import MqttConfig
-from wangge.gateway.ingest.store import isolate_bad_alerts, record_outcomes, store
+from wangge.gateway.ingest.batch import Incoming, Prepared, TimeWindow, confirmations, confirms_topic, prepare
+from wangge.gateway.ingest.config import IngestConfig, MqttConfig
+from wangge.gateway.ingest.store import isolate_bad, record_outcomes, store
 from wangge.gateway.storage import partitions
 from wangge.mqtt import make_client, parse_broker_url
 
@@ -33,29 +41,39 @@ ALERTS_FILTER = "wangge/edge/+/alerts"
 STATUS_FILTER = "wangge/edge/+/status"
 
 
-_RETRYABLE = (
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    OSError,
-    asyncio.TimeoutError,
-)
+STUCK_AFTER_S = 30.0  # a batch failing this long makes /readyz report ingest down
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """An error about the data (a bad value, a constraint): retrying the same rows cannot succeed."""
+    if isinstance(exc, asyncpg.DataError):  # asyncpg could not encode an argument
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
 
 
 class AlertIngest:
-    def __init__(self, pool: asyncpg.Pool, config: MqttConfig, rules: CaseRules | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: MqttConfig,
+        rules: CaseRules | None = None,
+        ingest: IngestConfig | None = None,
+    ) -> None:
         self._pool = pool
         self._rules = rules or default_rules()
         self._config = config
+        self._ingest = ingest or IngestConfig()
         self._broker = parse_broker_url(config.url)
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        # Bounds what waits between paho's thread and the writer: when full, paho's thread waits, the socket
+        # stops being read and the broker holds the rest (it has them unacknowledged anyway).
+        self._slots = threading.BoundedSemaphore(self._ingest.queue_max)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0
         self._connected = False
         self._stopping = False
+        self._running = False
+        self._failing_since: float | None = None
         self._task: asyncio.Task[None] | None = None
         client = make_client(self._broker, config.client_id, clean_session=not config.persistent(), manual_ack=True)
         client.max_inflight_messages_set(1000)
@@ -69,13 +87,19 @@ class AlertIngest:
         return self._connected
 
     @property
+    def healthy(self) -> bool:
+        """Connected, the consumer loop running, and no batch failing for longer than STUCK_AFTER_S."""
+        failing = self._failing_since is not None and time.monotonic() - self._failing_since > STUCK_AFTER_S
+        return self._connected and self._running and not failing
+
+    @property
     def alerts_subscription(self) -> str:
         group = self._config.shared_group
         return f"$share/{group}/{ALERTS_FILTER}" if group else ALERTS_FILTER
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._consume(), name="alert-ingest")
+        self._task = asyncio.create_task(self._supervise(), name="alert-ingest")
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=30)
         self._client.loop_start()
 
@@ -108,39 +132,71 @@ class AlertIngest:
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         item = Incoming(self._generation, message.mid, message.qos, message.topic, bytes(message.payload))
+        while not self._slots.acquire(timeout=1.0):
+            if self._stopping:
+                return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
     # the event loop ---------------------------------------------------------------------------
+    async def _supervise(self) -> None:
+        """Run the consumer for ever: a crash is logged, counted and followed by a restart."""
+        delay = 0.5
+        while True:
+            self._running = True
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._running = False
+                metrics.INGEST_CRASHES.inc()
+                log.exception("alert ingest crashed; restarting in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
     async def _consume(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            while len(batch) < self._config.batch_max and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            prepared = await self._store_until_done(batch)
-            for edge_id, confirmed in confirmations(prepared).items():
-                body = json.dumps(confirmed, separators=(",", ":"))
-                self._client.publish(confirms_topic(edge_id), body, qos=1)
-            for item in batch:
-                # An ack from an older connection would name a packet id the broker has re-used.
-                if item.qos > 0 and item.generation == self._generation:
-                    self._client.ack(item.mid, item.qos)
+            try:
+                while len(batch) < self._config.batch_max and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                metrics.INGEST_QUEUE.set(self._queue.qsize())
+                await self._handle(batch)
+            finally:
+                for _ in batch:  # an unacknowledged message of a crashed batch is sent again by its edge
+                    self._slots.release()
+
+    async def _handle(self, batch: list[Incoming]) -> None:
+        prepared = await self._store_until_done(batch)
+        for edge_id, confirmed in confirmations(prepared).items():
+            body = json.dumps(confirmed, separators=(",", ":"))
+            self._client.publish(confirms_topic(edge_id), body, qos=1)
+        for item in batch:
+            # An ack from an older connection would name a packet id the broker has re-used.
+            if item.qos > 0 and item.generation == self._generation:
+                self._client.ack(item.mid, item.qos)
+
+    def _window(self) -> TimeWindow:
+        return TimeWindow.around(datetime.now(UTC), self._ingest.max_event_age_days, self._ingest.max_clock_ahead_s)
 
     async def _store_until_done(self, batch: list[Incoming]) -> Prepared:
-        prepared = prepare(batch)
+        prepared = prepare(batch, self._window())
+        strict = self._ingest.registry == "strict"
         delay = 0.1
         while True:
             started = time.perf_counter()
             try:
                 async with self._pool.acquire() as conn:
-                    outcomes = await store(conn, prepared, self._rules)
+                    outcomes = await store(conn, prepared, self._rules, strict_registry=strict)
                 break
             except Exception as exc:  # the consumer must outlive any failure; nothing is acked until stored
-                refused = isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, _RETRYABLE)
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 isolated = None
-                if refused and prepared.alerts:
-                    with contextlib.suppress(*_RETRYABLE):
-                        isolated = await self._find_bad_alerts(prepared, exc)
+                if is_data_error(exc):
+                    with contextlib.suppress(Exception):  # isolation itself failing means: retry the batch
+                        isolated = await self._find_bad(prepared, exc)
                 if isolated is not None:
                     prepared = isolated
                     continue
@@ -148,34 +204,48 @@ class AlertIngest:
                 log.warning("storing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        self._failing_since = None
         metrics.INGEST_BATCH.observe(time.perf_counter() - started)
         record_outcomes(prepared, outcomes)
         for edge_id, status in prepared.statuses:
             self._export_status(edge_id, status)
         return prepared
 
-    async def _find_bad_alerts(self, prepared: Prepared, exc: Exception) -> Prepared | None:
-        """The database refused the batch: try each alert alone (rolled back) to find the culprits."""
-        bad = []
+    async def _find_bad(self, prepared: Prepared, exc: Exception) -> Prepared | None:
+        """The database refused the batch's data: try each alert and status alone (rolled back) to find the
+        culprits. Only a data error marks one bad; any other error is raised, and the batch is retried."""
+        bad_alerts, bad_statuses = [], []
         async with self._pool.acquire() as conn:
             for i, alert in enumerate(prepared.alerts):
-                try:
-                    async with conn.transaction():
-                        await partitions.ensure_for_alerts(conn, [alert])
-                        await conn.fetch(
-                            "SELECT * FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
-                            [alert],
-                            [prepared.keys[i]],
-                            self._rules.reopen_window,
-                        )
-                        raise _Rollback
-                except _Rollback:
-                    pass
-                except asyncpg.PostgresError:
-                    bad.append(i)
-        if not bad:
+                if await self._refused_alone(conn, "alert", alert, prepared.keys[i]):
+                    bad_alerts.append(i)
+            for i, (edge_id, status) in enumerate(prepared.statuses):
+                if await self._refused_alone(conn, "status", status, edge_id):
+                    bad_statuses.append(i)
+        if not bad_alerts and not bad_statuses:
             return None
-        return isolate_bad_alerts(prepared, bad, str(exc)[:300])
+        return isolate_bad(prepared, bad_alerts, bad_statuses, str(exc)[:300])
+
+    async def _refused_alone(self, conn: Any, kind: str, value: dict[str, Any], key: str) -> bool:
+        try:
+            async with conn.transaction():
+                if kind == "alert":
+                    await partitions.ensure_for_alerts(conn, [value])
+                    await conn.fetch(
+                        "SELECT * FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
+                        [value],
+                        [key],
+                        self._rules.reopen_window,
+                    )
+                else:
+                    await conn.execute("SELECT $1::jsonb", value)
+                raise _Rollback
+        except _Rollback:
+            return False
+        except Exception as exc:
+            if is_data_error(exc):
+                return True
+            raise
 
     @staticmethod
     def _export_status(edge_id: str, status: dict[str, Any]) -> None:

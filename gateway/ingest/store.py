@@ -35,23 +35,64 @@ async def _reject_foreign_devices(conn: Conn, prepared: Prepared) -> None:
             list(devices),
         )
     }
-    keep = []
+    refused = {}
     for i, alert in enumerate(prepared.alerts):
         owner = owners.get(alert["source"]["device_id"])
         if owner is not None and owner != alert["edge_id"]:
-            detail = f"device {alert['source']['device_id']!r} belongs to edge {owner!r}, not {alert['edge_id']!r}"
-            prepared.rejected.append(
-                (f"wangge/edge/{alert['edge_id']}/alerts", "foreign_device", detail, alert_format.encode(alert))
+            refused[i] = (
+                "foreign_device",
+                f"device {alert['source']['device_id']!r} belongs to edge {owner!r}, not {alert['edge_id']!r}",
             )
+    _refuse(prepared, refused)
+
+
+def _refuse(prepared: Prepared, refused: dict[int, tuple[str, str]]) -> None:
+    """Move the alerts at these positions (reason, detail) into the batch's rejected messages."""
+    if not refused:
+        return
+    for i, (reason, detail) in sorted(refused.items()):
+        alert = prepared.alerts[i]
+        prepared.rejected.append((f"wangge/edge/{alert['edge_id']}/alerts", reason, detail, alert_format.encode(alert)))
+    keep = [i for i in range(len(prepared.alerts)) if i not in refused]
+    prepared.alerts = [prepared.alerts[i] for i in keep]
+    prepared.keys = [prepared.keys[i] for i in keep]
+
+
+async def _reject_unregistered(conn: Conn, prepared: Prepared) -> None:
+    """registry: strict — alerts and status only from edges the registry knows."""
+    senders = {a["edge_id"] for a in prepared.alerts} | {edge_id for edge_id, _ in prepared.statuses}
+    if not senders:
+        return
+    known = {
+        r["edge_id"]
+        for r in await conn.fetch("SELECT edge_id FROM edges WHERE edge_id = ANY($1::text[])", list(senders))
+    }
+    detail = "edge {!r} is not in the registry (wangge admin create-edge)"
+    _refuse(
+        prepared,
+        {
+            i: ("unknown_edge", detail.format(a["edge_id"]))
+            for i, a in enumerate(prepared.alerts)
+            if a["edge_id"] not in known
+        },
+    )
+    statuses = []
+    for edge_id, status in prepared.statuses:
+        if edge_id in known:
+            statuses.append((edge_id, status))
         else:
-            keep.append(i)
-    if len(keep) != len(prepared.alerts):
-        prepared.alerts = [prepared.alerts[i] for i in keep]
-        prepared.keys = [prepared.keys[i] for i in keep]
+            prepared.rejected.append(
+                (f"wangge/edge/{edge_id}/status", "unknown_edge", detail.format(edge_id), json.dumps(status).encode())
+            )
+    prepared.statuses = statuses
 
 
 async def store(
-    conn: Conn, prepared: Prepared, rules: CaseRules | None = None, now: datetime | None = None
+    conn: Conn,
+    prepared: Prepared,
+    rules: CaseRules | None = None,
+    now: datetime | None = None,
+    strict_registry: bool = False,
 ) -> list[str]:
     """Write one prepared batch in one transaction; returns the outcome of each alert event, in batch order.
 
@@ -60,7 +101,7 @@ async def store(
     rules = rules or default_rules()
     now = now or datetime.now(UTC)
     try:
-        return await _store(conn, prepared, rules, now)
+        return await _store(conn, prepared, rules, now, strict_registry)
     except asyncpg.CheckViolationError:
         # SQLSTATE 23514 is also what a missing partition raises; its message text depends on the server's
         # lc_messages, so any check violation gets the partitions made and one more try. A real CHECK
@@ -68,11 +109,13 @@ async def store(
         made = await partitions.ensure_for_alerts(conn, prepared.alerts)
     if made:
         log.info("made %d month partitions for alerts of an unusual month", made)
-    return await _store(conn, prepared, rules, now)
+    return await _store(conn, prepared, rules, now, strict_registry)
 
 
-async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime) -> list[str]:
+async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime, strict_registry: bool) -> list[str]:
     async with conn.transaction():
+        if strict_registry:
+            await _reject_unregistered(conn, prepared)
         await _reject_foreign_devices(conn, prepared)
         outcomes: list[str] = []
         if prepared.alerts:
@@ -88,6 +131,13 @@ async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime
             outcomes = [""] * len(order)
             for position, i in enumerate(order):
                 outcomes[i] = results[position][0]
+            foreign = {
+                i: ("foreign_alert", f"alert {prepared.alerts[i]['alert_id']} belongs to another edge")
+                for i, outcome in enumerate(outcomes)
+                if outcome == "foreign_alert"
+            }
+            _refuse(prepared, foreign)
+            outcomes = [o for i, o in enumerate(outcomes) if i not in foreign]
         if prepared.rejected:
             await conn.executemany(
                 "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",
@@ -149,11 +199,21 @@ def record_outcomes(prepared: Prepared, outcomes: list[str]) -> None:
             metrics.TICKETS_REOPENED.inc()
 
 
-def isolate_bad_alerts(prepared: Prepared, bad: list[int], error: str) -> Prepared:
-    """Move alerts the database refused into the dead letters, keeping the rest of the batch."""
-    keep = [i for i in range(len(prepared.alerts)) if i not in bad]
+def isolate_bad(prepared: Prepared, bad_alerts: list[int], bad_statuses: list[int], error: str) -> Prepared:
+    """Move the alerts and statuses the database refused into the dead letters, keeping the rest of the batch."""
     rejected = list(prepared.rejected)
-    for i in bad:
-        payload = alert_format.encode(prepared.alerts[i])
-        rejected.append((f"wangge/edge/{prepared.alerts[i]['edge_id']}/alerts", "database_rejected", error, payload))
-    return Prepared([prepared.alerts[i] for i in keep], [prepared.keys[i] for i in keep], rejected, prepared.statuses)
+    for i in bad_alerts:
+        alert = prepared.alerts[i]
+        rejected.append(
+            (f"wangge/edge/{alert['edge_id']}/alerts", "database_rejected", error, alert_format.encode(alert))
+        )
+    for i in bad_statuses:
+        edge_id, status = prepared.statuses[i]
+        rejected.append((f"wangge/edge/{edge_id}/status", "database_rejected", error, json.dumps(status).encode()))
+    keep = [i for i in range(len(prepared.alerts)) if i not in bad_alerts]
+    return Prepared(
+        [prepared.alerts[i] for i in keep],
+        [prepared.keys[i] for i in keep],
+        rejected,
+        [s for i, s in enumerate(prepared.statuses) if i not in bad_statuses],
+    )

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from wangge.gateway import metrics
 from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES, PHOTO_TYPES, store_snapshot
-from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, require_role
+from wangge.gateway.http.context import CLOCK, INGEST, POOL, RULES, principal_of, require_role
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.edges import (
@@ -50,7 +50,9 @@ async def edge_alerts(request: web.Request, path: EdgePath) -> web.Response:
     if not isinstance(events, list) or not 1 <= len(events) <= 1000:
         raise ProblemError(400, "Bad Request", 'send one alert, or {"alerts": [1 to 1000 alerts]}')
     async with request.app[POOL].acquire() as conn:
-        result = await store_posted(conn, path.edge_id, events, request.app[RULES], request.app[CLOCK]())
+        result = await store_posted(
+            conn, path.edge_id, events, request.app[RULES], request.app[CLOCK](), request.app[INGEST]
+        )
     return json_response(result, status=207 if result["problems"] else 200)
 
 

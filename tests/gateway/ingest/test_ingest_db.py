@@ -48,6 +48,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0005_outbox_notify.sql",
             "0006_partitions.sql",
             "0007_snapshots.sql",
+            "0008_alert_ownership.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()
