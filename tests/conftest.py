@@ -147,6 +147,8 @@ def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str =
         "data_dir": str(tmp_path / f"gateway-{name}"),
         "http": f"127.0.0.1:{free_port()}",
         "mqtt": {"url": broker_url, "client_id": f"wangge-test-{name}", "shared_group": "gateway"},
+        # Recorded test alerts carry fixed dates; the time window itself is tested with its own settings.
+        "ingest": {"max_event_age_days": 3650},
         **extra,
     }
     return write_yaml(tmp_path / f"gateway-{name}.yaml", data)

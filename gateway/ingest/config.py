@@ -50,7 +50,10 @@ class IngestConfig(StrictModel):
         "open: any authenticated edge",
     )
     max_event_age_days: float = Field(
-        default=90, gt=0, le=3650, description="older events are refused (an edge back after a long outage)"
+        default=180,
+        gt=0,
+        le=3650,
+        description="older events are refused (as long as retention keeps alert events, by default)",
     )
     max_clock_ahead_s: float = Field(default=300, ge=0, le=86400, description="events further ahead are refused")
     queue_max: int = Field(default=20000, ge=100, le=1_000_000, description="messages held between broker and writer")

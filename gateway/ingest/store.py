@@ -46,6 +46,12 @@ async def _reject_foreign_devices(conn: Conn, prepared: Prepared) -> None:
     _refuse(prepared, refused)
 
 
+def storable_text(text: str) -> str:
+    """Text that PostgreSQL and UTF-8 can hold: what a refusal says may quote the bad input (a NUL, a lone
+    surrogate), so those are written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def _refuse(prepared: Prepared, refused: dict[int, tuple[str, str]]) -> None:
     """Move the alerts at these positions (reason, detail) into the batch's rejected messages."""
     if not refused:
@@ -141,7 +147,7 @@ async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime
         if prepared.rejected:
             await conn.executemany(
                 "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",
-                prepared.rejected,
+                [(storable_text(t), r, storable_text(d), p) for t, r, d, p in prepared.rejected],
             )
         for edge_id, status in prepared.statuses:
             state = str(status.get("state", "unknown"))[:32]
@@ -183,7 +189,7 @@ def record_outcomes(prepared: Prepared, outcomes: list[str]) -> None:
             "rejected message on %r: %s: %s",
             topic[:200],
             reason,
-            detail[:300],
+            storable_text(detail[:300]),
             extra={
                 "topic": topic[:200],
                 "reason": reason,
