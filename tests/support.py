@@ -22,6 +22,8 @@ from tests.contract import checked_json
 
 REPO = Path(__file__).resolve().parents[1]
 TUNING = REPO / "docker" / "mosquitto" / "wangge-tuning.conf"
+CENTRAL_CONF = REPO / "docker" / "mosquitto" / "central.conf"
+CENTRAL_ACL = REPO / "docker" / "mosquitto" / "acl"
 
 
 def free_port() -> int:
@@ -50,13 +52,25 @@ def port_open(port: int) -> bool:
 class Mosquitto:
     """A real Mosquitto with wangge's tuning and persistence; stop() and start() keep its sessions."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password_file: Path | None = None) -> None:
+        """Anonymous, or with `password_file` the shipped central broker's security (central.conf: no
+        anonymous clients, the shipped ACL)."""
         self.port = free_port()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
+        security = "allow_anonymous true\n"
+        if password_file is not None:
+            security = "".join(
+                line.replace("/mosquitto/config/passwd", str(password_file)).replace(
+                    "/mosquitto/config/acl", str(CENTRAL_ACL)
+                )
+                + "\n"
+                for line in CENTRAL_CONF.read_text().splitlines()
+                if line.startswith(("allow_anonymous", "password_file", "acl_file"))
+            )
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\n"
+            f"listener {self.port} 127.0.0.1\n{security}user root\n"
             f"persistence_location {workdir}/\nlog_dest file {workdir}/mosquitto.log\n" + TUNING.read_text()
         )
         self.proc: subprocess.Popen[bytes] | None = None
@@ -77,6 +91,11 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
 
     def pause(self) -> None:
         assert self.proc is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -19,6 +20,7 @@ from jsonschema import Draft202012Validator
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "alert.v1.schema.json"
 MAX_ALERT_BYTES = 64 * 1024
+IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")  # the schema's ident: edge, device and rule ids
 
 
 class AlertFormatError(ValueError):

@@ -184,6 +184,47 @@ def cmd_create_edge_token(args: argparse.Namespace) -> int:
     return _admin(args, work)
 
 
+def cmd_create_edge(args: argparse.Namespace) -> int:
+    """Provision an edge: registry entry, broker identity and HTTPS token; the secrets are shown once."""
+    from wangge.gateway.accounts.broker import provision_edge
+
+    async def work(conn: Conn) -> str:
+        password, token = await provision_edge(conn, args.edge_id, args.region, datetime.now(UTC))
+        secrets = {
+            "edge_id": args.edge_id,
+            "broker_username": args.edge_id,
+            "broker_password": password,
+            "token": token,
+        }
+        text = "".join(f"{k}: {v}\n" for k, v in secrets.items())
+        if args.secrets_file:
+            path = Path(args.secrets_file)
+            path.touch(mode=0o600, exist_ok=False)
+            path.write_text(text)
+            return f"edge {args.edge_id} provisioned; its secrets are in {path} (mode 600). Now run broker-passwords."
+        return f"edge {args.edge_id} provisioned (shown once, store them on the edge):\n{text.rstrip()}"
+
+    return _admin(args, work)
+
+
+def cmd_broker_passwords(args: argparse.Namespace) -> int:
+    """Write the central broker's password file: the gateway identity and every provisioned edge."""
+    from wangge.gateway.accounts.broker import password_file
+
+    gateway_password = Path(args.gateway_password_file).read_text().strip()
+
+    async def work(conn: Conn) -> str:
+        text = await password_file(conn, gateway_password)
+        out = Path(args.out)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(text)
+        tmp.replace(out)  # the broker never reads a half-written file
+        return f"{out}: {len(text.splitlines())} identities (send the broker SIGHUP to load them)"
+
+    return _admin(args, work)
+
+
 def cmd_import_regions(args: argparse.Namespace) -> int:
     from wangge.gateway.cases import registry
 
@@ -318,6 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=float, default=0, help="expires after this many days (0: never)")
     p = verb("create-edge-token", "a token an edge box uses for the HTTPS uplink", cmd_create_edge_token)
     p.add_argument("--edge-id", required=True)
+    p = verb(
+        "create-edge", "provision an edge: registry, broker identity and HTTPS token (shown once)", cmd_create_edge
+    )
+    p.add_argument("--edge-id", required=True)
+    p.add_argument("--region", help="region code the edge's estate is in")
+    p.add_argument("--secrets-file", help="write the secrets to this new file (mode 600) instead of printing them")
+    p = verb("broker-passwords", "write the central Mosquitto's password file from the registry", cmd_broker_passwords)
+    p.add_argument("--out", required=True, help="the password file the broker reads")
+    p.add_argument("--gateway-password-file", required=True, help="file holding the gateway identity's password")
     p = verb("import-regions", "import regions from GeoJSON or CSV: all rows or none", cmd_import_regions)
     p.add_argument("file")
     p = verb("export-regions", "print the regions as GeoJSON or CSV", cmd_export_regions)

@@ -4,7 +4,6 @@ edge statuses, what to dead-letter, and what each edge is told back on its confi
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,13 +51,10 @@ def confirmations(prepared: Prepared) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-EDGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")  # the wire format's ident
-
-
 def topic_edge(topic: str) -> str:
     """The edge id in `wangge/edge/<edge_id>/<kind>`, or "" when the topic is not one of ours."""
     parts = topic.split("/")
-    if len(parts) != 4 or parts[:2] != ["wangge", "edge"] or not EDGE_ID.match(parts[2]):
+    if len(parts) != 4 or parts[:2] != ["wangge", "edge"] or not alert_format.IDENT.match(parts[2]):
         return ""
     return parts[2]
 

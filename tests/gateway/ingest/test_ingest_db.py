@@ -49,6 +49,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0006_partitions.sql",
             "0007_snapshots.sql",
             "0008_alert_ownership.sql",
+            "0009_broker_identities.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

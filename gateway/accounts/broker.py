@@ -1,0 +1,86 @@
+"""Broker identities of edges and of the gateway, in the form Mosquitto's `password_file` reads.
+
+An edge's username is its edge id; the shipped ACL (docker/mosquitto/acl) lets a username publish and read
+only the topics that carry it, and only the gateway's identity read every edge's alerts and write confirms.
+The hash is PBKDF2-HMAC-SHA512 written as Mosquitto 2 does (`$7$<iterations>$<salt>$<hash>`, base64), so the
+file is produced here and checked by a real Mosquitto in the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from wangge.alert_format import IDENT
+from wangge.gateway.accounts.tokens import issue_token
+
+if TYPE_CHECKING:
+    from wangge.gateway.storage.pool import Conn
+
+GATEWAY_USER = "wangge-gateway"
+ITERATIONS = 101  # Mosquitto 2's own default for $7$
+_SALT_BYTES = 12
+
+
+def hash_password(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        _, kind, iterations, salt, digest = stored.split("$")
+        if kind != "7":
+            return False
+        expected = hash_password(password, base64.b64decode(salt), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected.rsplit("$", 1)[1], digest)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+async def provision_edge(conn: Conn, edge_id: str, region_code: str | None, now: datetime) -> tuple[str, str]:
+    """Register the edge (or give it new secrets) and return (broker password, HTTPS token), shown once.
+    Its earlier broker password stops working at the next password-file export; earlier tokens are revoked."""
+    if not IDENT.match(edge_id) or edge_id == GATEWAY_USER:
+        raise ValueError(f"edge id {edge_id!r}: letters, digits, '_', '.', ':' or '-', at most 128, not {GATEWAY_USER}")
+    region_id = None
+    if region_code:
+        region_id = await conn.fetchval("SELECT id FROM regions WHERE code = $1", region_code)
+        if region_id is None:
+            raise ValueError(f"no region with code {region_code!r}")
+    password = new_password()
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO edges (edge_id, state, last_seen, region_id, broker_password_hash, provisioned_at)"
+            " VALUES ($1, 'unknown', $4, $2, $3, $4) ON CONFLICT (edge_id) DO UPDATE SET"
+            " region_id = coalesce(EXCLUDED.region_id, edges.region_id),"
+            " broker_password_hash = EXCLUDED.broker_password_hash, provisioned_at = EXCLUDED.provisioned_at",
+            edge_id,
+            region_id,
+            hash_password(password),
+            now,
+        )
+        await conn.execute(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE edge_id = $1 AND revoked_at IS NULL", edge_id, now
+        )
+        token = await issue_token(conn, f"edge {edge_id}", edge_id=edge_id)
+    return password, token
+
+
+async def password_file(conn: Conn, gateway_password: str) -> str:
+    """The broker's password file: the gateway's identity and every provisioned edge."""
+    rows = await conn.fetch(
+        "SELECT edge_id, broker_password_hash FROM edges WHERE broker_password_hash IS NOT NULL ORDER BY edge_id"
+    )
+    lines = [f"{GATEWAY_USER}:{hash_password(gateway_password)}"]
+    lines += [f"{r['edge_id']}:{r['broker_password_hash']}" for r in rows if r["edge_id"] != GATEWAY_USER]
+    return "\n".join(lines) + "\n"
