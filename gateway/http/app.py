@@ -11,10 +11,21 @@ from importlib import resources
 import asyncpg
 from aiohttp import web
 
+from wangge.gateway.accounts.throttle import LoginThrottle
 from wangge.gateway.cases.rules import CaseRules, default_rules
 from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
-from wangge.gateway.http.context import CLOCK, CONSOLE, INGEST, OPENAPI_TEXT, POOL, READY_CHECKS, RULES, SIGNAL
+from wangge.gateway.http.context import (
+    CLOCK,
+    CONSOLE,
+    INGEST,
+    LOGIN_THROTTLE,
+    OPENAPI_TEXT,
+    POOL,
+    READY_CHECKS,
+    RULES,
+    SIGNAL,
+)
 from wangge.gateway.http.middleware import PUBLIC_ROUTES, auth_middleware, problem_middleware, request_id_middleware
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
@@ -69,6 +80,7 @@ def create_app(
     app[CLOCK] = clock
     app[CONSOLE] = console or ConsoleConfig()
     app[INGEST] = ingest or IngestConfig()
+    app[LOGIN_THROTTLE] = LoginThrottle()
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")
     app.router.add_get("/", _static("static/index.html", "text/html"))

@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp import web
 
 from wangge.gateway.accounts.principal import Principal
+from wangge.gateway.accounts.throttle import LoginThrottle
 from wangge.gateway.cases.registry import region_path
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.console.config import ConsoleConfig
@@ -21,6 +22,7 @@ RULES = web.AppKey("rules", CaseRules)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 CONSOLE = web.AppKey("console", ConsoleConfig)
 INGEST = web.AppKey("ingest", IngestConfig)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 READY_CHECKS: web.AppKey[dict[str, Callable[[], bool]]] = web.AppKey("ready_checks")
 SIGNAL = web.AppKey("outbox_signal", OutboxSignal)
 OPENAPI_TEXT = web.AppKey("openapi_text", str)  # generated once from the route table when the app is made

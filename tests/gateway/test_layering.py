@@ -55,9 +55,7 @@ def test_route_modules_import_no_other_route_module_and_hold_no_sql() -> None:
     for name, path in routes.items():
         others = {i for i in _imports(path, False) if i.startswith("wangge.gateway.http.routes.") and i != name}
         assert others == set(), name
-        strings = [
-            n.value for n in ast.walk(ast.parse(path.read_text("utf-8"))) if isinstance(n, ast.Constant)
-        ]
+        strings = [n.value for n in ast.walk(ast.parse(path.read_text("utf-8"))) if isinstance(n, ast.Constant)]
         assert not [s for s in strings if isinstance(s, str) and any(w in s for w in SQL_WORDS)], name
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import timedelta
 
 from aiohttp import web
 
+from wangge.gateway import metrics
 from wangge.gateway.accounts.audit import audit
 from wangge.gateway.accounts.tokens import principal_for, revoke
 from wangge.gateway.accounts.users import login as check_login
-from wangge.gateway.http.context import CLOCK, POOL, RULES, bearer_token, principal_of
+from wangge.gateway.http.context import CLOCK, LOGIN_THROTTLE, POOL, RULES, bearer_token, principal_of
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.auth import LoginRequest, LoginResult, Me
@@ -23,17 +26,38 @@ routes = RouteTable("auth")
     summary="Sign in; returns an expiring token",
     replies=json_reply(LoginResult),
     body=Body(LoginRequest, error_status=400, error_detail='send {"username": ..., "password": ...}'),
-    errors=(400, 401, 415),
+    errors=(400, 401, 415, 429),
     public=True,
 )
 async def login(request: web.Request, body: LoginRequest) -> web.Response:
+    """Throttled per username (failures) and per address (attempts); the password check runs off the loop."""
+    throttle = request.app[LOGIN_THROTTLE]
+    address = request.remote or ""
+    started = time.monotonic()
+    wait = throttle.retry_after(body.username, address, started)
+    if wait is None and throttle.pending >= throttle.max_pending:
+        wait = 1.0
+    if wait is not None:
+        metrics.LOGINS_THROTTLED.inc()
+        raise ProblemError(
+            429,
+            "Too Many Requests",
+            f"too many sign-in attempts; try again in {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+    throttle.attempted(address, started)
     now = request.app[CLOCK]()
     hours = request.app[RULES].token_hours
-    async with request.app[POOL].acquire() as conn:
-        token = await check_login(conn, body.username, body.password, now, hours, request.remote or "")
-        if token is None:
-            raise ProblemError(401, "Unauthorized", "wrong username or password")
-        principal = await principal_for(conn, token, now)
+    throttle.pending += 1
+    try:
+        async with request.app[POOL].acquire() as conn:
+            token = await check_login(conn, body.username, body.password, now, hours, address)
+            if token is None:
+                throttle.failed(body.username, time.monotonic())
+                raise ProblemError(401, "Unauthorized", "wrong username or password")
+            principal = await principal_for(conn, token, now)
+    finally:
+        throttle.pending -= 1
     assert principal is not None
     return json_response(
         {

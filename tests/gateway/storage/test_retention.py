@@ -36,7 +36,12 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
         july, august = old_alert(datetime(2026, 7, 3, tzinfo=UTC)), old_alert(datetime(2026, 8, 30, tzinfo=UTC))
         for message in (july, august):
             await conn.fetch("SELECT * FROM wangge_ingest_alerts(ARRAY[$1::jsonb], ARRAY['k'], '1 day')", message)
-        assert await migrate(conn) == ["0006_partitions.sql", "0007_snapshots.sql", "0008_alert_ownership.sql", "0009_broker_identities.sql"]
+        assert await migrate(conn) == [
+            "0006_partitions.sql",
+            "0007_snapshots.sql",
+            "0008_alert_ownership.sql",
+            "0009_broker_identities.sql",
+        ]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2
         assert await conn.fetchval("SELECT count(*) FROM alerts_y2026m07") == 1
