@@ -26,7 +26,15 @@ from wangge.gateway.http.context import (
     RULES,
     SIGNAL,
 )
-from wangge.gateway.http.middleware import PUBLIC_ROUTES, auth_middleware, problem_middleware, request_id_middleware
+from wangge.gateway.http.middleware import (
+    PUBLIC_ROUTES,
+    SECURITY_HEADERS,
+    auth_middleware,
+    problem_middleware,
+    request_id_middleware,
+    security_headers,
+    security_headers_middleware,
+)
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
 from wangge.gateway.ingest.config import IngestConfig
@@ -72,13 +80,15 @@ def create_app(
     ingest: IngestConfig | None = None,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, problem_middleware, auth_middleware], client_max_size=32 * 1024**2
+        middlewares=[request_id_middleware, security_headers_middleware, problem_middleware, auth_middleware],
+        client_max_size=32 * 1024**2,
     )
     app[POOL] = pool
     app[READY_CHECKS] = ready_checks
     app[RULES] = rules or default_rules()
     app[CLOCK] = clock
     app[CONSOLE] = console or ConsoleConfig()
+    app[SECURITY_HEADERS] = security_headers(app[CONSOLE].tile_url)
     app[INGEST] = ingest or IngestConfig()
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[OPENAPI_TEXT] = document_text()

@@ -78,11 +78,34 @@ def parse_path(request: web.Request, model: type[M]) -> M:
         ) from None
 
 
-async def parse_json(request: web.Request, model: type[M], status: int = 422, detail: str | None = None) -> M:
-    """The body as `model`, or 415 (not JSON), 400 (not a JSON object) or `status` naming each bad field."""
+DEFAULT_MAX_BYTES = 64 * 1024
+
+
+async def read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, or 413 as soon as it passes `max_bytes` (a public endpoint needs only a few KB)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ProblemError(413, "Content Too Large", f"this endpoint takes at most {max_bytes} bytes")
+    chunks, size = [], 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ProblemError(413, "Content Too Large", f"this endpoint takes at most {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_json(
+    request: web.Request,
+    model: type[M],
+    status: int = 422,
+    detail: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> M:
+    """The body as `model`, or 415 (not JSON), 413 (too large), 400 (not a JSON object) or `status` naming each
+    bad field."""
     if request.content_type != "application/json":
         raise ProblemError(415, "Unsupported Media Type", "send Content-Type: application/json")
-    data = await request.read()
+    data = await read_body(request, max_bytes)
     try:
         raw = json.loads(data)
     except ValueError as exc:

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -22,6 +23,42 @@ _TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflic
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_ROUTES = web.AppKey("public_routes", frozenset)
+SECURITY_HEADERS: web.AppKey[dict[str, str]] = web.AppKey("security_headers")
+
+
+def security_headers(tile_url: str | None) -> dict[str, str]:
+    """Headers for every response. Scripts only from the gateway itself (the console has no inline script);
+    images also from the configured map tile server; nothing may frame the console."""
+    images = ["'self'", "data:", "blob:"]
+    if tile_url and tile_url.startswith(("http://", "https://")):
+        parts = urlsplit(tile_url.replace("{s}.", "*."))
+        images.append(f"{parts.scheme}://{parts.netloc}")
+    policy = [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # Leaflet positions its panes with style attributes
+        f"img-src {' '.join(images)}",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+    return {
+        "Content-Security-Policy": "; ".join(policy),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    for name, value in request.app[SECURITY_HEADERS].items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 @web.middleware

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from wangge.gateway.http.inputs import parse_json, parse_path, parse_query
+from wangge.gateway.http.inputs import DEFAULT_MAX_BYTES, parse_json, parse_path, parse_query
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
@@ -26,6 +26,7 @@ class Body:
     model: type[BaseModel] | None = None
     media_types: tuple[str, ...] = ("application/json",)
     schema_name: str | None = None  # a raw body's schema: a component the document defines by name
+    max_bytes: int = DEFAULT_MAX_BYTES
     error_status: int = 422
     error_detail: str | None = None
 
@@ -69,7 +70,9 @@ class Operation:
             if op.query is not None:
                 kwargs["query"] = parse_query(request, op.query)
             if op.body is not None and op.body.model is not None:
-                kwargs["body"] = await parse_json(request, op.body.model, op.body.error_status, op.body.error_detail)
+                kwargs["body"] = await parse_json(
+                    request, op.body.model, op.body.error_status, op.body.error_detail, op.body.max_bytes
+                )
             return await op.handler(request, **kwargs)
 
         handle.__name__ = op.operation_id

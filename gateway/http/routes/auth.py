@@ -25,8 +25,10 @@ routes = RouteTable("auth")
     "/api/v1/auth/login",
     summary="Sign in; returns an expiring token",
     replies=json_reply(LoginResult),
-    body=Body(LoginRequest, error_status=400, error_detail='send {"username": ..., "password": ...}'),
-    errors=(400, 401, 415, 429),
+    body=Body(
+        LoginRequest, error_status=400, error_detail='send {"username": ..., "password": ...}', max_bytes=8 * 1024
+    ),
+    errors=(400, 401, 413, 415, 429),
     public=True,
 )
 async def login(request: web.Request, body: LoginRequest) -> web.Response:

@@ -26,8 +26,8 @@ routes = RouteTable("reports")
     "/api/v1/reports",
     summary="One-tap report (一键上报) → ticket and a resident progress token",
     replies=json_reply(ReportCreated, 201, "the ticket it opened"),
-    body=Body(ReportRequest, error_detail="the report is incomplete"),
-    errors=(400, 401, 403, 415, 422),
+    body=Body(ReportRequest, error_detail="the report is incomplete", max_bytes=32 * 1024 * 1024),
+    errors=(400, 401, 403, 413, 415, 422),
 )
 async def report(request: web.Request, body: ReportRequest) -> web.Response:
     principal = principal_of(request)
@@ -71,8 +71,8 @@ async def get_progress(request: web.Request, path: ProgressPath) -> web.Response
     summary="满意度评价; not_satisfied reopens the case",
     replies=json_reply(RatingResult),
     path_params=ProgressPath,
-    body=RatingRequest,
-    errors=(400, 404, 409, 415, 422),
+    body=Body(RatingRequest, max_bytes=8 * 1024),  # public: a few KB
+    errors=(400, 404, 409, 413, 415, 422),
     public=True,
 )
 async def rate_case(request: web.Request, path: ProgressPath, body: RatingRequest) -> web.Response:

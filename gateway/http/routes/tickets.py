@@ -24,9 +24,10 @@ from wangge.gateway.http.schemas.tickets import (
     TicketQuery,
     TicketWithActions,
 )
-from wangge.gateway.http.spec import Reply, RouteTable, json_reply
+from wangge.gateway.http.spec import Body, Reply, RouteTable, json_reply
 
 routes = RouteTable("tickets")
+PHOTOS_BODY_BYTES = 32 * 1024 * 1024  # up to 10 photos of 5 MiB, as base64, within the app's own limit
 
 
 @routes.get(
@@ -88,8 +89,8 @@ async def get_ticket(request: web.Request, path: TicketPath) -> web.Response:
     summary="A workflow action; 409 lists the allowed ones",
     replies=json_reply(TicketWithActions),
     path_params=TicketPath,
-    body=ActionRequest,
-    errors=(400, 401, 403, 404, 409, 415, 422),
+    body=Body(ActionRequest, max_bytes=PHOTOS_BODY_BYTES),
+    errors=(400, 401, 403, 404, 409, 413, 415, 422),
 )
 async def act_on_ticket(request: web.Request, path: TicketPath, body: ActionRequest) -> web.Response:
     principal = principal_of(request)

@@ -127,3 +127,25 @@ def test_readyz_fails_when_the_broker_is_down(database_url: str) -> None:
         await pool.close()
 
     asyncio.run(run())
+
+
+def test_every_response_carries_the_security_headers_and_public_bodies_are_small(database_url: str) -> None:
+    async def scenario(client: TestClient[Any, Any], auth: dict[str, str], pool: Any) -> None:
+        for path, headers in (("/", {}), ("/static/console/app.js", {}), ("/api/v1/tickets", auth),
+                              ("/api/v1/tickets", {}), ("/api/v1/nothing", auth), ("/healthz", {})):  # fmt: skip
+            resp = await client.get(path, headers=headers)
+            csp = resp.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+            assert "'unsafe-inline'" not in csp.split("script-src", 1)[1].split(";", 1)[0], path
+            assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+            assert resp.headers["Referrer-Policy"] == "no-referrer", path
+            assert resp.headers["X-Frame-Options"] == "DENY", path
+        big = {"username": "admin", "password": "x" * 20_000}
+        resp = await client.post("/api/v1/auth/login", json=big)
+        assert resp.status == 413 and resp.content_type == "application/problem+json"
+        resp = await client.post(
+            "/api/v1/progress/whatever/rating", json={"rating": "satisfied", "comment": "x" * 9000}
+        )
+        assert resp.status == 413
+
+    with_api(database_url, scenario)
