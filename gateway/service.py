@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +22,7 @@ from wangge.gateway.http.app import create_app
 from wangge.gateway.ingest.consumer import AlertIngest
 from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.gateway.storage.migrations import migrate
-from wangge.gateway.storage.pool import create_pool
+from wangge.gateway.storage.pool import connect_with_retry
 from wangge.gateway.storage.retention import run_lifecycle
 from wangge.gateway.webhooks.worker import WebhookWorker
 
@@ -30,21 +30,7 @@ if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
 log = logging.getLogger(__name__)
-
-
-async def connect_with_retry(url: str, attempts: int = 30) -> asyncpg.Pool:
-    """The database may still be starting (compose, a restart): wait for it, then say clearly why not."""
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            return await create_pool(url)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            if attempt == attempts:
-                raise RuntimeError(f"cannot reach the database after {attempts} attempts: {exc}") from exc
-            log.warning("database not reachable yet (%s); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
+STOP_TASK_S = 10.0
 
 
 @dataclass
@@ -121,8 +107,10 @@ class Gateway:
         for task in (self.sla_task, self.lifecycle_task, self.webhook_task):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                done, _ = await asyncio.wait([task], timeout=STOP_TASK_S)
+                if not done:  # say where it is stuck rather than hang the shutdown without a word
+                    stack = "".join(traceback.format_stack(task.get_stack(limit=20)[-1])) if task.get_stack() else ""
+                    log.error("task %s did not stop within %ss; it was at:\n%s", task.get_name(), STOP_TASK_S, stack)
         if self.webhook_worker is not None:
             await self.webhook_worker.close()
         if self.runner is not None:

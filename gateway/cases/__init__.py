@@ -1,2 +1,3 @@
-"""The case system's rules: workflow, working-time calendar, SLA policy, routing, regions. Pure code; the
-database work that uses them lives in wangge.gateway.tickets and wangge.gateway.registry."""
+"""The case system: tickets and their workflow, SLA clocks on a working-time calendar, routing, escalation,
+reports and ratings, the queue, evidence, the registry of regions, sites and devices, and statistics. The pure
+rules (workflow, calendar, sla, regions) have no I/O; the other modules hold the SQL that uses them."""

@@ -29,11 +29,11 @@ from wangge.gateway.http.context import (
 from wangge.gateway.http.middleware import (
     PUBLIC_ROUTES,
     SECURITY_HEADERS,
+    add_security_headers,
     auth_middleware,
     problem_middleware,
     request_id_middleware,
     security_headers,
-    security_headers_middleware,
 )
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
@@ -80,7 +80,7 @@ def create_app(
     ingest: IngestConfig | None = None,
 ) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, security_headers_middleware, problem_middleware, auth_middleware],
+        middlewares=[request_id_middleware, problem_middleware, auth_middleware],
         client_max_size=32 * 1024**2,
     )
     app[POOL] = pool
@@ -106,6 +106,7 @@ def create_app(
             if op.public:
                 public |= {(op.method, op.path), *([("HEAD", op.path)] if op.method == "GET" else [])}
     app[PUBLIC_ROUTES] = frozenset(public)
+    app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(_signal_context)
     app.on_shutdown.append(_close_streams)
     return app

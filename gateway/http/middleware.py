@@ -53,12 +53,10 @@ def security_headers(tile_url: str | None) -> dict[str, str]:
     }
 
 
-@web.middleware
-async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response as it is prepared (pages, static files, problems, streams alike)."""
     for name, value in request.app[SECURITY_HEADERS].items():
         response.headers.setdefault(name, value)
-    return response
 
 
 @web.middleware

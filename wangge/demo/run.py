@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
+from collections.abc import Awaitable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,14 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         if simulator is not None:
             simulator.stop()
         if edge is not None:
-            await asyncio.to_thread(edge.stop)
-        await gateway.stop()
-        await broker.stop()
-        await asyncio.to_thread(postgres.stop)
+            await _timed("edge", asyncio.to_thread(edge.stop))
+        await _timed("gateway", gateway.stop())
+        await _timed("broker", broker.stop())
+        await _timed("postgres", asyncio.to_thread(postgres.stop))
+
+
+async def _timed(what: str, step: Awaitable[object]) -> None:
+    """Each part's stop, timed in the log: a slow shutdown says which part was slow."""
+    started = time.monotonic()
+    await step
+    log.info("%s stopped in %.1f s", what, time.monotonic() - started)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 
@@ -33,6 +31,3 @@ class Problem(BaseModel):
 
 class Status(Out):
     status: str
-
-
-Json = dict[str, Any]
