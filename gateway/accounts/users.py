@@ -42,6 +42,9 @@ async def create_user(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 10:
         raise ValueError("a password needs at least 10 characters")
+    if role != "admin" and not region_code:
+        # Without a region a user's scope is the whole city: only an admin is meant to see everything.
+        raise ValueError(f"a {role} needs a region (--region): only an admin works without one")
     region_id = None
     if region_code:
         region_id = await conn.fetchval("SELECT id FROM regions WHERE code = $1", region_code)
