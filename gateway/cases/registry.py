@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from wangge.gateway.cases import regions as region_rules
+from wangge.gateway.storage.pages import keyset_page
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -213,11 +214,6 @@ async def region_path(conn: Conn | asyncpg.Pool, code: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _page(rows: list[Any], limit: int, key: str) -> tuple[list[dict[str, Any]], str | None]:
-    """The first `limit` rows and the key to continue after (rows holds one more when there is a next page)."""
-    return [dict(r) for r in rows[:limit]], str(rows[limit - 1][key]) if len(rows) > limit else None
-
-
 async def list_regions(
     conn: Conn, path: str, levels: list[str], text: str | None, after: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -233,7 +229,7 @@ async def list_regions(
         after,
         limit + 1,
     )
-    return _page(list(rows), limit, "path")
+    return keyset_page(list(rows), limit, "path")
 
 
 async def list_edges(
@@ -249,7 +245,7 @@ async def list_edges(
         after,
         limit + 1,
     )
-    return _page(list(rows), limit, "edge_id")
+    return keyset_page(list(rows), limit, "edge_id")
 
 
 async def list_devices(
@@ -282,4 +278,4 @@ async def list_devices(
         after,
         limit + 1,
     )
-    return _page(list(rows), limit, "device_id")
+    return keyset_page(list(rows), limit, "device_id")

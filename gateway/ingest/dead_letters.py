@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from wangge.gateway.storage.pages import keyset_page
+
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
@@ -25,14 +27,12 @@ async def list_dead_letters(
         since,
         until,
     )
-    items = []
-    for r in rows[:limit]:
-        item = dict(r)
+    items, after = keyset_page(list(rows), limit, "id")
+    for item in items:
         raw: bytes = item.pop("payload")
         try:
             item["payload_text"] = raw[:SHOWN_BYTES].decode("utf-8")
         except UnicodeDecodeError:
             item["payload_base64"] = raw[:SHOWN_BYTES].hex()
         item["payload_bytes"] = len(raw)
-        items.append(item)
-    return items, str(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return items, after

@@ -64,6 +64,14 @@ def _refuse(prepared: Prepared, refused: dict[int, tuple[str, str]]) -> None:
     prepared.keys = [prepared.keys[i] for i in keep]
 
 
+def _refuse_statuses(prepared: Prepared, refused: dict[int, tuple[str, str]]) -> None:
+    """Move the statuses at these positions (reason, detail) into the batch's rejected messages."""
+    for i, (reason, detail) in sorted(refused.items()):
+        edge_id, status = prepared.statuses[i]
+        prepared.rejected.append((f"wangge/edge/{edge_id}/status", reason, detail, json.dumps(status).encode()))
+    prepared.statuses = [s for i, s in enumerate(prepared.statuses) if i not in refused]
+
+
 async def _reject_unregistered(conn: Conn, prepared: Prepared) -> None:
     """registry: strict — alerts and status only from edges the registry knows."""
     senders = {a["edge_id"] for a in prepared.alerts} | {edge_id for edge_id, _ in prepared.statuses}
@@ -82,15 +90,14 @@ async def _reject_unregistered(conn: Conn, prepared: Prepared) -> None:
             if a["edge_id"] not in known
         },
     )
-    statuses = []
-    for edge_id, status in prepared.statuses:
-        if edge_id in known:
-            statuses.append((edge_id, status))
-        else:
-            prepared.rejected.append(
-                (f"wangge/edge/{edge_id}/status", "unknown_edge", detail.format(edge_id), json.dumps(status).encode())
-            )
-    prepared.statuses = statuses
+    _refuse_statuses(
+        prepared,
+        {
+            i: ("unknown_edge", detail.format(edge_id))
+            for i, (edge_id, _) in enumerate(prepared.statuses)
+            if edge_id not in known
+        },
+    )
 
 
 async def store(
@@ -207,19 +214,6 @@ def record_outcomes(prepared: Prepared, outcomes: list[str]) -> None:
 
 def isolate_bad(prepared: Prepared, bad_alerts: list[int], bad_statuses: list[int], error: str) -> Prepared:
     """Move the alerts and statuses the database refused into the dead letters, keeping the rest of the batch."""
-    rejected = list(prepared.rejected)
-    for i in bad_alerts:
-        alert = prepared.alerts[i]
-        rejected.append(
-            (f"wangge/edge/{alert['edge_id']}/alerts", "database_rejected", error, alert_format.encode(alert))
-        )
-    for i in bad_statuses:
-        edge_id, status = prepared.statuses[i]
-        rejected.append((f"wangge/edge/{edge_id}/status", "database_rejected", error, json.dumps(status).encode()))
-    keep = [i for i in range(len(prepared.alerts)) if i not in bad_alerts]
-    return Prepared(
-        [prepared.alerts[i] for i in keep],
-        [prepared.keys[i] for i in keep],
-        rejected,
-        [s for i, s in enumerate(prepared.statuses) if i not in bad_statuses],
-    )
+    _refuse(prepared, dict.fromkeys(bad_alerts, ("database_rejected", error)))
+    _refuse_statuses(prepared, dict.fromkeys(bad_statuses, ("database_rejected", error)))
+    return prepared

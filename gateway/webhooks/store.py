@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from wangge.gateway.storage.pages import keyset_page
 from wangge.gateway.webhooks.formats import Event
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ async def list_deliveries(
         before_id,
         limit + 1,
     )
-    return [dict(r) for r in rows[:limit]], str(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return keyset_page(list(rows), limit, "id")
 
 
 async def delivery_in_scope(conn: Conn, delivery_id: int, scope: str) -> bool:
