@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from wangge.configfile import HostPort, StrictModel
+from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.cases.config import CasesConfig
 from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.ingest.config import IngestConfig, MqttConfig
@@ -23,6 +24,7 @@ class GatewayConfig(StrictModel):
     mqtt: MqttConfig = MqttConfig()
     ingest: IngestConfig = IngestConfig()
     cases: CasesConfig = CasesConfig()
+    accounts: AccountsConfig = AccountsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     retention: RetentionConfig = RetentionConfig()
     console: ConsoleConfig = ConsoleConfig()

@@ -79,6 +79,7 @@ class Gateway:
             self.clock,
             self.config.console,
             self.config.ingest,
+            self.config.accounts,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -180,14 +181,21 @@ def start_service(
     return proc, base
 
 
-def http_json(url: str, token: str | None = None, timeout: float = 5) -> tuple[int, Any]:
-    """GET a JSON resource of a running gateway; the answer is checked against the API document."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+def http_json(
+    url: str, token: str | None = None, timeout: float = 5, method: str = "GET", body: Any = None
+) -> tuple[int, Any]:
+    """Call a running gateway (GET, or `method` with a JSON `body`); the answer is checked against the API
+    document."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = None
+    if body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, checked_json("GET", url, resp.status, resp.headers.get_content_type(), resp.read())
+            return resp.status, checked_json(method, url, resp.status, resp.headers.get_content_type(), resp.read())
     except urllib.error.HTTPError as err:
-        return err.code, checked_json("GET", url, err.code, err.headers.get_content_type(), err.read())
+        return err.code, checked_json(method, url, err.code, err.headers.get_content_type(), err.read())
 
 
 def http_text(url: str, timeout: float = 5) -> str:

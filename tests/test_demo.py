@@ -28,12 +28,19 @@ def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: P
     try:
 
         def printed_token() -> str | None:
-            match = re.search(r"^token: (\S+)$", (tmp_path / "demo.log").read_text(), re.M)
+            match = re.search(r"^API token \(.*\): (\S+)$", (tmp_path / "demo.log").read_text(), re.M)
             assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
             return match.group(1) if match else None
 
         token = wait_until(printed_token, 60, "the demo to print its token")
-        assert f"console: http://{http}/#token={token}" in (tmp_path / "demo.log").read_text()
+        printed = (tmp_path / "demo.log").read_text()
+        password = re.search(r"^console: http://\S+/  \(sign in: user demo-admin, password (\S+)\)$", printed, re.M)
+        assert password is not None and token not in password.group(0)
+        # The printed password signs in (the console's form does the same request).
+        status, body = http_json(
+            f"http://{http}/api/v1/auth/login", method="POST", body={"username": "demo-admin", "password": password[1]}
+        )
+        assert status == 200 and body["user"]["role"] == "admin"
         started = time.monotonic()
 
         def flood_ticket() -> dict[str, object] | None:

@@ -42,7 +42,7 @@ def test_a_camera_intrusion_becomes_a_ticket_with_its_snapshot(
         "camera,plaza-cam,e1,广场摄像头 Plaza camera,990101001001001,22.5105,113.9102,\n"
     )
     admin(gw_config, "import-devices", str(devices))
-    edge_token = admin(gw_config, "create-edge-token", "--edge-id", "e1").split("token:", 1)[1].strip()
+    edge_token = admin(gw_config, "rotate-edge-token", "--edge-id", "e1").split("token:", 1)[1].split()[0]
     (tmp_path / "edge-token").write_text(edge_token)
     with RtspServer({"plaza": f"file:{clip}"}, tmp_path / "rtsp.log") as rtsp:
         config = edge_yaml(

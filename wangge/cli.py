@@ -19,6 +19,7 @@ from wangge.edge.config import EdgeConfig
 from wangge.gateway.config import GatewayConfig
 
 if TYPE_CHECKING:
+    from wangge.gateway.accounts.principal import Principal
     from wangge.gateway.storage.pool import Conn
 
 EXIT_CONFIG = 2
@@ -113,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_database(config_path: str, work: Callable[[Conn], Awaitable[str]]) -> str:
+async def _with_database(config_path: str, work: Callable[[Conn, GatewayConfig], Awaitable[str]]) -> str:
     """Run one admin job against the gateway's database (migrated first)."""
     from wangge.gateway.storage.embedded import EmbeddedPostgres
     from wangge.gateway.storage.migrations import migrate
@@ -126,12 +127,13 @@ async def _with_database(config_path: str, work: Callable[[Conn], Awaitable[str]
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-            return await work(conn)
+            return await work(conn, config)
     finally:
         await pool.close()
 
 
-def _admin(args: argparse.Namespace, work: Callable[[Conn], Awaitable[str]]) -> int:
+def _admin(args: argparse.Namespace, work: Callable[[Conn, GatewayConfig], Awaitable[str]]) -> int:
+    from wangge.gateway.accounts.errors import AccountError
     from wangge.gateway.cases.registry import RegistryError
 
     try:
@@ -143,7 +145,7 @@ def _admin(args: argparse.Namespace, work: Callable[[Conn], Awaitable[str]]) -> 
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    except ValueError as exc:
+    except (ValueError, AccountError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
@@ -154,7 +156,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 
     password = Path(args.password_file).read_text().strip() if args.password_file else getpass.getpass()
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         user_id = await create_user(conn, args.username, password, args.role, args.region, args.display_name)
         return f"user {args.username} (id {user_id}) created"
 
@@ -164,7 +166,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
 def cmd_create_token(args: argparse.Namespace) -> int:
     from wangge.gateway.accounts.tokens import issue_token
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         user_id = await conn.fetchval("SELECT id FROM users WHERE username = $1", args.user)
         if user_id is None:
             raise ValueError(f"no user {args.user!r} (wangge admin create-user)")
@@ -175,11 +177,102 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return _admin(args, work)
 
 
-def cmd_create_edge_token(args: argparse.Namespace) -> int:
-    from wangge.gateway.accounts.tokens import issue_token
+def cmd_rotate_edge_token(args: argparse.Namespace) -> int:
+    """A new HTTPS token for an edge; its earlier ones keep working for the grace period (no downtime)."""
+    from wangge.gateway.accounts.tokens import rotate_edge_token
 
-    async def work(conn: Conn) -> str:
-        return f"token: {await issue_token(conn, f'edge {args.edge_id}', edge_id=args.edge_id)}"
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        if await conn.fetchval("SELECT 1 FROM edges WHERE edge_id = $1", args.edge_id) is None:
+            raise ValueError(f"no edge {args.edge_id!r} (wangge admin create-edge)")
+        token, expires, until = await rotate_edge_token(
+            conn,
+            args.edge_id,
+            datetime.now(UTC),
+            config.accounts.edge_token_lifetime,
+            config.accounts.edge_token_grace,
+        )
+        return f"token: {token}\nexpires: {expires.isoformat()}\nearlier tokens work until: {until.isoformat()}"
+
+    return _admin(args, work)
+
+
+def _cli_admin() -> Principal:
+    """Whoever runs `wangge admin` on the gateway's host holds its database: they act as an admin."""
+    from wangge.gateway.accounts.principal import Principal
+
+    return Principal(name=f"cli:{getpass.getuser()}", role="admin", scope="/")
+
+
+def cmd_list_users(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.management import list_users
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        rows, after, lines = [], None, []
+        while True:
+            page, after = await list_users(conn, _cli_admin(), args.role, None, None, after, 500)
+            rows += page
+            if after is None:
+                break
+        for r in rows:
+            state = "disabled" if r["disabled_at"] else "active"
+            lines.append(f"{r['username']}\t{r['role']}\t{r['region_code'] or '-'}\t{state}\t{r['display_name']}")
+        return "\n".join(lines) or "no users"
+
+    return _admin(args, work)
+
+
+def cmd_update_user(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.management import UserChange, update
+
+    change = UserChange(
+        role=args.role,
+        region_code=args.region,
+        display_name=args.display_name,
+        disabled=True if args.disable else False if args.enable else None,
+    )
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        user = await update(conn, _cli_admin(), args.username, change, None)
+        state = "disabled" if user["disabled_at"] else "active"
+        return f"user {user['username']}: {user['role']} in {user['region_code'] or 'the whole city'}, {state}"
+
+    return _admin(args, work)
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.management import reset_password
+
+    password = Path(args.password_file).read_text().strip() if args.password_file else getpass.getpass()
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        await reset_password(conn, _cli_admin(), args.username, password, None, None)
+        return f"password of {args.username} reset; their tokens are revoked"
+
+    return _admin(args, work)
+
+
+def cmd_list_tokens(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.management import list_tokens
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        active = datetime.now(UTC) if args.active else None
+        page, _ = await list_tokens(conn, _cli_admin(), args.user, args.edge_id, active, None, 1000)
+        lines = [
+            f"{t['id']}\t{t['name']}\t{t['username'] or t['edge_id'] or '-'}\tcreated {t['created_at']:%Y-%m-%d}"
+            f"\texpires {t['expires_at'] or 'never'}\t{'revoked' if t['revoked_at'] else 'live'}"
+            for t in page
+        ]
+        return "\n".join(lines) or "no tokens"
+
+    return _admin(args, work)
+
+
+def cmd_revoke_token(args: argparse.Namespace) -> int:
+    from wangge.gateway.accounts.management import revoke_token
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        await revoke_token(conn, _cli_admin(), args.id, None)
+        return f"token {args.id} revoked"
 
     return _admin(args, work)
 
@@ -188,8 +281,10 @@ def cmd_create_edge(args: argparse.Namespace) -> int:
     """Provision an edge: registry entry, broker identity and HTTPS token; the secrets are shown once."""
     from wangge.gateway.accounts.broker import provision_edge
 
-    async def work(conn: Conn) -> str:
-        password, token = await provision_edge(conn, args.edge_id, args.region, datetime.now(UTC))
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        password, token = await provision_edge(
+            conn, args.edge_id, args.region, datetime.now(UTC), config.accounts.edge_token_lifetime
+        )
         secrets = {
             "edge_id": args.edge_id,
             "broker_username": args.edge_id,
@@ -213,7 +308,7 @@ def cmd_broker_passwords(args: argparse.Namespace) -> int:
 
     gateway_password = Path(args.gateway_password_file).read_text().strip()
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         text = await password_file(conn, gateway_password)
         out = Path(args.out)
         tmp = out.with_name(out.name + ".tmp")
@@ -228,7 +323,7 @@ def cmd_broker_passwords(args: argparse.Namespace) -> int:
 def cmd_import_regions(args: argparse.Namespace) -> int:
     from wangge.gateway.cases import registry
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         count = await registry.import_regions(conn, Path(args.file).read_text("utf-8"), args.file)
         return f"{args.file}: {count} regions imported"
 
@@ -238,7 +333,7 @@ def cmd_import_regions(args: argparse.Namespace) -> int:
 def cmd_export_regions(args: argparse.Namespace) -> int:
     from wangge.gateway.cases import registry
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         return await registry.export_regions(conn, args.format)
 
     return _admin(args, work)
@@ -247,7 +342,7 @@ def cmd_export_regions(args: argparse.Namespace) -> int:
 def cmd_import_devices(args: argparse.Namespace) -> int:
     from wangge.gateway.cases import registry
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         count = await registry.import_devices(conn, Path(args.file).read_text("utf-8"))
         return f"{args.file}: {count} edges and devices imported"
 
@@ -273,7 +368,7 @@ def cmd_add_webhook(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         return _report(configfile.ConfigError("add-webhook", configfile.validation_problems(exc)))
 
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         path = "/"
         if args.region:
             path = await conn.fetchval("SELECT path FROM regions WHERE code = $1", args.region)
@@ -286,7 +381,7 @@ def cmd_add_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_list_webhooks(args: argparse.Namespace) -> int:
-    async def work(conn: Conn) -> str:
+    async def work(conn: Conn, config: GatewayConfig) -> str:
         rows = await conn.fetch(
             "SELECT s.id, s.name, s.format, s.url, s.enabled, s.disabled_reason,"
             " count(d.*) FILTER (WHERE d.state = 'pending') AS pending,"
@@ -357,8 +452,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("create-token", "an API token for a user, printed once", cmd_create_token)
     p.add_argument("--user", required=True)
     p.add_argument("--days", type=float, default=0, help="expires after this many days (0: never)")
-    p = verb("create-edge-token", "a token an edge box uses for the HTTPS uplink", cmd_create_edge_token)
+    p = verb(
+        "rotate-edge-token", "a new HTTPS token for an edge; earlier ones work for the grace", cmd_rotate_edge_token
+    )
     p.add_argument("--edge-id", required=True)
+    p = verb("list-users", "users, their roles, regions and whether they are disabled", cmd_list_users)
+    p.add_argument("--role", choices=["admin", "supervisor", "operator", "grid_worker"])
+    p = verb("update-user", "change a user's role, region or name; disable or enable them", cmd_update_user)
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", choices=["admin", "supervisor", "operator", "grid_worker"])
+    p.add_argument("--region", help="region code")
+    p.add_argument("--display-name")
+    state = p.add_mutually_exclusive_group()
+    state.add_argument("--disable", action="store_true", help="sign them out everywhere and refuse sign-in")
+    state.add_argument("--enable", action="store_true")
+    p = verb(
+        "reset-password", "set a user's password (asked, or --password-file); revokes their tokens", cmd_reset_password
+    )
+    p.add_argument("--username", required=True)
+    p.add_argument("--password-file")
+    p = verb("list-tokens", "tokens of users and edges (never their secrets)", cmd_list_tokens)
+    p.add_argument("--user")
+    p.add_argument("--edge-id")
+    p.add_argument("--active", action="store_true", help="only tokens neither revoked nor expired")
+    p = verb("revoke-token", "revoke a token by its id (list-tokens)", cmd_revoke_token)
+    p.add_argument("id", type=int)
     p = verb(
         "create-edge", "provision an edge: registry, broker identity and HTTPS token (shown once)", cmd_create_edge
     )

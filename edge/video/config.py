@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -199,7 +200,14 @@ class CameraConfig(StrictModel):
 
 class SnapshotUploadConfig(StrictModel):
     gateway_url: str = Field(pattern=r"^https?://", description="the gateway's base URL")
-    token_file: Path = Field(description="a file holding this edge's API token")
+    token_file: Path = Field(description="a file holding this edge's API token (rotated in place)")
+    rotate_before_days: float = Field(
+        default=30, ge=0, le=3650, description="ask for a new token when the current one has this little left"
+    )
+
+    @property
+    def rotate_before(self) -> timedelta:
+        return timedelta(days=self.rotate_before_days)
 
 
 class VideoConfig(StrictModel):

@@ -17,6 +17,7 @@ import numpy as np
 
 from wangge.detectors.video.boxes import Frame
 from wangge.detectors.video.rules import Box, VideoEvent
+from wangge.edge.credentials import EdgeToken
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class SnapshotSpool:
     """Snapshots waiting for the gateway, one file per alert (a better one replaces it). A thread sends them with
     the edge's token; a 404 means the alert has not reached the gateway yet, so the file waits for the next try."""
 
-    def __init__(self, directory: Path, edge_id: str, gateway_url: str | None, token: str | None) -> None:
+    def __init__(self, directory: Path, edge_id: str, gateway_url: str | None, token: EdgeToken | None) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._edge_id = edge_id
@@ -120,7 +121,7 @@ class SnapshotSpool:
                 self._send(path)
 
     def _send(self, path: Path) -> None:
-        assert self._url is not None
+        assert self._url is not None and self._token is not None
         try:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -129,11 +130,11 @@ class SnapshotSpool:
             f"{self._url}/api/v1/edges/{self._edge_id}/alerts/{path.stem}/snapshot",
             data=path.read_bytes(),
             method="PUT",
-            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {self._token}"},
+            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {self._token.value()}"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10):
-                pass
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                self._token.after_reply(reply.headers)
         except urllib.error.HTTPError as exc:
             if exc.code in (404, 409) or exc.code >= 500:
                 return  # not there yet, or the gateway is busy: next round

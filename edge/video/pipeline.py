@@ -22,6 +22,7 @@ from wangge.detectors.video.rules import VideoEvent
 from wangge.detectors.video.tamper import TamperDetector
 from wangge.edge import metrics
 from wangge.edge.alerts import AlertComposer
+from wangge.edge.credentials import EdgeToken
 from wangge.edge.video.capture import CameraCapture, CameraHealth, RateWindow
 from wangge.edge.video.config import CameraConfig, LineRuleConfig, TamperConfig, VideoConfig, VideoRuleBase
 from wangge.edge.video.detector import Detector, build_detector
@@ -267,7 +268,7 @@ class VideoService:
         token = None
         upload = video.snapshot_upload
         if upload is not None:
-            token = upload.token_file.read_text().strip()
+            token = EdgeToken(upload.token_file, upload.gateway_url, edge_id, upload.rotate_before)
         self.spool = SnapshotSpool(
             video.snapshot_dir or data_dir / "snapshots", edge_id, upload.gateway_url if upload else None, token
         )

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from wangge.alert_format import IDENT
@@ -47,7 +47,9 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-async def provision_edge(conn: Conn, edge_id: str, region_code: str | None, now: datetime) -> tuple[str, str]:
+async def provision_edge(
+    conn: Conn, edge_id: str, region_code: str | None, now: datetime, token_lifetime: timedelta
+) -> tuple[str, str]:
     """Register the edge (or give it new secrets) and return (broker password, HTTPS token), shown once.
     Its earlier broker password stops working at the next password-file export; earlier tokens are revoked."""
     if not IDENT.match(edge_id) or edge_id == GATEWAY_USER:
@@ -72,7 +74,7 @@ async def provision_edge(conn: Conn, edge_id: str, region_code: str | None, now:
         await conn.execute(
             "UPDATE api_tokens SET revoked_at = $2 WHERE edge_id = $1 AND revoked_at IS NULL", edge_id, now
         )
-        token = await issue_token(conn, f"edge {edge_id}", edge_id=edge_id)
+        token = await issue_token(conn, f"edge {edge_id}", edge_id=edge_id, expires_at=now + token_lifetime)
     return password, token
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 Role = Literal["admin", "supervisor", "operator", "grid_worker"]
@@ -18,6 +19,8 @@ class Principal:
     scope: str
     user_id: int | None = None
     edge_id: str | None = None
+    token_id: int | None = None
+    token_expires_at: datetime | None = None
 
     @property
     def is_edge(self) -> bool:

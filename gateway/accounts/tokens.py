@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -44,7 +44,8 @@ async def issue_token(
 
 async def principal_for(conn: Conn | asyncpg.Pool, token: str, now: datetime) -> Principal | None:
     row = await conn.fetchrow(
-        "SELECT t.name, t.edge_id, u.id AS user_id, u.username, u.role, coalesce(r.path, '/') AS scope"
+        "SELECT t.id, t.expires_at, t.name, t.edge_id, u.id AS user_id, u.username, u.role,"
+        " coalesce(r.path, '/') AS scope"
         " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id AND u.disabled_at IS NULL"
         " LEFT JOIN regions r ON r.id = u.region_id"
         " WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
@@ -53,12 +54,30 @@ async def principal_for(conn: Conn | asyncpg.Pool, token: str, now: datetime) ->
     )
     if row is None:
         return None
+    held = {"token_id": row["id"], "token_expires_at": row["expires_at"]}
     if row["edge_id"] is not None:
-        return Principal(name=f"edge:{row['edge_id']}", role=None, scope="/", edge_id=row["edge_id"])
+        return Principal(name=f"edge:{row['edge_id']}", role=None, scope="/", edge_id=row["edge_id"], **held)
     if row["user_id"] is None:
         return None  # a user token whose user was disabled
-    return Principal(name=row["username"], role=row["role"], scope=row["scope"], user_id=row["user_id"])
+    return Principal(name=row["username"], role=row["role"], scope=row["scope"], user_id=row["user_id"], **held)
 
 
 async def revoke(conn: Conn, token: str) -> None:
     await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE token_sha256 = $1", hash_token(token))
+
+
+async def rotate_edge_token(
+    conn: Conn, edge_id: str, now: datetime, lifetime: timedelta, grace: timedelta
+) -> tuple[str, datetime, datetime]:
+    """A new token for the edge; its earlier live tokens keep working for `grace`, so the edge (and every
+    replica it talks to) switches over without a refused request. Returns (token, its expiry, grace end)."""
+    until = now + grace
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE api_tokens SET expires_at = $2 WHERE edge_id = $1 AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > $2)",
+            edge_id,
+            until,
+        )
+        token = await issue_token(conn, f"edge {edge_id}", edge_id=edge_id, expires_at=now + lifetime)
+    return token, now + lifetime, until

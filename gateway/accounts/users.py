@@ -35,13 +35,22 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+def check_new_password(password: str) -> None:
+    if not 10 <= len(password) <= 1024:
+        raise ValueError("a password needs 10 to 1024 characters")
+
+
+async def verify_off_loop(stored: str, password: str) -> bool:
+    """argon2 in the bounded executor: the event loop keeps serving ingest and the live feed meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _verify, stored, password)
+
+
 async def create_user(
     conn: Conn, username: str, password: str, role: str, region_code: str | None, display_name: str = ""
 ) -> int:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 10:
-        raise ValueError("a password needs at least 10 characters")
+    check_new_password(password)
     if role != "admin" and not region_code:
         # Without a region a user's scope is the whole city: only an admin is meant to see everything.
         raise ValueError(f"a {role} needs a region (--region): only an admin works without one")
@@ -68,7 +77,7 @@ async def login(conn: Conn, username: str, password: str, now: datetime, hours: 
         "SELECT id, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL", username
     )
     stored = row["password_hash"] if row else _DUMMY_HASH
-    ok = await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _verify, stored, password) and row is not None
+    ok = await verify_off_loop(stored, password) and row is not None
     await audit(conn, username, "login" if ok else "login_failed", None, remote)
     if not ok or row is None:
         return None

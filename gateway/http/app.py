@@ -11,11 +11,13 @@ from importlib import resources
 import asyncpg
 from aiohttp import web
 
+from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.throttle import LoginThrottle
 from wangge.gateway.cases.rules import CaseRules, default_rules
 from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
 from wangge.gateway.http.context import (
+    ACCOUNTS,
     CLOCK,
     CONSOLE,
     INGEST,
@@ -78,6 +80,7 @@ def create_app(
     clock: Callable[[], datetime] = _utc_now,
     console: ConsoleConfig | None = None,
     ingest: IngestConfig | None = None,
+    accounts: AccountsConfig | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[request_id_middleware, problem_middleware, auth_middleware],
@@ -90,6 +93,7 @@ def create_app(
     app[CONSOLE] = console or ConsoleConfig()
     app[SECURITY_HEADERS] = security_headers(app[CONSOLE].tile_url)
     app[INGEST] = ingest or IngestConfig()
+    app[ACCOUNTS] = accounts or AccountsConfig()
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.accounts.throttle import LoginThrottle
 from wangge.gateway.cases.registry import region_path
@@ -18,6 +19,7 @@ from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.ingest.config import IngestConfig
 
 POOL = web.AppKey("pool", asyncpg.Pool)
+ACCOUNTS = web.AppKey("accounts", AccountsConfig)
 RULES = web.AppKey("rules", CaseRules)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 CONSOLE = web.AppKey("console", ConsoleConfig)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from wangge import logs
+from wangge.gateway.accounts.errors import AccountError
 from wangge.gateway.accounts.tokens import principal_for
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.http.context import CLOCK, POOL, bearer_token
@@ -19,7 +20,14 @@ from wangge.gateway.http.problems import ProblemError, problem
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("wangge.http")
 
-_TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Content"}
+_TITLES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_ROUTES = web.AppKey("public_routes", frozenset)
@@ -86,6 +94,9 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         logs.request_id.reset(token)
 
 
+TOKEN_EXPIRES_HEADER = "Wangge-Token-Expires"
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -94,6 +105,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return exc.response()
     except CaseError as exc:
         return problem(exc.status, _TITLES.get(exc.status, "Error"), str(exc), **exc.extra)
+    except AccountError as exc:
+        return problem(exc.status, _TITLES.get(exc.status, "Error"), str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -125,4 +138,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if principal.is_edge and not request.path.startswith(f"/api/v1/edges/{principal.edge_id}/"):
         raise ProblemError(403, "Forbidden", "an edge token may only post its own alerts")
     request["principal"] = principal
-    return await handler(request)
+    response = await handler(request)
+    if principal.is_edge and principal.token_expires_at is not None:
+        # An edge rotates its token ahead of this (POST /api/v1/edges/{id}/token).
+        response.headers[TOKEN_EXPIRES_HEADER] = principal.token_expires_at.isoformat()
+    return response

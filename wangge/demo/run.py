@@ -79,9 +79,9 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         edge.start()
         simulator = SensorSimulator(parse_broker_url(f"mqtt://{mqtt}"))
         simulator.start()
-        print(f"console: http://{http}/#token={token}")
-        print(f"token: {token}")
-        print(f"sign in: user demo-admin, password {password}")
+        # No token in the console's URL: it would stay in the browser's history and in screenshots.
+        print(f"console: http://{http}/  (sign in: user demo-admin, password {password})")
+        print(f"API token (curl -H 'Authorization: Bearer ...'): {token}")
         print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
         await wait_for_signal()
         print("stopping ...", flush=True)

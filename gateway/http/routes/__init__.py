@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from wangge.gateway.http.routes import auth, console, edges, events, registry, reports, stats, system, tickets, webhooks
+from wangge.gateway.http.routes import (
+    accounts,
+    auth,
+    console,
+    edges,
+    events,
+    registry,
+    reports,
+    stats,
+    system,
+    tickets,
+    webhooks,
+)
 from wangge.gateway.http.spec import RouteTable
 
 ALL: tuple[RouteTable, ...] = (
     system.routes,
     auth.routes,
+    accounts.routes,
     tickets.routes,
     reports.routes,
     registry.routes,

@@ -3,6 +3,8 @@ import { t, toggleLanguage, translateStatic, language } from "./i18n.js";
 import { barChart } from "./charts.js";
 
 const OFFICE = ["admin", "supervisor", "operator"];
+const MANAGERS = ["admin", "supervisor"];
+const ROLES = ["admin", "supervisor", "operator", "grid_worker"];
 const state = {
   token: null, config: null, offset: 0, feedIds: new Set(), lastEventId: null, liveAttempt: null, liveSeen: 0, liveGeneration: 0,
   view: null, refreshTimer: null, regionsGeo: null,
@@ -91,8 +93,6 @@ setInterval(() => document.querySelectorAll(".sla").forEach(paintSla), 1000);
 // ---------------------------------------------------------------- sign-in
 async function start() {
   translateStatic();
-  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromHash) { localStorage.setItem("wangge.token", fromHash); history.replaceState(null, "", location.pathname); }
   state.token = localStorage.getItem("wangge.token");
   $("#signin-form").addEventListener("submit", signIn);
   $("#signout").addEventListener("click", async () => { try { await api("/api/v1/auth/logout", { method: "POST" }); } catch { /* signed out anyway */ } signOut(); });
@@ -138,7 +138,7 @@ async function enter() {
   $("#whoami").textContent = `${user.name} · ${user.role}`;
   const office = OFFICE.includes(user.role);
   for (const a of document.querySelectorAll("header nav a")) {
-    a.hidden = !office && ["devices", "stats"].includes(a.dataset.view);
+    a.hidden = (!office && ["devices", "stats"].includes(a.dataset.view)) || (!MANAGERS.includes(user.role) && a.dataset.view === "accounts");
   }
   $("#signin").hidden = true; $("#top").hidden = false; $("#layout").hidden = false;
   connectLive();
@@ -264,7 +264,7 @@ function beep() {
 }
 
 // ---------------------------------------------------------------- router
-const VIEWS = { queue: queueView, ticket: ticketView, map: mapView, devices: devicesView, stats: statsView, worker: workerView };
+const VIEWS = { queue: queueView, ticket: ticketView, map: mapView, devices: devicesView, stats: statsView, worker: workerView, accounts: accountsView };
 
 async function route() {
   if (!state.config) return;
@@ -500,10 +500,17 @@ function photoPayload(file) {
 const LIGHT_COLOURS = { red: "#d1242f", yellow: "#d4a72c", green: "#1a7f37", none: "#8c959f" };
 const markerStyle = (light) => ({ radius: 8, color: "#fff", weight: 2, fillColor: LIGHT_COLOURS[light], fillOpacity: 0.95, className: `marker-${light}` });
 
+// Leaflet writes attributions as HTML; ours is text from the config, so it gets its own control.
+const TextAttribution = window.L && L.Control.extend({
+  options: { position: "bottomright" },
+  onAdd() { return el("div", { class: "leaflet-control-attribution leaflet-control" }, this.options.text); },
+});
+
 function baseMap(node) {
-  const map = L.map(node, { preferCanvas: false, attributionControl: !!state.config.map.tile_url });
+  const map = L.map(node, { preferCanvas: false, attributionControl: false });
   if (state.config.map.tile_url) {
-    L.tileLayer(state.config.map.tile_url, { maxZoom: state.config.map.max_zoom, attribution: state.config.map.attribution }).addTo(map);
+    L.tileLayer(state.config.map.tile_url, { maxZoom: state.config.map.max_zoom }).addTo(map);
+    if (state.config.map.attribution) new TextAttribution({ text: state.config.map.attribution }).addTo(map);
   }
   return map;
 }
@@ -516,7 +523,7 @@ async function regionsLayer() {
   const weight = { district: 3, street: 2, community: 1.5, grid: 1 };
   return L.geoJSON(state.regionsGeo, {
     style: (f) => ({ color: "#57606a", weight: weight[f.properties.level] || 1, fillColor: "#ffffff", fillOpacity: f.properties.level === "grid" ? 0.6 : 0.1 }),
-    onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.name} (${f.properties.code})`),
+    onEachFeature: (f, layer) => layer.bindTooltip(() => el("span", { class: "region-tip" }, `${f.properties.name} (${f.properties.code})`)),
   });
 }
 
@@ -542,7 +549,7 @@ async function mapView(main) {
         if (tk.lat === null || tk.lon === null) continue;
         const light = lightOf(tk); counts[light]++;
         layer.push(L.circleMarker([tk.lat, tk.lon], markerStyle(light))
-          .bindPopup(`<a href="#/ticket/${tk.id}">#${tk.id}</a> ${escapeHtml(tk.title)}<br>${escapeHtml(t(`st.${tk.state}`))}`));
+          .bindPopup(() => el("div", { class: "ticket-popup" }, el("a", { href: `#/ticket/${tk.id}` }, `#${tk.id}`), " ", tk.title, el("br"), t(`st.${tk.state}`))));
       }
       cursor = body.next_cursor;
       if (!cursor) break;
@@ -555,8 +562,6 @@ async function mapView(main) {
   const refresh = debounce(() => load().catch(() => {}), 500);
   return { onEvent: refresh, leave: () => map.remove() };
 }
-
-function escapeHtml(text) { return String(text ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`); }
 
 // ---------------------------------------------------------------- devices
 async function devicesView(main) {
@@ -657,3 +662,84 @@ async function workerView(main) {
 }
 
 start();
+
+// ---------------------------------------------------------------- accounts (admins; supervisors for their own people)
+async function accountsView(main) {
+  const me = state.config.user;
+  const roles = me.role === "admin" ? ROLES : ["operator", "grid_worker"];
+  const status = el("p", { id: "accounts-status", role: "status" });
+  const tokensBox = el("section", { id: "tokens" });
+  const tbody = el("tbody");
+  const say = (text, error = false) => { status.textContent = text; status.className = error ? "error" : "muted"; };
+  const roleSelect = (value) => el("select", { name: "role" }, roles.map((r) => el("option", { value: r, selected: r === value }, t(`role.${r}`))));
+
+  async function load() {
+    const users = [];
+    let cursor = null;
+    do {
+      const page = await api(`/api/v1/users?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      users.push(...page.items); cursor = page.next_cursor;
+    } while (cursor);
+    tbody.replaceChildren(...users.map(userRow));
+  }
+
+  function userRow(u) {
+    const role = roleSelect(u.role);
+    const region = el("input", { name: "region", value: u.region_code || "", size: 15, "aria-label": t("acct.region") });
+    const disabled = u.disabled_at !== null;
+    const change = (body) => async () => {
+      try { await api(`/api/v1/users/${encodeURIComponent(u.username)}`, { method: "PATCH", body }); say(`${u.username}: ${t("acct.done")}`); await load(); }
+      catch (err) { say(err.message, true); }
+    };
+    return el("tr", { dataset: { username: u.username, state: disabled ? "disabled" : "active" } },
+      el("td", {}, u.username), el("td", {}, u.display_name), el("td", {}, role), el("td", {}, region),
+      el("td", { class: "account-state" }, t(disabled ? "acct.disabled" : "acct.active")), el("td", {}, fmtTime(u.last_login_at)),
+      el("td", { class: "actions" },
+        el("button", { type: "button", class: "save", onclick: () => change({ role: role.value, region: region.value.trim() || null })() }, t("acct.save")),
+        el("button", { type: "button", class: "toggle", onclick: change({ disabled: !disabled }) }, t(disabled ? "acct.enable" : "acct.disable")),
+        el("button", { type: "button", class: "reset", onclick: () => resetForm(u.username) }, t("acct.reset")),
+        el("button", { type: "button", class: "tokens", onclick: () => showTokens(u.username) }, t("acct.tokens"))));
+  }
+
+  function resetForm(username) {
+    const input = el("input", { name: "password", type: "password", minlength: 10, required: true, autocomplete: "new-password" });
+    tokensBox.replaceChildren(el("form", { id: "reset-form", onsubmit: async (event) => {
+      event.preventDefault();
+      try { await api(`/api/v1/users/${encodeURIComponent(username)}/password`, { method: "POST", body: { password: input.value } }); say(`${username}: ${t("acct.done")}`); tokensBox.replaceChildren(); }
+      catch (err) { say(err.message, true); }
+    } }, el("h2", {}, `${t("acct.reset")} · ${username}`), el("label", {}, t("acct.newpassword"), input), el("button", { type: "submit" }, t("acct.save"))));
+  }
+
+  async function showTokens(username) {
+    const page = await api(`/api/v1/tokens?user=${encodeURIComponent(username)}&limit=200`);
+    tokensBox.replaceChildren(el("h2", {}, `${t("acct.tokens")} · ${username}`),
+      el("table", { id: "token-list" }, el("thead", {}, el("tr", {}, ["acct.name", "acct.created", "acct.expires", "acct.state", ""].map((k) => el("th", {}, k ? t(k) : "")))),
+        el("tbody", {}, page.items.map((tk) => el("tr", { dataset: { tokenId: tk.id } },
+          el("td", {}, tk.name), el("td", {}, fmtTime(tk.created_at)), el("td", {}, fmtTime(tk.expires_at)),
+          el("td", {}, tk.revoked_at ? t("acct.revoked") : t("acct.active")),
+          el("td", {}, tk.revoked_at ? "" : el("button", { type: "button", class: "revoke", onclick: async () => {
+            try { await api(`/api/v1/tokens/${tk.id}`, { method: "DELETE" }); await showTokens(username); } catch (err) { say(err.message, true); }
+          } }, t("acct.revoke"))))))));
+  }
+
+  const form = el("form", { id: "new-user", onsubmit: async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const body = { username: data.get("username").trim(), display_name: data.get("display_name").trim(), role: data.get("role"), password: data.get("password"), region: data.get("region").trim() || null };
+    try { await api("/api/v1/users", { method: "POST", body }); say(`${body.username}: ${t("acct.done")}`); form.reset(); await load(); }
+    catch (err) { say(err.message, true); }
+  } },
+  el("h2", {}, t("acct.new")),
+  el("label", {}, t("acct.username"), el("input", { name: "username", required: true, maxlength: 64, autocomplete: "off" })),
+  el("label", {}, t("acct.name"), el("input", { name: "display_name", maxlength: 200 })),
+  el("label", {}, t("acct.role"), roleSelect("grid_worker")),
+  el("label", {}, t("acct.region"), el("input", { name: "region", maxlength: 32 })),
+  el("label", {}, t("acct.password"), el("input", { name: "password", type: "password", minlength: 10, required: true, autocomplete: "new-password" })),
+  el("button", { type: "submit" }, t("acct.create")));
+
+  main.append(el("h1", { class: "view-title" }, t("acct.title")), status,
+    el("table", { id: "users" }, el("thead", {}, el("tr", {}, ["acct.username", "acct.name", "acct.role", "acct.region", "acct.state", "acct.lastlogin", ""].map((k) => el("th", {}, k ? t(k) : "")))), tbody),
+    tokensBox, form);
+  await load();
+  return {};
+}
