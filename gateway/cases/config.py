@@ -68,6 +68,9 @@ class CasesConfig(StrictModel):
     extra_workdays: list[date] = Field(default_factory=list, description="weekend days worked (调休)")
     yellow_share: float = Field(default=0.8, gt=0, lt=1)
     reopen_window_h: float = Field(default=72, ge=0, le=24 * 365)
+    rating_window_h: float = Field(
+        default=168, gt=0, le=24 * 365, description="a resident may rate a closure this long after it (once)"
+    )
     recurring_count: int = Field(default=3, ge=2, le=1000, description="this many tickets of a category ...")
     recurring_days: int = Field(default=30, ge=1, le=365, description="... at one place within this many days")
     escalation_interval_s: float = Field(default=30, ge=1, le=3600)

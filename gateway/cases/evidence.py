@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import datetime
@@ -11,6 +12,7 @@ from wangge.gateway.accounts.audit import audit
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.cases.events import emit
+from wangge.gateway.cases.images import image_type
 from wangge.gateway.cases.tickets import fetch_ticket, scope_clause
 
 if TYPE_CHECKING:
@@ -23,8 +25,12 @@ PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 async def attach_photos(
     conn: Conn, ticket_id: int, event_id: int, photos: list[tuple[str, bytes]], who: str
 ) -> list[int]:
+    """Each photo is decoded whole first (off the event loop) and stored as the type it really is."""
+    found = []
+    for n, (_declared, data) in enumerate(photos, 1):
+        found.append(await _checked(data, f"photo {n}"))
     ids = []
-    for content_type, data in photos:
+    for content_type, (_declared, data) in zip(found, photos, strict=True):
         ids.append(
             await conn.fetchval(
                 "INSERT INTO attachments (ticket_id, event_id, content_type, sha256, size, data, uploaded_by)"
@@ -41,10 +47,18 @@ async def attach_photos(
     return ids
 
 
+async def _checked(data: bytes, what: str) -> str:
+    try:
+        return await asyncio.to_thread(image_type, data)
+    except ValueError as exc:
+        raise CaseError(422, f"{what} {exc}") from None
+
+
 async def store_snapshot(
     conn: Conn, edge_id: str, alert_id: uuid.UUID, content_type: str, data: bytes
 ) -> tuple[int, bool]:
     """The best snapshot of one of the edge's alerts; a resend replaces it. Returns (ticket id, created)."""
+    content_type = await _checked(data, "the snapshot")
     async with conn.transaction():
         alert = await conn.fetchrow("SELECT ticket_id, edge_id FROM alerts WHERE alert_id = $1", alert_id)
         if alert is None or alert["edge_id"] != edge_id:

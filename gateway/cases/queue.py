@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.cases.tickets import LIGHT_RANK_SQL, LIGHT_SQL, TICKET_COLUMNS, TICKET_FROM, scope_clause
+from wangge.gateway.storage.paths import subtree
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -66,9 +67,9 @@ async def queue_page(
         )
         where.append("(" + " OR ".join(parts) + ")")
     if filt.category:
-        where.append(f"(t.category = {arg(filt.category)} OR t.category LIKE ${len(args)} || '.%')")
+        where.append(f"(t.category = {arg(filt.category)} OR starts_with(t.category, ${len(args)} || '.'))")
     if filt.region_path:
-        where.append(f"t.region_path LIKE {arg(filt.region_path + '%')}")
+        where.append(f"t.region_path LIKE {arg(subtree(filt.region_path))}")
     if filt.text:
         where.append(f"(t.title ILIKE {arg(_like_pattern(filt.text))} OR t.description ILIKE ${len(args)})")
     if filt.sources:

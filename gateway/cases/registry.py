@@ -12,6 +12,7 @@ import asyncpg
 
 from wangge.gateway.cases import regions as region_rules
 from wangge.gateway.storage.pages import keyset_page
+from wangge.gateway.storage.paths import subtree
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -50,21 +51,46 @@ async def import_regions(conn: Conn, text: str, filename: str) -> int:
                 row.geometry,
                 *box,
             )
-        await conn.execute(
+        moved = await conn.fetch(
             "WITH RECURSIVE tree AS ("
             " SELECT id, '/' || code || '/' AS path FROM regions WHERE parent_id IS NULL"
             " UNION ALL SELECT r.id, tree.path || r.code || '/' FROM regions r JOIN tree ON r.parent_id = tree.id)"
             " UPDATE regions SET path = tree.path FROM tree WHERE regions.id = tree.id AND regions.path <> tree.path"
+            " RETURNING regions.id"
         )
+        if moved:
+            await move_scope(conn, [r["id"] for r in moved])
     return len(rows)
+
+
+async def move_scope(conn: Conn, region_ids: list[int]) -> None:
+    """What belongs to moved regions moves with them: their tickets, the feed events of those tickets, and the
+    webhook subscriptions on them. (Users and edges hold the region id and follow by themselves.)"""
+    tickets = await conn.fetch(
+        "UPDATE tickets t SET region_path = r.path FROM regions r"
+        " WHERE r.id = t.region_id AND r.id = ANY($1) AND t.region_path <> r.path RETURNING t.id, t.region_path",
+        region_ids,
+    )
+    if tickets:
+        await conn.execute(
+            "UPDATE outbox_events e SET region_path = m.path FROM unnest($1::bigint[], $2::text[]) AS m(id, path)"
+            " WHERE e.ticket_id = m.id AND e.region_path <> m.path",
+            [t["id"] for t in tickets],
+            [t["region_path"] for t in tickets],
+        )
+    await conn.execute(
+        "UPDATE webhook_subscriptions s SET region_path = r.path FROM regions r"
+        " WHERE r.id = s.region_id AND r.id = ANY($1) AND s.region_path <> r.path",
+        region_ids,
+    )
 
 
 async def export_regions(conn: Conn, fmt: str, scope: str = "/") -> str:
     rows = await conn.fetch(
         "SELECT r.code, r.name, r.level, p.code AS parent_code, r.geometry FROM regions r"
-        " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1 || '%'"
+        " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1"
         " ORDER BY array_position(ARRAY['district','street','community','grid'], r.level), r.code",
-        scope,
+        subtree(scope),
     )
     if fmt == "geojson":
         features = [
@@ -219,11 +245,11 @@ async def list_regions(
 ) -> tuple[list[dict[str, Any]], str | None]:
     rows = await conn.fetch(
         "SELECT r.code, r.name, r.level, p.code AS parent_code, r.path FROM regions r"
-        " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1 || '%'"
+        " LEFT JOIN regions p ON p.id = r.parent_id WHERE r.path LIKE $1"
         " AND (cardinality($2::text[]) = 0 OR r.level = ANY($2))"
-        " AND ($3::text IS NULL OR r.name ILIKE '%' || $3 || '%')"
+        " AND ($3::text IS NULL OR strpos(lower(r.name), lower($3)) > 0)"
         " AND ($4::text IS NULL OR r.path > $4) ORDER BY r.path LIMIT $5",
-        path,
+        subtree(path),
         levels,
         text,
         after,
@@ -237,10 +263,10 @@ async def list_edges(
 ) -> tuple[list[dict[str, Any]], str | None]:
     rows = await conn.fetch(
         "SELECT e.edge_id, e.state, e.last_seen, e.status, r.code AS region_code FROM edges e"
-        " LEFT JOIN regions r ON r.id = e.region_id WHERE coalesce(r.path, '/') LIKE $1 || '%'"
+        " LEFT JOIN regions r ON r.id = e.region_id WHERE coalesce(r.path, '/') LIKE $1"
         " AND (cardinality($2::text[]) = 0 OR e.state = ANY($2)) AND ($3::text IS NULL OR e.edge_id > $3)"
         " ORDER BY e.edge_id LIMIT $4",
-        path,
+        subtree(path),
         states,
         after,
         limit + 1,
@@ -267,11 +293,11 @@ async def list_devices(
         " ELSE coalesce(e.status -> 'devices' -> d.device_id ->> 'state', 'online') END AS state"
         " FROM devices d"
         " LEFT JOIN regions r ON r.id = d.region_id LEFT JOIN edges e ON e.edge_id = d.edge_id"
-        " WHERE coalesce(r.path, '/') LIKE $1 || '%' AND (cardinality($2::text[]) = 0 OR d.kind = ANY($2))"
+        " WHERE coalesce(r.path, '/') LIKE $1 AND (cardinality($2::text[]) = 0 OR d.kind = ANY($2))"
         " AND ($3::text IS NULL OR d.edge_id = $3)"
-        " AND ($4::text IS NULL OR d.name ILIKE '%' || $4 || '%' OR d.device_id ILIKE '%' || $4 || '%')"
+        " AND ($4::text IS NULL OR strpos(lower(d.name || ' ' || d.device_id), lower($4)) > 0)"
         " AND ($5::text IS NULL OR d.device_id > $5) ORDER BY d.device_id LIMIT $6",
-        path,
+        subtree(path),
         kinds,
         edge_id,
         text,

@@ -75,11 +75,19 @@ async def create_report(
 PUBLIC_EVENT_KINDS = ("ticket.opened", "ticket.reopened", "ticket.escalated", "resident.rating")
 
 
-async def progress(conn: Conn, token: str) -> dict[str, Any]:
-    """What a resident sees: status history, no internal notes, no names."""
+# Whether the resident has rated the latest closure: a rating event after the last move to 'closed' (by event
+# order, not time, so a closure and a rating in the same instant are still told apart).
+_RATED_SINCE_CLOSURE = (
+    "EXISTS (SELECT 1 FROM ticket_events r WHERE r.ticket_id = t.id AND r.kind = 'resident.rating'"
+    " AND r.id > (SELECT max(c.id) FROM ticket_events c WHERE c.ticket_id = t.id AND c.to_state = 'closed'))"
+)
+
+
+async def progress(conn: Conn, rules: CaseRules, token: str, now: datetime) -> dict[str, Any]:
+    """What a resident sees: status history, no internal notes, no names; whether this closure can be rated."""
     ticket = await conn.fetchrow(
-        "SELECT id, state, category, title, opened_at, closed_at, rating, rating_comment FROM tickets"
-        " WHERE resident_token_sha256 = $1",
+        "SELECT id, state, category, title, opened_at, closed_at, rating, rating_comment,"
+        f" {_RATED_SINCE_CLOSURE} AS rated FROM tickets t WHERE resident_token_sha256 = $1",
         hash_token(token),
     )
     if ticket is None:
@@ -90,18 +98,28 @@ async def progress(conn: Conn, token: str) -> dict[str, Any]:
         ticket["id"],
         list(PUBLIC_EVENT_KINDS),
     )
-    return {**dict(ticket), "history": [dict(e) for e in events], "can_rate": ticket["state"] == "closed"}
+    closed = ticket["state"] == "closed"
+    can_rate = closed and not ticket["rated"] and now - ticket["closed_at"] <= rules.rating_window
+    public = {k: v for k, v in dict(ticket).items() if k != "rated"}
+    return {**public, "history": [dict(e) for e in events], "can_rate": can_rate}
 
 
 async def rate(conn: Conn, rules: CaseRules, token: str, rating: str, comment: str, now: datetime) -> dict[str, Any]:
-    """满意度评价; 'not_satisfied' reopens the ticket for review."""
+    """满意度评价, once per closure and within `rules.rating_window` of it; 'not_satisfied' reopens the ticket
+    for review (its next closure can be rated again)."""
     ticket = await conn.fetchrow(
-        "SELECT id, state, category FROM tickets WHERE resident_token_sha256 = $1 FOR UPDATE", hash_token(token)
+        f"SELECT id, state, category, closed_at, {_RATED_SINCE_CLOSURE} AS rated FROM tickets t"
+        " WHERE resident_token_sha256 = $1 FOR UPDATE",
+        hash_token(token),
     )
     if ticket is None:
         raise CaseError(404, "this progress link is not known")
     if ticket["state"] != "closed":
         raise CaseError(409, "the case can be rated once it is closed", state=ticket["state"])
+    if ticket["rated"]:
+        raise CaseError(409, "this closure has been rated already", state="closed")
+    if now - ticket["closed_at"] > rules.rating_window:
+        raise CaseError(409, "the time to rate this closure has passed", state="closed")
     await conn.execute(
         "UPDATE tickets SET rating = $2, rating_comment = $3, rated_at = $4 WHERE id = $1",
         ticket["id"],

@@ -18,6 +18,7 @@ class CaseRules:
     routes: list[RouteConfig]
     yellow_share: float
     reopen_window: timedelta
+    rating_window: timedelta
     recurring_count: int
     recurring_days: int
     token_hours: float
@@ -30,6 +31,7 @@ class CaseRules:
             routes=list(config.routes),
             yellow_share=config.yellow_share,
             reopen_window=timedelta(hours=config.reopen_window_h),
+            rating_window=timedelta(hours=config.rating_window_h),
             recurring_count=config.recurring_count,
             recurring_days=config.recurring_days,
             token_hours=config.token_hours,

@@ -6,13 +6,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.cases.tickets import LIGHT_SQL
+from wangge.gateway.storage.paths import subtree
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
-
-
-def _scope(scope: str) -> str:
-    return scope.replace("%", r"\%").replace("_", r"\_") + "%"
 
 
 async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list[dict[str, Any]]:
@@ -26,7 +23,7 @@ async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list
         " t AS (SELECT greatest(sum(now_n), 1) AS now_total, greatest(sum(prev_n), 1) AS prev_total FROM c)"
         " SELECT category, now_n, prev_n, now_n::float8 / now_total AS share, prev_n::float8 / prev_total AS prev_share"
         " FROM c, t WHERE now_n > 0 OR prev_n > 0 ORDER BY now_n DESC, category",
-        _scope(scope),
+        subtree(scope),
         now - timedelta(days=days),
         now - timedelta(days=2 * days),
         now,
@@ -46,14 +43,14 @@ async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list
 
 
 async def summary(conn: Conn, scope: str, now: datetime, since: datetime, until: datetime) -> dict[str, Any]:
-    args = (_scope(scope), since, until)
+    args = (subtree(scope), since, until)
     in_period = "region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3"
     by_state = await conn.fetch(f"SELECT state, count(*) AS n FROM tickets WHERE {in_period} GROUP BY state", *args)
     light = LIGHT_SQL.replace("$now", "$2").replace("t.", "")
     by_light = await conn.fetch(
         f"SELECT {light} AS light, count(*) AS n FROM tickets WHERE region_path LIKE $1 AND closed_at IS NULL"
         " GROUP BY 1",
-        _scope(scope),
+        subtree(scope),
         now,
     )
     depth = scope.count("/")

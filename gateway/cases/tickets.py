@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.cases.errors import CaseError
+from wangge.gateway.storage.paths import subtree
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -45,7 +46,7 @@ def with_now(sql: str, index: int) -> str:
 
 def scope_clause(principal: Principal, index: int) -> tuple[str, str]:
     """SQL limiting tickets to the principal's region subtree, and its parameter."""
-    return f"t.region_path LIKE ${index}", principal.scope.replace("%", r"\%").replace("_", r"\_") + "%"
+    return f"t.region_path LIKE ${index}", subtree(principal.scope)
 
 
 async def fetch_ticket(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.storage.pages import keyset_page
+from wangge.gateway.storage.paths import subtree
 from wangge.gateway.webhooks.formats import Event
 
 if TYPE_CHECKING:
@@ -26,11 +27,11 @@ WITH ev AS (
     INSERT INTO webhook_deliveries (subscription_id, event_id, message_id)
     SELECT s.id, ev.id, 'msg_' || ev.id || '_' || s.id
     FROM ev JOIN webhook_subscriptions s ON s.enabled
-     AND ev.region_path LIKE s.region_path || '%'
+     AND starts_with(ev.region_path, s.region_path)
      AND (cardinality(s.event_types) = 0 OR ev.event_type = ANY (s.event_types))
      AND (cardinality(s.severities) = 0 OR ev.severity = ANY (s.severities))
      AND (cardinality(s.categories) = 0 OR EXISTS (
-          SELECT 1 FROM unnest(s.categories) c WHERE ev.category = c OR ev.category LIKE c || '.%'))
+          SELECT 1 FROM unnest(s.categories) c WHERE ev.category = c OR starts_with(ev.category, c || '.')))
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
@@ -236,10 +237,10 @@ async def list_deliveries(
         "SELECT d.id, d.subscription_id, d.event_id, e.event_type, d.message_id, d.state, d.attempts,"
         " d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.delivered_at"
         " FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id"
-        " JOIN outbox_events e ON e.id = d.event_id WHERE s.region_path LIKE $1 || '%'"
+        " JOIN outbox_events e ON e.id = d.event_id WHERE s.region_path LIKE $1"
         " AND (cardinality($2::text[]) = 0 OR d.state = ANY($2)) AND ($3 = 0 OR d.subscription_id = $3)"
         " AND ($4 = 0 OR d.id < $4) ORDER BY d.id DESC LIMIT $5",
-        scope,
+        subtree(scope),
         states,
         subscription,
         before_id,
@@ -251,9 +252,9 @@ async def list_deliveries(
 async def delivery_in_scope(conn: Conn, delivery_id: int, scope: str) -> bool:
     found = await conn.fetchval(
         "SELECT 1 FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id"
-        " WHERE d.id = $1 AND s.region_path LIKE $2 || '%'",
+        " WHERE d.id = $1 AND s.region_path LIKE $2",
         delivery_id,
-        scope,
+        subtree(scope),
     )
     return bool(found)
 

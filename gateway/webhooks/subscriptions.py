@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wangge.gateway.storage.paths import subtree
 from wangge.gateway.webhooks import formats
 from wangge.gateway.webhooks.destinations import check_url
 
@@ -45,7 +46,8 @@ async def create(conn: Conn, data: SubscriptionIn, region_path: str, created_by:
     rate = data.rate_per_min or formats.DEFAULT_RATE_PER_MIN.get(data.format)
     sub_id: int = await conn.fetchval(
         "INSERT INTO webhook_subscriptions (name, url, format, secret, region_path, categories, severities,"
-        " event_types, enabled, rate_per_min, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " event_types, enabled, rate_per_min, created_by, region_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        " $11, (SELECT id FROM regions WHERE path = $5))"
         " RETURNING id",
         data.name,
         data.url,
@@ -70,17 +72,17 @@ SUBSCRIPTION_COLUMNS = (
 
 async def get_in_scope(conn: Conn, sub_id: int, scope: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions s WHERE s.id = $1 AND s.region_path LIKE $2 || '%'",
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions s WHERE s.id = $1 AND s.region_path LIKE $2",
         sub_id,
-        scope,
+        subtree(scope),
     )
     return None if row is None else dict(row)
 
 
 async def list_in_scope(conn: Conn, scope: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions s WHERE s.region_path LIKE $1 || '%' ORDER BY s.id",
-        scope,
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions s WHERE s.region_path LIKE $1 ORDER BY s.id",
+        subtree(scope),
     )
     return [dict(r) for r in rows]
 

@@ -62,7 +62,7 @@ async def edge_alerts(request: web.Request, path: EdgePath) -> web.Response:
     replies=(json_reply(SnapshotStored, 201, "stored"), json_reply(SnapshotStored, 200, "replaced")),
     path_params=SnapshotPath,
     body=Body(media_types=PHOTO_TYPES),
-    errors=(400, 401, 403, 404, 409, 413, 415),
+    errors=(400, 401, 403, 404, 409, 413, 415, 422),
 )
 async def edge_snapshot(request: web.Request, path: SnapshotPath) -> web.Response:
     """The best snapshot of one of the edge's alerts (evidence for its ticket)."""

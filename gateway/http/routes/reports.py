@@ -63,7 +63,7 @@ async def report(request: web.Request, body: ReportRequest) -> web.Response:
 )
 async def get_progress(request: web.Request, path: ProgressPath) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        return json_response(await progress(conn, path.token))
+        return json_response(await progress(conn, request.app[RULES], path.token, request.app[CLOCK]()))
 
 
 @routes.post(

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.gateway import world as w
+from tests.images import png_base64
 from tests.test_alert_format import alert
 from wangge.gateway.cases.config import CasesConfig, RouteConfig
 from wangge.gateway.cases.escalation import run_escalations
@@ -22,7 +23,7 @@ from wangge.gateway.storage.pool import create_pool
 
 SH = ZoneInfo("Asia/Shanghai")
 FRIDAY_1730 = datetime(2026, 9, 18, 17, 30, tzinfo=SH)
-PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
+PNG = png_base64()
 ROUTES = [
     RouteConfig(category="public_facilities", department="城管 市政设施科", matter="big"),
     RouteConfig(category="public_facilities", region=w.COMMUNITY_2, department="西街道 物业", matter="small"),
@@ -310,6 +311,13 @@ def test_one_tap_report_progress_link_and_the_residents_rating(database_url: str
             assert status == 200, body
         resp = await client.post(f"/api/v1/progress/{token}/rating", json={"rating": "meh"})
         assert resp.status == 422
+        # Within a week of the closure only (cases.rating_window_h, 168 by default).
+        clock.now += timedelta(hours=168, seconds=1)
+        assert (await (await client.get(f"/api/v1/progress/{token}")).json())["can_rate"] is False
+        late = await client.post(f"/api/v1/progress/{token}/rating", json={"rating": "satisfied"})
+        assert late.status == 409 and "passed" in (await late.json())["detail"]
+        clock.now -= timedelta(hours=2)
+        assert (await (await client.get(f"/api/v1/progress/{token}")).json())["can_rate"] is True
         resp = await client.post(
             f"/api/v1/progress/{token}/rating", json={"rating": "not_satisfied", "comment": "still broken"}
         )
@@ -317,6 +325,16 @@ def test_one_tap_report_progress_link_and_the_residents_rating(database_url: str
         page = await (await client.get(f"/api/v1/progress/{token}")).json()
         assert page["state"] == "reopened" and page["rating"] == "not_satisfied"
         assert [h["to_state"] for h in page["history"] if h["to_state"]][-2:] == ["closed", "reopened"]
+        # Closed again: this closure can be rated, once.
+        for who, action in TO_CLOSED[1:]:
+            status, body = await act(client, world, who, ticket, action, note="fixed")
+            assert status == 200, body
+        assert (await (await client.get(f"/api/v1/progress/{token}")).json())["can_rate"] is True
+        assert (await client.post(f"/api/v1/progress/{token}/rating", json={"rating": "satisfied"})).status == 200
+        again = await client.post(f"/api/v1/progress/{token}/rating", json={"rating": "not_satisfied"})
+        assert again.status == 409 and "rated already" in (await again.json())["detail"]
+        page = await (await client.get(f"/api/v1/progress/{token}")).json()
+        assert (page["state"], page["rating"], page["can_rate"]) == ("closed", "satisfied", False)
 
     run(database_url, scenario)
 

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from tests import images
 from tests.gateway import world as w
 from tests.gateway.cases.test_cases_api import Clock, open_ticket, run
 from wangge.gateway.accounts.tokens import issue_token
@@ -125,13 +126,15 @@ def test_an_edge_attaches_its_snapshot_to_the_alerts_ticket(database_url: str) -
             edge = {"Authorization": "Bearer " + await issue_token(conn, "box", edge_id="demo-estate")}
             other = {"Authorization": "Bearer " + await issue_token(conn, "box2", edge_id="other-estate")}
         url = f"/api/v1/edges/demo-estate/alerts/{alert_id}/snapshot"
-        jpeg = b"\xff\xd8\xff\xe0" + b"1" * 100
+        jpeg = images.jpeg(shade=20)
         first = await client.put(url, data=jpeg, headers={**edge, "Content-Type": "image/jpeg"})
         assert first.status == 201 and (await first.json())["ticket_id"] == ticket
-        again = await client.put(url, data=jpeg + b"2", headers={**edge, "Content-Type": "image/jpeg"})
+        again = await client.put(url, data=images.jpeg(shade=30), headers={**edge, "Content-Type": "image/jpeg"})
         assert again.status == 200
         rows = await pool.fetch("SELECT kind, size, alert_id::text FROM attachments WHERE ticket_id = $1", ticket)
-        assert [(r["kind"], r["size"], r["alert_id"]) for r in rows] == [("snapshot", 105, alert_id)]
+        assert [(r["kind"], r["size"], r["alert_id"]) for r in rows] == [
+            ("snapshot", len(images.jpeg(shade=30)), alert_id)
+        ]
         refusals = [
             (await client.put(url, data=jpeg, headers={**other, "Content-Type": "image/jpeg"})).status,
             (await client.put(url, data=b"GIF89a", headers={**edge, "Content-Type": "image/gif"})).status,
@@ -145,6 +148,15 @@ def test_an_edge_attaches_its_snapshot_to_the_alerts_ticket(database_url: str) -
             ).status,
         ]
         assert refusals == [403, 415, 413, 404]
+        # Taken by what the bytes are: HTML behind a JPEG header, or a cut-off JPEG, is refused; a PNG sent as
+        # image/jpeg is stored (and later served) as the PNG it is.
+        for bad in (b"\xff\xd8\xff\xe0<html><script>alert(1)</script>", jpeg[: len(jpeg) // 2]):
+            resp = await client.put(url, data=bad, headers={**edge, "Content-Type": "image/jpeg"})
+            assert resp.status == 422 and "not a whole JPEG, PNG or WebP" in (await resp.json())["detail"]
+        png = images.image(".png")
+        assert (await client.put(url, data=png, headers={**edge, "Content-Type": "image/jpeg"})).status == 200
+        stored = await pool.fetchrow("SELECT content_type, data FROM attachments WHERE ticket_id = $1", ticket)
+        assert (stored["content_type"], bytes(stored["data"])) == ("image/png", png)
         detail = await (await client.get(f"/api/v1/tickets/{ticket}", headers=world.auth("c1-operator"))).json()
         assert [(a["kind"], a["alert_id"]) for a in detail["attachments"]] == [("snapshot", alert_id)]
 

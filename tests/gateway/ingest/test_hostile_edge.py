@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests import images
 from tests.conftest import count, gateway_yaml, sql, start_gateway
 from tests.support import Mosquitto, http_text, metric_value, running, wait_until
 from tests.test_alert_format import alert
@@ -148,7 +149,7 @@ def test_a_hostile_edge_cannot_reach_another_estate(tmp_path: Path, database_url
         assert mine["edge_id"] == "estate-a" and mine["correlation_key"].startswith("estate-a/")
 
         # HTTPS with A's token: not B's path, and not B's alert on its own path.
-        jpeg = b"\xff\xd8\xff\xe0" + b"0" * 100
+        jpeg = images.jpeg(shade=10)
         for path, status in (
             (f"/api/v1/edges/estate-b/alerts/{theirs['alert_id']}/snapshot", 403),
             (f"/api/v1/edges/estate-a/alerts/{theirs['alert_id']}/snapshot", 404),

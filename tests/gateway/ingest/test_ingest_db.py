@@ -50,6 +50,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0007_snapshots.sql",
             "0008_alert_ownership.sql",
             "0009_broker_identities.sql",
+            "0010_region_moves_and_sealed_secrets.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()
