@@ -35,6 +35,7 @@ from wangge.gateway.storage.migrations import migrate  # noqa: E402
 from wangge.gateway.storage.pool import create_pool  # noqa: E402
 from wangge.gateway.webhooks import formats  # noqa: E402
 from wangge.gateway.webhooks.config import WebhooksConfig  # noqa: E402
+from wangge.gateway.webhooks.sealing import SecretBox  # noqa: E402
 from wangge.gateway.webhooks.subscriptions import SubscriptionIn, create  # noqa: E402
 from wangge.gateway.webhooks.worker import WebhookWorker  # noqa: E402
 
@@ -85,16 +86,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
     config = WebhooksConfig(allow_networks=["127.0.0.1/32"], batch=500, concurrency=32)  # default poll: 0.5 s
     with tempfile.TemporaryDirectory(prefix="wangge-webhooks-") as tmp:
         postgres = EmbeddedPostgres(Path(tmp) / "pg")
+        box = SecretBox.from_environment(Path(tmp) / "webhook-keys")
         try:
             pool = await create_pool(postgres.url, max_size=8)
             async with pool.acquire() as conn:
                 await migrate(conn)
                 _, secret = await create(
-                    conn, SubscriptionIn(name="bench", url=url, event_types=["ticket.created"]), "/", "bench"
+                    conn, box, SubscriptionIn(name="bench", url=url, event_types=["ticket.created"]), "/", "bench"
                 )
             for start in range(0, args.tickets, 500):
                 await open_tickets(pool, start, min(500, args.tickets - start))
-            worker = WebhookWorker(pool, config)
+            worker = WebhookWorker(pool, config, box)
             t0 = time.perf_counter()
             while await pool.fetchval(
                 "SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'"

@@ -29,6 +29,9 @@ class GatewayConfig(StrictModel):
     retention: RetentionConfig = RetentionConfig()
     console: ConsoleConfig = ConsoleConfig()
 
+    def webhook_keys_file(self) -> Path:
+        return self.webhooks.secret_keys_file or self.data_dir / "webhook-keys"
+
     @field_validator("database_url")
     @classmethod
     def _db(cls, value: str | None) -> str | None:

@@ -24,6 +24,8 @@ from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import connect_with_retry
 from wangge.gateway.storage.retention import run_lifecycle
+from wangge.gateway.webhooks.sealing import SecretBox
+from wangge.gateway.webhooks.subscriptions import seal_plaintext
 from wangge.gateway.webhooks.worker import WebhookWorker
 
 if TYPE_CHECKING:
@@ -53,6 +55,10 @@ class Gateway:
             applied = await migrate(conn)
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
+        box = SecretBox.from_environment(self.config.webhook_keys_file())
+        async with self.pool.acquire() as conn:
+            if sealed := await seal_plaintext(conn, box):
+                log.info("sealed the URLs and secrets of %d webhook subscriptions", sealed)
         rules = CaseRules.from_config(self.config.cases)
         ingest = AlertIngest(self.pool, self.config.mqtt, rules, self.config.ingest)
         self.ingest = ingest
@@ -70,7 +76,7 @@ class Gateway:
             self._every(retention.interval_s, "lifecycle", lambda c: run_lifecycle(c, retention, self.clock())),
             name="lifecycle",
         )
-        self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks)
+        self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks, box)
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
         app = create_app(
             self.pool,
@@ -80,6 +86,7 @@ class Gateway:
             self.config.console,
             self.config.ingest,
             self.config.accounts,
+            box,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -353,6 +353,7 @@ def cmd_add_webhook(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from wangge.gateway.webhooks import subscriptions
+    from wangge.gateway.webhooks.sealing import SecretBox
 
     try:
         data = subscriptions.SubscriptionIn(
@@ -374,7 +375,8 @@ def cmd_add_webhook(args: argparse.Namespace) -> int:
             path = await conn.fetchval("SELECT path FROM regions WHERE code = $1", args.region)
             if path is None:
                 raise ValueError(f"no region {args.region!r}")
-        sub_id, secret = await subscriptions.create(conn, data, path, "cli")
+        box = SecretBox.from_environment(config.webhook_keys_file())
+        sub_id, secret = await subscriptions.create(conn, box, data, path, "cli")
         return f"subscription {sub_id} created" + (f"\nsecret: {secret}" if secret else "")
 
     return _admin(args, work)

@@ -10,6 +10,7 @@ from importlib import resources
 
 import asyncpg
 from aiohttp import web
+from cryptography.fernet import Fernet
 
 from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.throttle import LoginThrottle
@@ -26,6 +27,7 @@ from wangge.gateway.http.context import (
     POOL,
     READY_CHECKS,
     RULES,
+    SECRET_BOX,
     SIGNAL,
 )
 from wangge.gateway.http.middleware import (
@@ -40,6 +42,7 @@ from wangge.gateway.http.middleware import (
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
 from wangge.gateway.ingest.config import IngestConfig
+from wangge.gateway.webhooks.sealing import SecretBox
 
 STATIC_PACKAGE = "wangge.gateway.console"
 
@@ -81,7 +84,10 @@ def create_app(
     console: ConsoleConfig | None = None,
     ingest: IngestConfig | None = None,
     accounts: AccountsConfig | None = None,
+    secret_box: SecretBox | None = None,
 ) -> web.Application:
+    """The API, console and health pages. Without `secret_box`, webhook secrets are sealed with a key that lives
+    only as long as this app (tests that make no deliveries)."""
     app = web.Application(
         middlewares=[request_id_middleware, problem_middleware, auth_middleware],
         client_max_size=32 * 1024**2,
@@ -94,6 +100,7 @@ def create_app(
     app[SECURITY_HEADERS] = security_headers(app[CONSOLE].tile_url)
     app[INGEST] = ingest or IngestConfig()
     app[ACCOUNTS] = accounts or AccountsConfig()
+    app[SECRET_BOX] = secret_box or SecretBox(env_keys=Fernet.generate_key().decode())
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")

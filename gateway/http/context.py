@@ -17,9 +17,11 @@ from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.ingest.config import IngestConfig
+from wangge.gateway.webhooks.sealing import SecretBox
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 ACCOUNTS = web.AppKey("accounts", AccountsConfig)
+SECRET_BOX = web.AppKey("secret_box", SecretBox)
 RULES = web.AppKey("rules", CaseRules)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 CONSOLE = web.AppKey("console", ConsoleConfig)

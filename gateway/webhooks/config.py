@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -15,6 +16,11 @@ DEFAULT_RETRY_SCHEDULE = ["5s", "5m", "30m", "2h", "5h", "10h", "10h", "10h", "1
 class WebhooksConfig(StrictModel):
     """Delivery: after the first attempt, one more per `retry_schedule` step (about three days by default)."""
 
+    secret_keys_file: Path | None = Field(
+        default=None,
+        description="Fernet keys sealing webhook URLs and secrets, newest first (default <data_dir>/webhook-keys;"
+        " WANGGE_WEBHOOK_KEYS overrides)",
+    )
     allow_networks: list[str] = Field(
         default_factory=list, description="CIDRs that may be webhook targets although private (e.g. 127.0.0.1/32)"
     )

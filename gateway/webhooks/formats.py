@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -64,8 +65,32 @@ def new_secret(fmt: str) -> str:
     return "SEC" + secrets.token_hex(32) if fmt == "dingtalk" else secrets.token_urlsafe(24)
 
 
+def check_secret(fmt: str, secret: str | None) -> str | None:
+    """Why a secret cannot sign this format's requests, or None. Checked when a subscription is made, so a bad
+    one never reaches a delivery."""
+    if secret is None:
+        return None
+    if fmt == "wecom":
+        return "a WeCom robot takes no secret (its key is in the URL)"
+    if not secret.isascii() or not secret.isprintable() or not 8 <= len(secret) <= 400:
+        return "a secret is 8 to 400 printable ASCII characters"
+    if fmt == "standard":
+        if not secret.startswith("whsec_"):
+            return "a standard webhook secret is whsec_ followed by base64"
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (ValueError, binascii.Error):
+            return "the part after whsec_ is not base64"
+        if not 24 <= len(key) <= 64:
+            return f"a standard webhook key is 24 to 64 bytes (this one is {len(key)})"
+    return None
+
+
 def standard_key(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix("whsec_"))
+    """The signing key of a `whsec_` secret; ValueError for one that check_secret would refuse."""
+    if problem := check_secret("standard", secret):
+        raise ValueError(problem)
+    return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
 
 
 def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

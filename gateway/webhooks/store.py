@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from wangge.gateway.storage.pages import keyset_page
 from wangge.gateway.storage.paths import subtree
 from wangge.gateway.webhooks.formats import Event
+from wangge.gateway.webhooks.sealing import SecretBox
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -96,11 +97,23 @@ async def claim(conn: Conn, now: datetime, limit: int, lease_s: float) -> list[C
     return [Claimed(r["id"], r["subscription_id"], r["event_id"], r["message_id"], r["attempts"]) for r in rows]
 
 
-async def subscriptions(conn: Conn, ids: list[int]) -> dict[int, Subscription]:
+async def subscriptions(conn: Conn, box: SecretBox, ids: list[int]) -> dict[int, Subscription]:
+    """The subscriptions with their URLs and secrets unsealed (SealError when a key is missing)."""
     rows = await conn.fetch(
-        "SELECT id, url, format, secret, failures_in_row FROM webhook_subscriptions WHERE id = ANY($1::bigint[])", ids
+        "SELECT id, url_sealed, format, secret_sealed, failures_in_row FROM webhook_subscriptions"
+        " WHERE id = ANY($1::bigint[])",
+        ids,
     )
-    return {r["id"]: Subscription(r["id"], r["url"], r["format"], r["secret"], r["failures_in_row"]) for r in rows}
+    return {
+        r["id"]: Subscription(
+            r["id"],
+            box.unseal(r["url_sealed"]),
+            r["format"],
+            box.unseal(r["secret_sealed"]) if r["secret_sealed"] else None,
+            r["failures_in_row"],
+        )
+        for r in rows
+    }
 
 
 async def events(conn: Conn, ids: list[int]) -> dict[int, Event]:
@@ -166,19 +179,24 @@ async def record(
             )
             return "delivered"
         if outcome.gone:
+            # The receiver answered 410, or the subscription cannot be used at all (a secret that does not
+            # decode): retrying would change nothing, so it is disabled and its deliveries end here.
+            reason = outcome.error or "410 Gone"
             await conn.execute(
                 "UPDATE webhook_subscriptions SET enabled = false, disabled_reason = $2, updated_at = $3 WHERE id = $1",
                 sub.id,
-                "the receiver answered 410 Gone",
+                reason if outcome.status is None else "the receiver answered 410 Gone",
                 now,
             )
             await conn.execute(
-                "UPDATE webhook_deliveries SET state = 'dead', last_status = 410, last_error = '410 Gone',"
+                "UPDATE webhook_deliveries SET state = 'dead', last_status = $2, last_error = $3,"
                 " lease_until = NULL WHERE id = ANY($1::bigint[])",
                 ids,
+                outcome.status,
+                reason,
             )
             await conn.execute(
-                "UPDATE webhook_deliveries SET state = 'cancelled', last_error = 'subscription disabled (410)'"
+                "UPDATE webhook_deliveries SET state = 'cancelled', last_error = 'subscription disabled'"
                 " WHERE subscription_id = $1 AND state = 'pending'",
                 sub.id,
             )

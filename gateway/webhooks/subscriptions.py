@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from wangge.gateway.storage.paths import subtree
 from wangge.gateway.webhooks import formats
 from wangge.gateway.webhooks.destinations import check_url
+from wangge.gateway.webhooks.sealing import SecretBox, masked_url
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -35,24 +36,28 @@ class SubscriptionIn(BaseModel):
     rate_per_min: int | None = Field(default=None, ge=1, le=10000)
 
 
-async def create(conn: Conn, data: SubscriptionIn, region_path: str, created_by: str) -> tuple[int, str | None]:
-    """Store a subscription; returns its id and its secret (generated when none was given)."""
+async def create(
+    conn: Conn, box: SecretBox, data: SubscriptionIn, region_path: str, created_by: str
+) -> tuple[int, str | None]:
+    """Store a subscription, its URL and secret sealed; returns its id and its secret (generated when none was
+    given), which is shown this once."""
     problem = check_url(data.url)
     if problem:
         raise SubscriptionError("url", problem)
+    if problem := formats.check_secret(data.format, data.secret):
+        raise SubscriptionError("secret", problem)
     secret = data.secret or (formats.new_secret(data.format) if data.format != "wecom" else None)
-    if data.format == "standard" and secret and not secret.startswith("whsec_"):
-        raise SubscriptionError("secret", "a standard webhook secret is whsec_<base64>")
     rate = data.rate_per_min or formats.DEFAULT_RATE_PER_MIN.get(data.format)
     sub_id: int = await conn.fetchval(
-        "INSERT INTO webhook_subscriptions (name, url, format, secret, region_path, categories, severities,"
-        " event_types, enabled, rate_per_min, created_by, region_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-        " $11, (SELECT id FROM regions WHERE path = $5))"
+        "INSERT INTO webhook_subscriptions (name, url, url_sealed, format, secret_sealed, region_path, categories,"
+        " severities, event_types, enabled, rate_per_min, created_by, region_id) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+        " $8, $9, $10, $11, $12, (SELECT id FROM regions WHERE path = $6))"
         " RETURNING id",
         data.name,
-        data.url,
+        masked_url(data.url),
+        box.seal(data.url),
         data.format,
-        secret,
+        box.seal(secret) if secret else None,
         region_path,
         data.categories,
         list(data.severities),
@@ -87,12 +92,15 @@ async def list_in_scope(conn: Conn, scope: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def update(conn: Conn, sub_id: int, changes: dict[str, Any]) -> None:
+async def update(conn: Conn, box: SecretBox, sub_id: int, changes: dict[str, Any]) -> None:
     """Change the named columns; re-enabling also closes the circuit and forgets the failures."""
     if not changes:
         return
-    if "url" in changes and (problem := check_url(changes["url"])):
-        raise SubscriptionError("url", problem)
+    if "url" in changes:
+        if problem := check_url(changes["url"]):
+            raise SubscriptionError("url", problem)
+        url = changes.pop("url")
+        changes["url"], changes["url_sealed"] = masked_url(url), box.seal(url)
     sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(changes))
     extra = ", disabled_reason = NULL, failures_in_row = 0, circuit_open_until = NULL" if changes.get("enabled") else ""
     await conn.execute(
@@ -115,3 +123,37 @@ async def disable(conn: Conn, sub_id: int, by: str) -> None:
             " WHERE subscription_id = $1 AND state = 'pending'",
             sub_id,
         )
+
+
+async def seal_plaintext(conn: Conn, box: SecretBox) -> int:
+    """Seal what was stored before secrets were sealed (run at start); returns how many rows changed."""
+    rows = await conn.fetch(
+        "SELECT id, url, secret FROM webhook_subscriptions WHERE url_sealed IS NULL OR secret IS NOT NULL"
+    )
+    async with conn.transaction():
+        for r in rows:
+            await conn.execute(
+                "UPDATE webhook_subscriptions SET url = $2, url_sealed = $3,"
+                " secret_sealed = coalesce($4, secret_sealed), secret = NULL WHERE id = $1",
+                r["id"],
+                masked_url(r["url"]),
+                box.seal(r["url"]),
+                box.seal(r["secret"]) if r["secret"] else None,
+            )
+    return len(rows)
+
+
+async def reseal_all(conn: Conn, box: SecretBox) -> int:
+    """Seal every URL and secret again with the first key (after `new-webhook-key`); returns the rows done."""
+    rows = await conn.fetch(
+        "SELECT id, url_sealed, secret_sealed FROM webhook_subscriptions WHERE url_sealed IS NOT NULL"
+    )
+    async with conn.transaction():
+        for r in rows:
+            await conn.execute(
+                "UPDATE webhook_subscriptions SET url_sealed = $2, secret_sealed = $3 WHERE id = $1",
+                r["id"],
+                box.reseal(r["url_sealed"]),
+                box.reseal(r["secret_sealed"]) if r["secret_sealed"] else None,
+            )
+    return len(rows)

@@ -18,7 +18,8 @@ import asyncpg
 from wangge.gateway import metrics
 from wangge.gateway.webhooks import formats, store
 from wangge.gateway.webhooks.config import WebhooksConfig
-from wangge.gateway.webhooks.destinations import DestinationRefused, GuardedResolver, parse_allowlist
+from wangge.gateway.webhooks.destinations import DestinationRefused, GuardedResolver, check_literal, parse_allowlist
+from wangge.gateway.webhooks.sealing import SecretBox
 
 log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "wangge_outbox"
@@ -42,10 +43,16 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 class WebhookWorker:
     def __init__(
-        self, pool: asyncpg.Pool, config: WebhooksConfig, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        pool: asyncpg.Pool,
+        config: WebhooksConfig,
+        box: SecretBox,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._pool = pool
         self._config = config
+        self._box = box
+        self._allow = parse_allowlist(config.allow_networks)
         self._clock = clock
         self._schedule = config.schedule_seconds()
         self._session: aiohttp.ClientSession | None = None
@@ -54,9 +61,7 @@ class WebhookWorker:
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(parse_allowlist(self._config.allow_networks)), limit=self._config.concurrency
-            )
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._allow), limit=self._config.concurrency)
             timeout = aiohttp.ClientTimeout(
                 sock_connect=self._config.connect_timeout_s,
                 sock_read=self._config.read_timeout_s,
@@ -112,7 +117,7 @@ class WebhookWorker:
             claimed = await store.claim(conn, self._clock(), self._config.batch, self._config.lease_s)
             if not claimed:
                 return fanned > 0
-            subs = await store.subscriptions(conn, sorted({c.subscription_id for c in claimed}))
+            subs = await store.subscriptions(conn, self._box, sorted({c.subscription_id for c in claimed}))
             evs = await store.events(conn, sorted({c.event_id for c in claimed}))
         groups: dict[int, list[store.Claimed]] = defaultdict(list)
         for c in claimed:
@@ -136,10 +141,20 @@ class WebhookWorker:
     async def _deliver(self, sub: store.Subscription, unit: list[store.Claimed], evs: dict[int, formats.Event]) -> None:
         async with self._sending:
             now = self._clock()
-            request = formats.build(
-                sub.format, sub.url, sub.secret, unit[0].message_id, [evs[c.event_id] for c in unit], now.timestamp()
-            )
-            outcome = await self._send(sub.format, request, now)
+            try:
+                request = formats.build(
+                    sub.format,
+                    sub.url,
+                    sub.secret,
+                    unit[0].message_id,
+                    [evs[c.event_id] for c in unit],
+                    now.timestamp(),
+                )
+            except (ValueError, TypeError) as exc:
+                # A subscription that cannot be signed or addressed ends here, alone: the rest of the batch goes on.
+                outcome = store.Outcome(False, None, 0.0, f"cannot build the request: {exc}"[:500], gone=True)
+            else:
+                outcome = await self._send(sub.format, request, now)
         async with self._pool.acquire() as conn:
             result = await store.record(
                 conn,
@@ -165,6 +180,7 @@ class WebhookWorker:
     async def _send(self, fmt: str, request: formats.OutgoingRequest, now: datetime) -> store.Outcome:
         started = time.perf_counter()
         try:
+            check_literal(request.url, self._allow)
             session = await self._http()
             async with session.post(
                 request.url, data=request.body, headers=request.headers, allow_redirects=False

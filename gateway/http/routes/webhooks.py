@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from wangge.gateway.accounts.principal import Principal
-from wangge.gateway.http.context import CLOCK, POOL, principal_of, region_path_in_scope, require_role
+from wangge.gateway.http.context import CLOCK, POOL, SECRET_BOX, principal_of, region_path_in_scope, require_role
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.webhooks import (
@@ -73,7 +73,7 @@ async def create_subscription(request: web.Request, body: SubscriptionIn) -> web
     path = await region_path_in_scope(request, principal, body.region, status=422)
     try:
         async with request.app[POOL].acquire() as conn:
-            sub_id, secret = await subscriptions.create(conn, body, path, principal.name)
+            sub_id, secret = await subscriptions.create(conn, request.app[SECRET_BOX], body, path, principal.name)
     except SubscriptionError as exc:
         raise _refused(exc) from None
     created = await _subscription(request, principal, int(sub_id))
@@ -94,7 +94,7 @@ async def patch_subscription(request: web.Request, path: IdPath, body: Subscript
     await _subscription(request, principal, path.id)
     try:
         async with request.app[POOL].acquire() as conn:
-            await subscriptions.update(conn, path.id, body.model_dump(exclude_none=True))
+            await subscriptions.update(conn, request.app[SECRET_BOX], path.id, body.model_dump(exclude_none=True))
     except SubscriptionError as exc:
         raise _refused(exc) from None
     return json_response(await _subscription(request, principal, path.id))

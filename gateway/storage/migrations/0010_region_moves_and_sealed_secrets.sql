@@ -4,3 +4,5 @@
 ALTER TABLE webhook_subscriptions ADD COLUMN region_id bigint REFERENCES regions (id);
 UPDATE webhook_subscriptions s SET region_id = r.id FROM regions r WHERE r.path = s.region_path;
 ALTER TABLE webhook_subscriptions ADD COLUMN secret_sealed text;
+-- A robot URL carries its access token: the full URL is sealed too, and `url` keeps a masked form for lists.
+ALTER TABLE webhook_subscriptions ADD COLUMN url_sealed text;

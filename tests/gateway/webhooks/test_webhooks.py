@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.fernet import Fernet
 
 from tests.gateway import world as w
 from tests.gateway.receivers import (
@@ -29,6 +30,7 @@ from wangge.gateway.ingest.store import store
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
 from wangge.gateway.webhooks.config import WebhooksConfig
+from wangge.gateway.webhooks.sealing import SecretBox
 from wangge.gateway.webhooks.worker import WebhookWorker, retry_after_seconds
 
 FAST = WebhooksConfig(
@@ -51,12 +53,14 @@ def run(database_url: str, scenario: Scenario) -> None:
             await migrate(conn)
             world = await w.seed(conn)
         workers: list[WebhookWorker] = []
+        box = SecretBox(env_keys=Fernet.generate_key().decode())
 
         async def worker(config: WebhooksConfig = FAST) -> WebhookWorker:
-            workers.append(WebhookWorker(pool, config))
+            workers.append(WebhookWorker(pool, config, box))
             return workers[-1]
 
-        async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}))) as client:
+        app = create_app(pool, {"broker": lambda: True}, secret_box=box)
+        async with TestClient(TestServer(app)) as client:
             await scenario(client, world, pool, worker)
         for wk in workers:
             await wk.close()
