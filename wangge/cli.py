@@ -382,6 +382,37 @@ def cmd_add_webhook(args: argparse.Namespace) -> int:
     return _admin(args, work)
 
 
+def cmd_new_webhook_key(args: argparse.Namespace) -> int:
+    """Step 1 of a key rotation: a new key first in the key file (every replica re-reads the file)."""
+    from wangge.gateway.webhooks.sealing import ENV_KEYS, add_key
+
+    try:
+        config = configfile.load(GatewayConfig, Path(args.config))
+    except configfile.ConfigError as exc:
+        return _report(exc)
+    if os.environ.get(ENV_KEYS):
+        print(f"error: the keys come from {ENV_KEYS}: put a new Fernet key first there, then reseal", file=sys.stderr)
+        return EXIT_CONFIG
+    add_key(config.webhook_keys_file())
+    print(
+        f"a new key is first in {config.webhook_keys_file()}; now run reseal-webhook-secrets, then remove the old"
+        " key lines once no backup needs them"
+    )
+    return 0
+
+
+def cmd_reseal_webhook_secrets(args: argparse.Namespace) -> int:
+    """Step 2: every URL and secret sealed again with the first key."""
+    from wangge.gateway.webhooks.sealing import SecretBox
+    from wangge.gateway.webhooks.subscriptions import reseal_all
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        done = await reseal_all(conn, SecretBox.from_environment(config.webhook_keys_file()))
+        return f"{done} subscription(s) sealed with the first key"
+
+    return _admin(args, work)
+
+
 def cmd_list_webhooks(args: argparse.Namespace) -> int:
     async def work(conn: Conn, config: GatewayConfig) -> str:
         rows = await conn.fetch(
@@ -504,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--severity", action="append", choices=["info", "minor", "major", "critical"])
     p.add_argument("--event", action="append", help="event type (repeatable), e.g. ticket.created")
     verb("list-webhooks", "subscriptions with pending and dead deliveries", cmd_list_webhooks)
+    verb("new-webhook-key", "put a new key first in the webhook key file (rotation step 1)", cmd_new_webhook_key)
+    verb(
+        "reseal-webhook-secrets",
+        "seal every webhook URL and secret with the first key (step 2)",
+        cmd_reseal_webhook_secrets,
+    )
     return parser
 
 

@@ -319,7 +319,7 @@ def test_admin_cli_adds_and_lists_webhooks(tmp_path: Any, database_url: str) -> 
 
     from tests.support import write_yaml
 
-    config = write_yaml(tmp_path / "gateway.yaml", {"database_url": database_url})
+    config = write_yaml(tmp_path / "gateway.yaml", {"database_url": database_url, "data_dir": str(tmp_path / "gw")})
     base = [sys.executable, "-m", "wangge", "admin"]
     out = subprocess.run(
         [
@@ -362,3 +362,15 @@ def test_admin_cli_adds_and_lists_webhooks(tmp_path: Any, database_url: str) -> 
         [*base, "list-webhooks", "--config", str(config)], capture_output=True, text=True, check=True
     ).stdout
     assert "dingtalk" in listed and "pending=0 dead=0 城管群" in listed
+
+    # Key rotation from the command line: a new key first, then everything sealed again with it.
+    keys = tmp_path / "gw" / "webhook-keys"
+    first = keys.read_text().split()
+    rotated = subprocess.run(
+        [*base, "new-webhook-key", "--config", str(config)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "reseal-webhook-secrets" in rotated and keys.read_text().split()[1:] == first
+    resealed = subprocess.run(
+        [*base, "reseal-webhook-secrets", "--config", str(config)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "1 subscription" in resealed
