@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support import Mosquitto, free_port  # noqa: E402
-from wangge.demo.broker import EmbeddedBroker  # noqa: E402
+from wangge.demo.broker import DemoIdentities, EmbeddedBroker  # noqa: E402
 from wangge.mqtt import make_client, parse_broker_url  # noqa: E402
 
 
@@ -64,11 +64,13 @@ def main() -> None:
 
     port = free_port()
     loop = asyncio.new_event_loop()
-    broker = EmbeddedBroker(f"127.0.0.1:{port}")
+    identities = DemoIdentities(edge_id="bench-estate")
+    broker = EmbeddedBroker(f"127.0.0.1:{port}", identities)
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(broker.start(), loop).result(10)
-    amqtt_rate = measure(f"mqtt://127.0.0.1:{port}", args.messages)
+    # As the demo runs it: with its identities and topic rules (an estate topic, the simulated sensors' login).
+    amqtt_rate = measure(f"mqtt://{identities.sensors_user}:{identities.sensors}@127.0.0.1:{port}", args.messages)
     asyncio.run_coroutine_threadsafe(broker.stop(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
 

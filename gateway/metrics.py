@@ -56,6 +56,11 @@ WEBHOOK_LATENCY = Histogram(
 LIVE_STREAMS = Gauge("wangge_gateway_live_streams", "Open console live-feed streams (Server-Sent Events)")
 LIVE_EVENTS_SENT = Counter("wangge_gateway_live_events_sent", "Events written to console live-feed streams")
 SNAPSHOTS_STORED = Counter("wangge_gateway_snapshots_stored", "Alert snapshots stored (a resend replaces the first)")
+BROKER_REFUSALS = Counter(
+    "wangge_gateway_broker_refusals",
+    "Broker logins and topics the gateway refused when EMQX asked (login, publish, subscribe)",
+    ["kind"],
+)
 LOGINS_THROTTLED = Counter(
     "wangge_gateway_logins_throttled", "Sign-in attempts turned away with 429 (throttle or busy)"
 )

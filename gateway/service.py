@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from wangge.gateway import metrics
+from wangge.gateway.accounts.broker import BrokerHooks
 from wangge.gateway.cases.escalation import run_escalations
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
@@ -27,6 +28,7 @@ from wangge.gateway.storage.retention import run_lifecycle
 from wangge.gateway.webhooks.sealing import SecretBox
 from wangge.gateway.webhooks.subscriptions import seal_plaintext
 from wangge.gateway.webhooks.worker import WebhookWorker
+from wangge.mqtt import parse_broker_url
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -87,12 +89,19 @@ class Gateway:
             self.config.ingest,
             self.config.accounts,
             box,
+            self._broker_hooks(),
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         host, _, port = self.config.http.rpartition(":")
         await web.TCPSite(self.runner, host, int(port)).start()
         log.info("gateway listening on http://%s", self.config.http)
+
+    def _broker_hooks(self) -> BrokerHooks:
+        secret_file = self.config.mqtt.broker_hooks_secret_file
+        if secret_file is None:
+            return BrokerHooks()
+        return BrokerHooks(secret_file.read_text().strip(), parse_broker_url(self.config.mqtt.url).password)
 
     async def _every(self, interval_s: float, what: str, one_pass: Callable[[Conn], Awaitable[object]]) -> None:
         """Run a periodic job forever; a failed pass is logged and the next one comes on time."""

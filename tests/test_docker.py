@@ -44,7 +44,23 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
     for name, service in services.items():
         if name != "sensors":
             assert "test" in service["healthcheck"], name
-    assert set(config["secrets"]) == {"database_url", "postgres_password", "grafana_admin_password"}
+    assert set(config["secrets"]) == {
+        *("database_url", "postgres_password", "grafana_admin_password"),
+        *("gateway_broker_url", "edge_broker_url", "broker_hooks_secret"),
+    }
+    # Broker identities everywhere: the gateways and the edge read credentialed URLs from secrets, and EMQX
+    # asks the gateways (alias `gateway`) about every login and topic through the file `emqx-auth` writes.
+    for gateway in gateways:
+        assert gateway["environment"]["WANGGE_MQTT__URL_FILE"] == "/run/secrets/gateway_broker_url"
+        assert gateway["environment"]["WANGGE_MQTT__BROKER_HOOKS_SECRET_FILE"] == "/run/secrets/broker_hooks_secret"
+        assert "gateway" in gateway["networks"]["default"]["aliases"]
+    assert services["edge"]["environment"]["WANGGE_UPLINK__BROKER_FILE"] == "/run/secrets/edge_broker_url"
+    assert "WANGGE_UPLINK__BROKER" not in services["edge"]["environment"]
+    assert any(
+        str(v).endswith("docker/secrets/emqx_auth.hocon:/opt/emqx/etc/base.hocon:ro")
+        for v in services["broker"]["volumes"]
+    )
+    assert "18083" not in str(services["broker"].get("ports"))
 
 
 def test_the_mosquitto_variant_swaps_the_central_broker() -> None:

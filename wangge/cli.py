@@ -320,6 +320,27 @@ def cmd_broker_passwords(args: argparse.Namespace) -> int:
     return _admin(args, work)
 
 
+def cmd_emqx_auth(args: argparse.Namespace) -> int:
+    """EMQX's HTTP authentication and authorisation against the gateway, with the hook secret in it."""
+    from wangge.gateway.accounts.emqx import emqx_auth_hocon
+
+    secret = Path(args.hooks_secret_file).read_text().strip()
+    if len(secret) < 24:
+        print(f"error: {args.hooks_secret_file}: the hook secret needs at least 24 characters", file=sys.stderr)
+        return EXIT_CONFIG
+    out = Path(args.out)
+    tmp = out.with_name(out.name + ".new")
+    dashboard = Path(args.dashboard_password_file).read_text().strip() if args.dashboard_password_file else None
+    if dashboard is not None and len(dashboard) < 12:
+        print("error: the EMQX dashboard password needs at least 12 characters", file=sys.stderr)
+        return EXIT_CONFIG
+    tmp.write_text(emqx_auth_hocon(args.gateway_url, secret, dashboard))
+    tmp.chmod(0o600)
+    tmp.replace(out)
+    print(f"{out} written: EMQX asks {args.gateway_url} about every login and topic")
+    return 0
+
+
 def cmd_import_regions(args: argparse.Namespace) -> int:
     from wangge.gateway.cases import registry
 
@@ -519,6 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("broker-passwords", "write the central Mosquitto's password file from the registry", cmd_broker_passwords)
     p.add_argument("--out", required=True, help="the password file the broker reads")
     p.add_argument("--gateway-password-file", required=True, help="file holding the gateway identity's password")
+    p = admin.add_parser("emqx-auth", help="write EMQX's authentication and authorisation (HTTP, to the gateways)")
+    p.add_argument("--out", required=True, help="the HOCON file EMQX reads as etc/base.hocon")
+    p.add_argument("--hooks-secret-file", required=True, help="the secret EMQX calls the gateway with")
+    p.add_argument("--gateway-url", default="http://gateway:8080", help="a name that reaches every replica")
+    p.add_argument("--dashboard-password-file", help="the EMQX dashboard's first admin password (no default)")
+    p.set_defaults(func=cmd_emqx_auth)
     p = verb("import-regions", "import regions from GeoJSON or CSV: all rows or none", cmd_import_regions)
     p.add_argument("file")
     p = verb("export-regions", "print the regions as GeoJSON or CSV", cmd_export_regions)

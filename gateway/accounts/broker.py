@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
 GATEWAY_USER = "wangge-gateway"
+
+
+@dataclass(frozen=True)
+class BrokerHooks:
+    """What EMQX's HTTP hooks need: the secret it calls with, and the gateway identity's own password."""
+
+    secret: str | None = None
+    gateway_password: str | None = None
+
+
 ITERATIONS = 101  # Mosquitto 2's own default for $7$
 _SALT_BYTES = 12
 
@@ -86,3 +97,37 @@ async def password_file(conn: Conn, gateway_password: str) -> str:
     lines = [f"{GATEWAY_USER}:{hash_password(gateway_password)}"]
     lines += [f"{r['edge_id']}:{r['broker_password_hash']}" for r in rows if r["edge_id"] != GATEWAY_USER]
     return "\n".join(lines) + "\n"
+
+
+def broker_may(username: str, action: str, topic: str) -> bool:
+    """The shipped ACL (docker/mosquitto/acl) as a function, for brokers that ask over HTTP (EMQX): an edge
+    publishes only its own alerts and status and reads only its own confirms and commands; the gateway reads
+    every edge's alerts and status (also through a shared group) and writes confirms and commands. Only the
+    gateway may name a shared group."""
+    parts = topic.split("/")
+    if parts[0] == "$share":
+        if username != GATEWAY_USER or len(parts) < 3:
+            return False
+        parts = parts[2:]
+    if len(parts) != 4 or parts[:2] != ["wangge", "edge"]:
+        return False
+    edge, leaf = parts[2], parts[3]
+    if username == GATEWAY_USER:
+        if action == "subscribe":
+            return "#" not in edge and leaf in ("alerts", "status")
+        return action == "publish" and "+" not in edge and "#" not in edge and leaf in ("confirms", "commands")
+    if edge != username:
+        return False
+    return (
+        leaf in ("alerts", "status")
+        if action == "publish"
+        else action == "subscribe" and leaf in ("confirms", "commands")
+    )
+
+
+async def broker_login(conn: Conn, username: str, password: str, gateway_password: str | None) -> bool:
+    """Whether a broker login is one of ours: the gateway's identity, or a provisioned edge with its password."""
+    if username == GATEWAY_USER:
+        return gateway_password is not None and hmac.compare_digest(password.encode(), gateway_password.encode())
+    stored = await conn.fetchval("SELECT broker_password_hash FROM edges WHERE edge_id = $1", username)
+    return stored is not None and verify_password(password, stored)

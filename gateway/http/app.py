@@ -12,6 +12,7 @@ import asyncpg
 from aiohttp import web
 from cryptography.fernet import Fernet
 
+from wangge.gateway.accounts.broker import BrokerHooks
 from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.throttle import LoginThrottle
 from wangge.gateway.cases.rules import CaseRules, default_rules
@@ -19,6 +20,7 @@ from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
 from wangge.gateway.http.context import (
     ACCOUNTS,
+    BROKER_HOOKS,
     CLOCK,
     CONSOLE,
     INGEST,
@@ -85,6 +87,7 @@ def create_app(
     ingest: IngestConfig | None = None,
     accounts: AccountsConfig | None = None,
     secret_box: SecretBox | None = None,
+    broker_hooks: BrokerHooks | None = None,
 ) -> web.Application:
     """The API, console and health pages. Without `secret_box`, webhook secrets are sealed with a key that lives
     only as long as this app (tests that make no deliveries)."""
@@ -100,6 +103,7 @@ def create_app(
     app[SECURITY_HEADERS] = security_headers(app[CONSOLE].tile_url)
     app[INGEST] = ingest or IngestConfig()
     app[ACCOUNTS] = accounts or AccountsConfig()
+    app[BROKER_HOOKS] = broker_hooks or BrokerHooks()
     app[SECRET_BOX] = secret_box or SecretBox(env_keys=Fernet.generate_key().decode())
     app[LOGIN_THROTTLE] = LoginThrottle()
     app[OPENAPI_TEXT] = document_text()

@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 from aiohttp import web
 
+from wangge.gateway.accounts.broker import BrokerHooks
 from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.accounts.throttle import LoginThrottle
@@ -21,6 +22,7 @@ from wangge.gateway.webhooks.sealing import SecretBox
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 ACCOUNTS = web.AppKey("accounts", AccountsConfig)
+BROKER_HOOKS = web.AppKey("broker_hooks", BrokerHooks)
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
 RULES = web.AppKey("rules", CaseRules)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

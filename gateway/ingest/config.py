@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -19,6 +20,11 @@ class MqttConfig(StrictModel):
     )
     shared_group: str | None = Field(default="gateway", description="None subscribes without $share/")
     batch_max: int = Field(default=500, ge=1, le=10000)
+    broker_hooks_secret_file: Path | None = Field(
+        default=None,
+        description="EMQX's HTTP authentication and authorisation call the gateway with this bearer secret"
+        " (docker/emqx/base.hocon); absent: the hooks are off",
+    )
     persistent_session: bool | None = Field(
         default=None,
         description="null: persistent without a shared group, clean with one (a dead replica leaves the group)",

@@ -1,22 +1,94 @@
 """The in-process MQTT broker (amqtt) for the demo. Production uses Mosquitto or EMQX by URL.
 
-amqtt speaks MQTT 3.1.1 without shared subscriptions, so the demo gateway subscribes plainly.
+amqtt speaks MQTT 3.1.1 without shared subscriptions, so the demo gateway subscribes plainly. It gets the same
+boundary as the shipped brokers, through two small amqtt plugins: no anonymous client (each part of the demo
+has its own identity with a password made at start), and the shipped ACL rules on every `wangge/edge/...`
+topic (the same `broker_may` EMQX is answered with). What amqtt cannot do is say so: it has no TLS here, and it
+checks a subscription's topic filter, not each message it later delivers (as Mosquitto's ACL does).
+The demo broker also stands in for the estate broker, so estate sensor topics are open to the estate's
+identities (the edge and the simulated sensors), not to the gateway.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.contexts import Action
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from wangge.gateway.accounts.broker import GATEWAY_USER, broker_may
+
+log = logging.getLogger(__name__)
+CENTRAL_PREFIXES = ("wangge/", "$share/")
+
+
+class IdentityAuth(BaseAuthPlugin):  # type: ignore[misc]
+    """Only the identities the demo made, each with its password."""
+
+    @dataclass
+    class Config:
+        identities: dict[str, str] = field(default_factory=dict)
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        expected = self.config.identities.get(session.username or "")
+        given = session.password.decode() if isinstance(session.password, bytes) else session.password
+        ok = expected is not None and given is not None and hmac.compare_digest(given.encode(), expected.encode())
+        if not ok:
+            log.warning("demo broker refused a login as %r", session.username)
+        return ok
+
+
+class TopicRules(BaseTopicPlugin):  # type: ignore[misc]
+    """The shipped ACL on the central topics; estate topics for the estate's own identities."""
+
+    @dataclass
+    class Config:
+        estate_users: list[str] = field(default_factory=list)
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool | None:
+        username = (session.username if session else None) or ""
+        if not topic or action == Action.RECEIVE:
+            return bool(topic)  # delivery to a subscriber whose subscription was already checked
+        verb = "publish" if action == Action.PUBLISH else "subscribe"
+        allowed = (
+            broker_may(username, verb, topic)
+            if topic.startswith(CENTRAL_PREFIXES)
+            else username in self.config.estate_users
+        )
+        if not allowed:
+            log.warning("demo broker refused %s %s to %r", verb, topic, username)
+        return allowed
+
+
+@dataclass(frozen=True)
+class DemoIdentities:
+    """Usernames and passwords for the demo's parts, made fresh at every start."""
+
+    edge_id: str
+    gateway: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    edge: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    sensors: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    sensors_user: str = "demo-sensors"
+
+    def table(self) -> dict[str, str]:
+        return {GATEWAY_USER: self.gateway, self.edge_id: self.edge, self.sensors_user: self.sensors}
 
 
 class EmbeddedBroker:
-    def __init__(self, bind: str) -> None:
+    def __init__(self, bind: str, identities: DemoIdentities) -> None:
         config: dict[str, Any] = {
             "listeners": {"default": {"type": "tcp", "bind": bind}},
             "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+                f"{__name__}.IdentityAuth": {"identities": identities.table()},
+                f"{__name__}.TopicRules": {"estate_users": [identities.edge_id, identities.sensors_user]},
             },
         }
         self._config = config

@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from wangge import configfile
-from wangge.demo.broker import EmbeddedBroker
+from wangge.demo.broker import DemoIdentities, EmbeddedBroker
 from wangge.demo.simulator import SensorSimulator
 from wangge.edge.config import EdgeConfig
 from wangge.edge.service import EdgeService
+from wangge.gateway.accounts.broker import GATEWAY_USER
 from wangge.gateway.accounts.tokens import issue_token
 from wangge.gateway.accounts.users import create_user, hash_password
 from wangge.gateway.cases import registry
@@ -28,6 +29,7 @@ from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.mqtt import parse_broker_url
 
 log = logging.getLogger(__name__)
+DEMO_EDGE = "demo-estate"  # the edge_id in wangge/demo/edge.yaml
 
 
 async def seed(conn: Any) -> tuple[str, str]:
@@ -45,9 +47,9 @@ async def seed(conn: Any) -> tuple[str, str]:
     return token, password
 
 
-def demo_edge_config(mqtt: str, data_dir: Path) -> EdgeConfig:
+def demo_edge_config(mqtt: str, data_dir: Path, identities: DemoIdentities) -> EdgeConfig:
     data = yaml.safe_load(resources.files("wangge.demo").joinpath("edge.yaml").read_text("utf-8"))
-    url = f"mqtt://{mqtt}"
+    url = f"mqtt://{identities.edge_id}:{identities.edge}@{mqtt}"
     data["sensor_broker"] = url
     data["uplink"]["broker"] = url
     data["data_dir"] = str(data_dir / "edge")
@@ -58,13 +60,18 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     print(f"starting the embedded PostgreSQL under {data_dir / 'pg'} ...", flush=True)
     postgres = await asyncio.to_thread(EmbeddedPostgres, data_dir / "pg")
-    broker = EmbeddedBroker(mqtt)
+    identities = DemoIdentities(edge_id=DEMO_EDGE)
+    broker = EmbeddedBroker(mqtt, identities)
     await broker.start()
     gateway = Gateway(
         GatewayConfig(
             data_dir=data_dir,
             http=http,
-            mqtt=MqttConfig(url=f"mqtt://{mqtt}", client_id="wangge-demo-gateway", shared_group=None),
+            mqtt=MqttConfig(
+                url=f"mqtt://{GATEWAY_USER}:{identities.gateway}@{mqtt}",
+                client_id="wangge-demo-gateway",
+                shared_group=None,
+            ),
         ),
         postgres.url,
     )
@@ -75,9 +82,9 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         assert gateway.pool is not None
         async with gateway.pool.acquire() as conn:
             token, password = await seed(conn)
-        edge = EdgeService(demo_edge_config(mqtt, data_dir))
+        edge = EdgeService(demo_edge_config(mqtt, data_dir, identities))
         edge.start()
-        simulator = SensorSimulator(parse_broker_url(f"mqtt://{mqtt}"))
+        simulator = SensorSimulator(parse_broker_url(f"mqtt://{identities.sensors_user}:{identities.sensors}@{mqtt}"))
         simulator.start()
         # No token in the console's URL: it would stay in the browser's history and in screenshots.
         print(f"console: http://{http}/  (sign in: user demo-admin, password {password})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from wangge.gateway.http.routes import (
     accounts,
     auth,
+    broker,
     console,
     edges,
     events,
@@ -21,6 +22,7 @@ ALL: tuple[RouteTable, ...] = (
     system.routes,
     auth.routes,
     accounts.routes,
+    broker.routes,
     tickets.routes,
     reports.routes,
     registry.routes,

@@ -60,3 +60,22 @@ def test_users_and_tokens_are_run_from_the_command_line(tmp_path: Path, database
     # The first token now ends after the grace day; the new one lives the default 90 days.
     assert [round(d.total_seconds() / 3600) for (d,) in live] == [24, 90 * 24]
     assert admin(config, "rotate-edge-token", "--edge-id", "nobody").returncode == 2
+
+
+def test_emqx_auth_writes_the_broker_file_with_its_secrets_readable_by_the_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    from pyhocon import ConfigFactory
+
+    secret, dashboard, out = tmp_path / "hook", tmp_path / "dash", tmp_path / "emqx_auth.hocon"
+    secret.write_text("s" * 32 + "\n")
+    dashboard.write_text("a-dashboard-password\n")
+    base = [sys.executable, "-m", "wangge", "admin", "emqx-auth", "--out", str(out), "--hooks-secret-file", str(secret)]
+    done = subprocess.run([*base, "--dashboard-password-file", str(dashboard)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    config = ConfigFactory.parse_string(out.read_text(), resolve=False)
+    assert config["authentication"][0]["url"] == "http://gateway:8080/api/v1/broker/authenticate"
+    secret.write_text("short\n")
+    refused = subprocess.run(base, capture_output=True, text=True)
+    assert refused.returncode == 2 and "at least 24" in refused.stderr
