@@ -17,6 +17,13 @@ class AccountsConfig(StrictModel):
         default=24, ge=0, le=24 * 30, description="after a rotation the edge's earlier tokens work this much longer"
     )
 
+    password_checks_per_s: float = Field(
+        default=2,
+        gt=0,
+        le=1000,
+        description="sign-in password checks per second per replica (each ~80 ms of a core); more wait for 429",
+    )
+
     @property
     def edge_token_lifetime(self) -> timedelta:
         return timedelta(days=self.edge_token_days)

@@ -48,6 +48,15 @@ class LoginThrottle:
 
     failures_per_user: Window = field(default_factory=lambda: Window(limit=5, seconds=300))
     attempts_per_address: Window = field(default_factory=lambda: Window(limit=30, seconds=60))
+    # Every password check of this replica (~80 ms of one core each): 4 in 2 s keeps a guesser spread over many
+    # addresses to a fifth of a core (bench/login_flood.py); a shift change of hundreds of sign-ins is a
+    # fraction of that rate.
+    checks: Window = field(default_factory=lambda: Window(limit=4, seconds=2))
+
+    @classmethod
+    def with_check_rate(cls, per_s: float) -> LoginThrottle:
+        return cls(checks=Window(limit=max(1, round(per_s * 2)), seconds=2))
+
     max_pending: int = 8  # password checks waiting or running at once; more are turned away, not queued
     pending: int = 0
 
@@ -57,6 +66,7 @@ class LoginThrottle:
             for w in (
                 self.failures_per_user.retry_after(username.casefold(), now),
                 self.attempts_per_address.retry_after(address, now),
+                self.checks.retry_after("*", now),
             )
             if w is not None
         ]
@@ -64,6 +74,7 @@ class LoginThrottle:
 
     def attempted(self, address: str, now: float) -> None:
         self.attempts_per_address.record(address, now)
+        self.checks.record("*", now)
 
     def failed(self, username: str, now: float) -> None:
         self.failures_per_user.record(username.casefold(), now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -17,11 +18,15 @@ from wangge.gateway.accounts.tokens import issue_token
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
-_HASHER = PasswordHasher()
+# OWASP's argon2id profile (46 MiB, 1 pass, 1 lane): ~80 ms of ONE core. The library's default (4 lanes) spreads
+# a check over four threads, so on a small gateway every guess briefly took all the cores ingest runs on
+# (bench/login_flood.py). Hashes made with other parameters are re-made at their owner's next sign-in.
+_HASHER = PasswordHasher(time_cost=1, memory_cost=47104, parallelism=1)
 # Verifying against this keeps a login for an unknown user as slow as one with a wrong password.
 _DUMMY_HASH = _HASHER.hash("not a password anyone has")
-# argon2 takes ~150 ms of a core: off the event loop that ingest and the live feed share, two at a time.
-_VERIFIERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+# Off the event loop, on at most half the machine's cores (one of two), so a flood of guesses cannot take the
+# cores ingest and the API run on (the throttle turns the rest away).
+_VERIFIERS = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="argon2")
 
 
 def _verify(stored: str, password: str) -> bool:

@@ -105,7 +105,7 @@ def create_app(
     app[ACCOUNTS] = accounts or AccountsConfig()
     app[BROKER_HOOKS] = broker_hooks or BrokerHooks()
     app[SECRET_BOX] = secret_box or SecretBox(env_keys=Fernet.generate_key().decode())
-    app[LOGIN_THROTTLE] = LoginThrottle()
+    app[LOGIN_THROTTLE] = LoginThrottle.with_check_rate(app[ACCOUNTS].password_checks_per_s)
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")
     app.router.add_get("/", _static("static/index.html", "text/html"))

@@ -30,12 +30,12 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
-async def connect_with_retry(url: str, attempts: int = 30) -> asyncpg.Pool:
+async def connect_with_retry(url: str, attempts: int = 30, max_size: int = 10) -> asyncpg.Pool:
     """The database may still be starting (compose, a restart): wait for it, then say clearly why not."""
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            return await create_pool(url)
+            return await create_pool(url, max_size=max_size)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             if attempt == attempts:
                 raise RuntimeError(f"cannot reach the database after {attempts} attempts: {exc}") from exc

@@ -37,7 +37,9 @@ def run(database_url: str, scenario: Scenario, accounts: AccountsConfig | None =
             await migrate(conn)
             world = await w.seed(conn)
         clock = Clock()
-        app = create_app(pool, {"broker": lambda: True}, clock=clock, accounts=accounts)
+        # Sign-ins here come faster than the default budget of password checks (tested in test_login_throttle).
+        config = accounts or AccountsConfig(password_checks_per_s=1000)
+        app = create_app(pool, {"broker": lambda: True}, clock=clock, accounts=config)
         async with TestClient(TestServer(app)) as client:
             await scenario(client, world, pool, clock)
         await pool.close()
@@ -190,7 +192,7 @@ def test_tokens_are_listed_without_secrets_and_revoked_by_id(database_url: str) 
 
 
 def test_an_edge_token_expires_and_rotates_with_an_overlap(database_url: str) -> None:
-    config = AccountsConfig(edge_token_days=30, edge_token_grace_h=2)
+    config = AccountsConfig(edge_token_days=30, edge_token_grace_h=2, password_checks_per_s=1000)
 
     async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, clock: Clock) -> None:
         async with pool.acquire() as conn:

@@ -26,3 +26,29 @@ def test_every_role_but_admin_needs_a_region(database_url: str, role: str) -> No
         await pool.close()
 
     asyncio.run(run())
+
+
+def test_a_password_hashed_with_older_parameters_is_rehashed_at_sign_in(database_url: str) -> None:
+    """Hashes from before the one-lane profile (argon2-cffi's default: 3 passes, 64 MiB, 4 lanes) still sign
+    in, and are replaced by the current profile then (46 MiB, 1 pass, 1 lane)."""
+    from datetime import UTC, datetime
+
+    from argon2 import PasswordHasher
+
+    from wangge.gateway.accounts.users import login
+
+    async def run() -> None:
+        pool = await create_pool(database_url)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            await create_user(conn, "old-admin", "a-long-password", "admin", None)
+            await conn.execute(
+                "UPDATE users SET password_hash = $1 WHERE username = 'old-admin'",
+                PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("a-long-password"),
+            )
+            assert await login(conn, "old-admin", "a-long-password", datetime.now(UTC), 1, "test") is not None
+            stored = await conn.fetchval("SELECT password_hash FROM users WHERE username = 'old-admin'")
+            assert stored.startswith("$argon2id$v=19$m=47104,t=1,p=1$")
+        await pool.close()
+
+    asyncio.run(run())
