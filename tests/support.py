@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 TUNING = REPO / "docker" / "mosquitto" / "wangge-tuning.conf"
 CENTRAL_CONF = REPO / "docker" / "mosquitto" / "central.conf"
 CENTRAL_ACL = REPO / "docker" / "mosquitto" / "acl"
+CENTRAL_DYNSEC_CONF = REPO / "docker" / "mosquitto" / "central-dynsec.conf"
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"  # Debian's mosquitto package
 
 
 def free_port() -> int:
@@ -53,9 +55,10 @@ def port_open(port: int) -> bool:
 class Mosquitto:
     """A real Mosquitto with wangge's tuning and persistence; stop() and start() keep its sessions."""
 
-    def __init__(self, workdir: Path, password_file: Path | None = None) -> None:
-        """Anonymous, or with `password_file` the shipped central broker's security (central.conf: no
-        anonymous clients, the shipped ACL)."""
+    def __init__(self, workdir: Path, password_file: Path | None = None, dynsec_file: Path | None = None) -> None:
+        """Anonymous; with `password_file` the shipped central broker's file security (central.conf: no
+        anonymous clients, the shipped ACL); with `dynsec_file` the shipped dynamic-security one
+        (central-dynsec.conf, the plugin from Debian's package)."""
         self.port = free_port()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +72,15 @@ class Mosquitto:
                 + "\n"
                 for line in CENTRAL_CONF.read_text().splitlines()
                 if line.startswith(("allow_anonymous", "password_file", "acl_file"))
+            )
+        if dynsec_file is not None:
+            security = "".join(
+                line.replace("/usr/lib/mosquitto_dynamic_security.so", DYNSEC_PLUGIN).replace(
+                    "/mosquitto/data/dynamic-security.json", str(dynsec_file)
+                )
+                + "\n"
+                for line in CENTRAL_DYNSEC_CONF.read_text().splitlines()
+                if line.startswith(("allow_anonymous", "plugin"))
             )
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n{security}user root\n"

@@ -67,11 +67,14 @@ def test_the_mosquitto_variant_swaps_the_central_broker() -> None:
     broker = resolved("compose.yaml", "compose.mosquitto.yaml")["services"]["broker"]
     assert broker["image"].startswith("eclipse-mosquitto:2")
     assert "mosquitto_sub" in " ".join(broker["healthcheck"]["test"])
-    # The central Mosquitto refuses anonymous clients and applies the shipped ACL (docs/security.md).
-    mounts = {str(v).split(":")[-2] if isinstance(v, str) else v["target"]: v for v in broker["volumes"]}
-    assert {"/mosquitto/config/mosquitto.conf", "/mosquitto/config/acl", "/mosquitto/config/passwd"} <= set(mounts)
-    central = (DOCKER / "mosquitto" / "central.conf").read_text().splitlines()
-    assert "allow_anonymous false" in central and "acl_file /mosquitto/config/acl" in central
+    # The central Mosquitto refuses anonymous clients and checks subscriptions with the dynamic-security
+    # plugin, whose file `wangge admin broker-dynsec` writes (docs/security.md).
+    mounts = {str(v).split(":")[1] if isinstance(v, str) else v["target"]: v for v in broker["volumes"]}
+    assert {"/mosquitto/config/mosquitto.conf", "/mosquitto/data/dynamic-security.json"} <= set(mounts)
+    assert str(mounts["/mosquitto/config/mosquitto.conf"]).split(":")[0].endswith("central-dynsec.conf")
+    central = (DOCKER / "mosquitto" / "central-dynsec.conf").read_text().splitlines()
+    assert "allow_anonymous false" in central
+    assert "plugin_opt_config_file /mosquitto/data/dynamic-security.json" in central
     assert any(v.endswith("conf.d/wangge-tuning.conf:ro") or "wangge-tuning.conf" in str(v) for v in broker["volumes"])
 
 

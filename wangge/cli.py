@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -341,6 +342,25 @@ def cmd_emqx_auth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_broker_dynsec(args: argparse.Namespace) -> int:
+    """The central Mosquitto's dynamic-security file: identities and per-edge roles, checked at subscribe."""
+    from wangge.gateway.accounts.dynsec import dynsec_file
+
+    gateway_password = Path(args.gateway_password_file).read_text().strip()
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        data = await dynsec_file(conn, gateway_password, args.shared_group)
+        out = Path(args.out)
+        tmp = out.with_name(out.name + ".new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+        tmp.replace(out)
+        return f"{out}: {len(data['clients'])} identities; restart the broker to load it"
+
+    return _admin(args, work)
+
+
 def cmd_import_regions(args: argparse.Namespace) -> int:
     from wangge.gateway.cases import registry
 
@@ -546,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gateway-url", default="http://gateway:8080", help="a name that reaches every replica")
     p.add_argument("--dashboard-password-file", help="the EMQX dashboard's first admin password (no default)")
     p.set_defaults(func=cmd_emqx_auth)
+    p = verb(
+        "broker-dynsec", "write the central Mosquitto's dynamic-security file from the registry", cmd_broker_dynsec
+    )
+    p.add_argument("--out", required=True, help="the plugin's JSON file (plugin_opt_config_file)")
+    p.add_argument("--gateway-password-file", required=True, help="file holding the gateway identity's password")
+    p.add_argument("--shared-group", default="gateway", help="the gateways' mqtt.shared_group ('' for none)")
     p = verb("import-regions", "import regions from GeoJSON or CSV: all rows or none", cmd_import_regions)
     p.add_argument("file")
     p = verb("export-regions", "print the regions as GeoJSON or CSV", cmd_export_regions)

@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests import images
 from tests.conftest import count, gateway_yaml, sql, start_gateway
 from tests.support import Mosquitto, http_text, metric_value, running, wait_until
@@ -74,15 +76,18 @@ class Client:
         self.client.loop_stop()
 
 
-def test_a_hostile_edge_cannot_reach_another_estate(tmp_path: Path, database_url: str) -> None:
-    passwd = tmp_path / "passwd"
-    broker = Mosquitto(tmp_path / "broker", password_file=passwd)
+@pytest.mark.parametrize("security", ["acl-file", "dynsec"])
+def test_a_hostile_edge_cannot_reach_another_estate(tmp_path: Path, database_url: str, security: str) -> None:
+    dynsec = security == "dynsec"
+    passwd = tmp_path / ("dynamic-security.json" if dynsec else "passwd")
+    broker = Mosquitto(tmp_path / "broker", dynsec_file=passwd) if dynsec else Mosquitto(tmp_path / "broker", passwd)
     gateway_password = tmp_path / "gateway-password"
     gateway_password.write_text("a gateway password\n")
     # Mosquitto's acl_file grants any subscription and filters at delivery: a client that joins the gateways'
     # shared group takes its turn of the messages and has them dropped (the edges re-send what is not
-    # confirmed, so nothing is lost, only delayed). The group's name is therefore a secret of the gateways.
-    group = f"gw-{uuid.uuid4().hex}"
+    # confirmed, so nothing is lost, only delayed). With acl_file the group's name is therefore a secret of the
+    # gateways; the dynamic-security plugin refuses such a subscription outright, so the default name will do.
+    group = "gateway" if dynsec else f"gw-{uuid.uuid4().hex}"
     gateway_url = f"mqtt://wangge-gateway:a%20gateway%20password@127.0.0.1:{broker.port}"
     config = gateway_yaml(
         tmp_path,
@@ -94,7 +99,12 @@ def test_a_hostile_edge_cannot_reach_another_estate(tmp_path: Path, database_url
     for edge in ("estate-a", "estate-b"):
         made = admin(config, "create-edge", "--edge-id", edge, "--secrets-file", str(tmp_path / f"{edge}.secrets"))
         assert made.returncode == 0, made.stderr
-    wrote = admin(config, "broker-passwords", "--out", str(passwd), "--gateway-password-file", str(gateway_password))
+    if dynsec:
+        wrote = admin(config, "broker-dynsec", "--out", str(passwd), "--gateway-password-file", str(gateway_password))
+    else:
+        wrote = admin(
+            config, "broker-passwords", "--out", str(passwd), "--gateway-password-file", str(gateway_password)
+        )
     assert wrote.returncode == 0 and "3 identities" in wrote.stdout, wrote.stderr
     a, b = secrets_of(tmp_path / "estate-a.secrets"), secrets_of(tmp_path / "estate-b.secrets")
     broker.start()
@@ -120,9 +130,15 @@ def test_a_hostile_edge_cannot_reach_another_estate(tmp_path: Path, database_url
 
         # The broker: A cannot read B's topics, join the gateway's group, or read every edge's alerts (Mosquitto
         # grants such a subscription and then delivers nothing on it: checked below with B's next alert).
-        for topic in ("wangge/edge/estate-b/confirms", "wangge/edge/estate-b/alerts", "wangge/edge/+/alerts",
-                      "$share/gateway/wangge/edge/+/alerts", "#"):  # fmt: skip
-            edge_a.subscribe(topic)
+        for topic in (
+            "wangge/edge/estate-b/confirms",
+            "wangge/edge/estate-b/alerts",
+            "wangge/edge/+/alerts",
+            "$share/gateway/wangge/edge/+/alerts",
+            "#",
+        ):  # fmt: skip (with dynsec, the real group)
+            granted = edge_a.subscribe(topic)
+            assert granted is False or not dynsec, f"{topic} granted to A"  # refused at SUBACK by the plugin
         assert edge_a.subscribe("wangge/edge/estate-a/confirms")
         second = alert(edge_id="estate-b", source={"kind": "sensor", "device_id": "gauge-b"}, rule_id="flood-2")
         edge_b.publish("wangge/edge/estate-b/alerts", second)
