@@ -95,6 +95,7 @@ class Gateway:
             self.config.accounts,
             box,
             self._broker_hooks(),
+            self.config.webhooks,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -31,6 +31,7 @@ from wangge.gateway.http.context import (
     RULES,
     SECRET_BOX,
     SIGNAL,
+    WEBHOOKS,
 )
 from wangge.gateway.http.middleware import (
     PUBLIC_ROUTES,
@@ -44,6 +45,7 @@ from wangge.gateway.http.middleware import (
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
 from wangge.gateway.ingest.config import IngestConfig
+from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 
 STATIC_PACKAGE = "wangge.gateway.console"
@@ -88,6 +90,7 @@ def create_app(
     accounts: AccountsConfig | None = None,
     secret_box: SecretBox | None = None,
     broker_hooks: BrokerHooks | None = None,
+    webhooks: WebhooksConfig | None = None,
 ) -> web.Application:
     """The API, console and health pages. Without `secret_box`, webhook secrets are sealed with a key that lives
     only as long as this app (tests that make no deliveries)."""
@@ -104,6 +107,7 @@ def create_app(
     app[INGEST] = ingest or IngestConfig()
     app[ACCOUNTS] = accounts or AccountsConfig()
     app[BROKER_HOOKS] = broker_hooks or BrokerHooks()
+    app[WEBHOOKS] = webhooks or WebhooksConfig()
     app[SECRET_BOX] = secret_box or SecretBox(env_keys=Fernet.generate_key().decode())
     app[LOGIN_THROTTLE] = LoginThrottle.with_check_rate(app[ACCOUNTS].password_checks_per_s)
     app[OPENAPI_TEXT] = document_text()

@@ -18,10 +18,12 @@ from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.ingest.config import IngestConfig
+from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 ACCOUNTS = web.AppKey("accounts", AccountsConfig)
+WEBHOOKS = web.AppKey("webhooks", WebhooksConfig)
 BROKER_HOOKS = web.AppKey("broker_hooks", BrokerHooks)
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
 RULES = web.AppKey("rules", CaseRules)

@@ -21,6 +21,9 @@ class WebhooksConfig(StrictModel):
         description="Fernet keys sealing webhook URLs and secrets, newest first (default <data_dir>/webhook-keys;"
         " WANGGE_WEBHOOK_KEYS overrides)",
     )
+    secret_overlap_h: float = Field(
+        default=72, ge=0, le=24 * 90, description="a rotated standard secret keeps signing beside the new one this long"
+    )
     allow_networks: list[str] = Field(
         default_factory=list, description="CIDRs that may be webhook targets although private (e.g. 127.0.0.1/32)"
     )

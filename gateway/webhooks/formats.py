@@ -145,9 +145,16 @@ def _with_query(url: str, extra: str) -> str:
 
 
 def build(
-    fmt: str, url: str, secret: str | None, message_id: str, events: list[Event], now_s: float
+    fmt: str,
+    url: str,
+    secret: str | None,
+    message_id: str,
+    events: list[Event],
+    now_s: float,
+    previous_secret: str | None = None,
 ) -> OutgoingRequest:
-    """The HTTP request for one delivery (one event) or, for robots, a digest of several."""
+    """The HTTP request for one delivery (one event) or, for robots, a digest of several. A standard webhook
+    is also signed with `previous_secret` while a rotation overlaps (the spec's space-separated signatures)."""
     if fmt == "standard":
         if len(events) != 1:
             raise ValueError("standard webhooks carry one event each")
@@ -161,7 +168,8 @@ def build(
         ts = int(now_s)
         headers = {"content-type": "application/json", "webhook-id": message_id, "webhook-timestamp": str(ts)}
         if secret:
-            headers["webhook-signature"] = standard_signature(secret, message_id, ts, body)
+            signatures = [standard_signature(s, message_id, ts, body) for s in (secret, previous_secret) if s]
+            headers["webhook-signature"] = " ".join(signatures)
         return OutgoingRequest(url, headers, body)
     headers = {"content-type": "application/json; charset=utf-8"}
     if fmt == "dingtalk":

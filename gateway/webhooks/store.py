@@ -71,6 +71,7 @@ class Subscription:
     format: str
     secret: str | None
     failures_in_row: int
+    previous_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,15 @@ async def claim(conn: Conn, now: datetime, limit: int, lease_s: float) -> list[C
     return [Claimed(r["id"], r["subscription_id"], r["event_id"], r["message_id"], r["attempts"]) for r in rows]
 
 
-async def subscriptions(conn: Conn, box: SecretBox, ids: list[int]) -> dict[int, Subscription]:
-    """The subscriptions with their URLs and secrets unsealed (SealError when a key is missing)."""
+async def subscriptions(conn: Conn, box: SecretBox, ids: list[int], now: datetime) -> dict[int, Subscription]:
+    """The subscriptions with their URLs and secrets unsealed (SealError when a key is missing), and the
+    previous secret while a rotation overlaps."""
     rows = await conn.fetch(
-        "SELECT id, url_sealed, format, secret_sealed, failures_in_row FROM webhook_subscriptions"
+        "SELECT id, url_sealed, format, secret_sealed, failures_in_row,"
+        " CASE WHEN previous_secret_until > $2 THEN previous_secret_sealed END AS previous FROM webhook_subscriptions"
         " WHERE id = ANY($1::bigint[])",
         ids,
+        now,
     )
     return {
         r["id"]: Subscription(
@@ -111,6 +115,7 @@ async def subscriptions(conn: Conn, box: SecretBox, ids: list[int]) -> dict[int,
             r["format"],
             box.unseal(r["secret_sealed"]) if r["secret_sealed"] else None,
             r["failures_in_row"],
+            box.unseal(r["previous"]) if r["previous"] else None,
         )
         for r in rows
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -146,14 +147,38 @@ async def seal_plaintext(conn: Conn, box: SecretBox) -> int:
 async def reseal_all(conn: Conn, box: SecretBox) -> int:
     """Seal every URL and secret again with the first key (after `new-webhook-key`); returns the rows done."""
     rows = await conn.fetch(
-        "SELECT id, url_sealed, secret_sealed FROM webhook_subscriptions WHERE url_sealed IS NOT NULL"
+        "SELECT id, url_sealed, secret_sealed, previous_secret_sealed FROM webhook_subscriptions"
+        " WHERE url_sealed IS NOT NULL"
     )
     async with conn.transaction():
         for r in rows:
             await conn.execute(
-                "UPDATE webhook_subscriptions SET url_sealed = $2, secret_sealed = $3 WHERE id = $1",
+                "UPDATE webhook_subscriptions SET url_sealed = $2, secret_sealed = $3, previous_secret_sealed = $4"
+                " WHERE id = $1",
                 r["id"],
                 box.reseal(r["url_sealed"]),
                 box.reseal(r["secret_sealed"]) if r["secret_sealed"] else None,
+                box.reseal(r["previous_secret_sealed"]) if r["previous_secret_sealed"] else None,
             )
     return len(rows)
+
+
+async def rotate_secret(conn: Conn, box: SecretBox, sub_id: int, now: datetime, overlap: timedelta) -> str:
+    """A new signing secret, returned once. A standard webhook is signed with both for `overlap`, so the
+    receiver can switch whenever it likes within it; a robot's secret (DingTalk, Feishu) is the vendor's, so it
+    is replaced at once and must be changed on the robot at the same moment."""
+    row = await conn.fetchrow("SELECT format, secret_sealed FROM webhook_subscriptions WHERE id = $1", sub_id)
+    if row is None or row["format"] == "wecom":
+        raise SubscriptionError("secret", "this subscription has no secret to rotate")
+    secret = formats.new_secret(row["format"])
+    overlapping = row["format"] == "standard" and row["secret_sealed"] is not None
+    await conn.execute(
+        "UPDATE webhook_subscriptions SET secret_sealed = $2, previous_secret_sealed = $3,"
+        " previous_secret_until = $4, updated_at = $5 WHERE id = $1",
+        sub_id,
+        box.seal(secret),
+        row["secret_sealed"] if overlapping else None,
+        now + overlap if overlapping else None,
+        now,
+    )
+    return secret

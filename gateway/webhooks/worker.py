@@ -117,7 +117,9 @@ class WebhookWorker:
             claimed = await store.claim(conn, self._clock(), self._config.batch, self._config.lease_s)
             if not claimed:
                 return fanned > 0
-            subs = await store.subscriptions(conn, self._box, sorted({c.subscription_id for c in claimed}))
+            subs = await store.subscriptions(
+                conn, self._box, sorted({c.subscription_id for c in claimed}), self._clock()
+            )
             evs = await store.events(conn, sorted({c.event_id for c in claimed}))
         groups: dict[int, list[store.Claimed]] = defaultdict(list)
         for c in claimed:
@@ -149,6 +151,7 @@ class WebhookWorker:
                     unit[0].message_id,
                     [evs[c.event_id] for c in unit],
                     now.timestamp(),
+                    sub.previous_secret,
                 )
             except (ValueError, TypeError) as exc:
                 # A subscription that cannot be signed or addressed ends here, alone: the rest of the batch goes on.

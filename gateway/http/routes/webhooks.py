@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
+from wangge.gateway.accounts.audit import audit
 from wangge.gateway.accounts.principal import Principal
-from wangge.gateway.http.context import CLOCK, POOL, SECRET_BOX, principal_of, region_path_in_scope, require_role
+from wangge.gateway.http.context import (
+    CLOCK,
+    POOL,
+    SECRET_BOX,
+    WEBHOOKS,
+    principal_of,
+    region_path_in_scope,
+    require_role,
+)
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.webhooks import (
@@ -16,6 +26,7 @@ from wangge.gateway.http.schemas.webhooks import (
     DeliveryQuery,
     IdPath,
     Replayed,
+    SecretRotated,
     Subscription,
     SubscriptionCreated,
     SubscriptionList,
@@ -98,6 +109,28 @@ async def patch_subscription(request: web.Request, path: IdPath, body: Subscript
     except SubscriptionError as exc:
         raise _refused(exc) from None
     return json_response(await _subscription(request, principal, path.id))
+
+
+@routes.post(
+    "/api/v1/webhooks/subscriptions/{id}/secret",
+    summary="Rotate the signing secret (shown once); a standard webhook is signed with both for the overlap",
+    replies=json_reply(SecretRotated, 201, "rotated"),
+    path_params=IdPath,
+    errors=(400, 401, 403, 404, 422),
+)
+async def rotate_subscription_secret(request: web.Request, path: IdPath) -> web.Response:
+    principal = _manager(request)
+    sub = await _subscription(request, principal, path.id)
+    now = request.app[CLOCK]()
+    overlap = timedelta(hours=request.app[WEBHOOKS].secret_overlap_h)
+    try:
+        async with request.app[POOL].acquire() as conn:
+            secret = await subscriptions.rotate_secret(conn, request.app[SECRET_BOX], path.id, now, overlap)
+            await audit(conn, principal.name, "webhook.secret_rotated", str(path.id), request.remote)
+    except SubscriptionError as exc:
+        raise _refused(exc) from None
+    until = now + overlap if sub["format"] == "standard" else None
+    return json_response({"secret": secret, "previous_valid_until": until}, status=201)
 
 
 @routes.delete(

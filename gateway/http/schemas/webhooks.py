@@ -49,6 +49,11 @@ class SubscriptionCreated(Subscription):
     secret: str | None = Field(description="shown this once")
 
 
+class SecretRotated(Out):
+    secret: str = Field(description="shown this once")
+    previous_valid_until: datetime | None = Field(description="a standard webhook is signed with both until then")
+
+
 class SubscriptionList(Out):
     items: list[Subscription]
 

@@ -76,6 +76,7 @@ def bodies(objects: dict[str, Any]) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/edges/{edge_id}/token"): None,
         ("DELETE", "/api/v1/tokens/{id}"): None,
         ("DELETE", "/api/v1/webhooks/subscriptions/{id}"): None,
+        ("POST", "/api/v1/webhooks/subscriptions/{id}/secret"): None,
     }
 
 
@@ -111,7 +112,7 @@ async def snapshot_of_area(pool: Any) -> list[Any]:
             "SELECT id, sha256, size FROM attachments ORDER BY id",
             "SELECT username, role, region_id, disabled_at, password_hash FROM users ORDER BY id",
             "SELECT id, revoked_at, expires_at FROM api_tokens ORDER BY id",
-            "SELECT id, name, url, enabled, region_path FROM webhook_subscriptions ORDER BY id",
+            "SELECT id, name, url, enabled, region_path, secret_sealed FROM webhook_subscriptions ORDER BY id",
             "SELECT id, state, attempts FROM webhook_deliveries ORDER BY id",
         )
     ]

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import stat
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,49 @@ def test_masked_urls_keep_the_host_and_cut_tokens() -> None:
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a…"
     )
     assert masked_url("https://hooks.example.com/wangge/events") == "https://hooks.example.com/wangge/events"
+
+
+def test_a_rotated_standard_secret_signs_beside_the_new_one_until_the_overlap_ends(
+    database_url: str, tmp_path: Path
+) -> None:
+    async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, box: SecretBox, keys: Path) -> None:
+        receiver = await Receiver().start()
+        sub = await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
+        old = sub["secret"]
+        resp = await client.post(f"/api/v1/webhooks/subscriptions/{sub['id']}/secret", headers=world.auth("admin"))
+        assert resp.status == 201
+        rotated = await resp.json()
+        new = rotated["secret"]
+        assert new != old and rotated["previous_valid_until"] is not None
+        # Both secrets verify with the reference library while the overlap lasts.
+        checks = [standard_check(old), standard_check(new)]
+        receiver.check = lambda r: [c(r) for c in checks]
+        worker = WebhookWorker(pool, FAST, box)
+        until = datetime.fromisoformat(rotated["previous_valid_until"])
+        assert timedelta(hours=71) < until - datetime.now(UTC) <= timedelta(hours=72)  # webhooks.secret_overlap_h
+        await raise_alert(pool, rule_id="during")
+        await wait_for(lambda: len(receiver.requests) == 1, 10, "a delivery in the overlap", worker.step)
+        assert receiver.problems == [] and len(receiver.requests[0].headers["webhook-signature"].split()) == 2
+        # After it, the old secret no longer signs: only the new one verifies.
+        # (The receiver checks timestamps against its own clock, so the overlap is ended in the row, not by
+        # moving the worker's clock three days on.)
+        await pool.execute("UPDATE webhook_subscriptions SET previous_secret_until = now() - interval '1 second'")
+        checks[:] = [standard_check(new)]
+        await raise_alert(pool, rule_id="after")
+        await wait_for(lambda: len(receiver.requests) == 2, 10, "a delivery after the overlap", worker.step)
+        assert receiver.problems == [] and len(receiver.requests[1].headers["webhook-signature"].split()) == 1
+        try:
+            standard_check(old)(receiver.requests[1])
+        except Exception:
+            pass
+        else:
+            raise AssertionError("the old secret still verifies after the overlap")
+        refused = await client.post(
+            f"/api/v1/webhooks/subscriptions/{sub['id']}/secret", headers=world.auth("c1-operator")
+        )
+        assert refused.status == 403
+        assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE kind = 'webhook.secret_rotated'") == 1
+        await worker.close()
+        await receiver.stop()
+
+    run(database_url, tmp_path, scenario)
