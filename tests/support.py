@@ -255,3 +255,13 @@ def asset(relative: str) -> Path:
             raise FileNotFoundError(f"{path} is missing under CI: ../shared/assets must sit beside the repository")
         pytest.skip(f"{path} not present (../shared/assets is not part of a clone)")
     return path
+
+
+def wangge_admin(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`wangge admin <args> --config <config>` as an operator runs it; the caller checks the outcome."""
+    return subprocess.run(
+        [sys.executable, "-m", "wangge", "admin", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

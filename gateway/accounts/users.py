@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from wangge.gateway.accounts.audit import audit
-from wangge.gateway.accounts.principal import ROLES
-from wangge.gateway.accounts.tokens import issue_token
+from wangge.gateway.accounts.principal import ROLES, Principal
+from wangge.gateway.accounts.tokens import issue_token, principal_for
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -76,16 +77,28 @@ async def create_user(
     return user_id
 
 
-async def login(conn: Conn, username: str, password: str, now: datetime, hours: float, remote: str) -> str | None:
-    """A new token for a correct password (audited either way), else None."""
-    row = await conn.fetchrow(
-        "SELECT id, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL", username
-    )
+async def login(
+    pool: asyncpg.Pool, username: str, password: str, now: datetime, hours: float, remote: str
+) -> tuple[str, Principal] | None:
+    """A new token and its principal for a correct password (audited either way), else None. No database
+    connection is held while the password is checked: guesses waiting for the checker cannot take the pool
+    that everything else needs."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL", username
+        )
     stored = row["password_hash"] if row else _DUMMY_HASH
     ok = await verify_off_loop(stored, password) and row is not None
-    await audit(conn, username, "login" if ok else "login_failed", None, remote)
-    if not ok or row is None:
-        return None
-    if _HASHER.check_needs_rehash(row["password_hash"]):
-        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], _HASHER.hash(password))
-    return await issue_token(conn, f"login {username}", user_id=row["id"], expires_at=now + timedelta(hours=hours))
+    rehashed = None
+    if ok and row is not None and _HASHER.check_needs_rehash(row["password_hash"]):
+        rehashed = await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _HASHER.hash, password)
+    async with pool.acquire() as conn:
+        await audit(conn, username, "login" if ok else "login_failed", None, remote)
+        if not ok or row is None:
+            return None
+        if rehashed is not None:
+            await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], rehashed)
+        token = await issue_token(conn, f"login {username}", user_id=row["id"], expires_at=now + timedelta(hours=hours))
+        principal = await principal_for(conn, token, now)
+    assert principal is not None
+    return token, principal

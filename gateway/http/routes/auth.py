@@ -10,7 +10,7 @@ from aiohttp import web
 
 from wangge.gateway import metrics
 from wangge.gateway.accounts.audit import audit
-from wangge.gateway.accounts.tokens import principal_for, revoke
+from wangge.gateway.accounts.tokens import revoke
 from wangge.gateway.accounts.users import login as check_login
 from wangge.gateway.http.context import CLOCK, LOGIN_THROTTLE, POOL, RULES, bearer_token, principal_of
 from wangge.gateway.http.problems import ProblemError
@@ -52,15 +52,13 @@ async def login(request: web.Request, body: LoginRequest) -> web.Response:
     hours = request.app[RULES].token_hours
     throttle.pending += 1
     try:
-        async with request.app[POOL].acquire() as conn:
-            token = await check_login(conn, body.username, body.password, now, hours, address)
-            if token is None:
-                throttle.failed(body.username, time.monotonic())
-                raise ProblemError(401, "Unauthorized", "wrong username or password")
-            principal = await principal_for(conn, token, now)
+        signed_in = await check_login(request.app[POOL], body.username, body.password, now, hours, address)
+        if signed_in is None:
+            throttle.failed(body.username, time.monotonic())
+            raise ProblemError(401, "Unauthorized", "wrong username or password")
+        token, principal = signed_in
     finally:
         throttle.pending -= 1
-    assert principal is not None
     return json_response(
         {
             "token": token,

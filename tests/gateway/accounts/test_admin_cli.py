@@ -7,15 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import gateway_yaml, sql
-
-
-def admin(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wangge", "admin", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support import wangge_admin as admin
 
 
 def test_users_and_tokens_are_run_from_the_command_line(tmp_path: Path, database_url: str) -> None:

@@ -46,7 +46,7 @@ def test_a_password_hashed_with_older_parameters_is_rehashed_at_sign_in(database
                 "UPDATE users SET password_hash = $1 WHERE username = 'old-admin'",
                 PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("a-long-password"),
             )
-            assert await login(conn, "old-admin", "a-long-password", datetime.now(UTC), 1, "test") is not None
+            assert await login(pool, "old-admin", "a-long-password", datetime.now(UTC), 1, "test") is not None
             stored = await conn.fetchval("SELECT password_hash FROM users WHERE username = 'old-admin'")
             assert stored.startswith("$argon2id$v=19$m=47104,t=1,p=1$")
         await pool.close()

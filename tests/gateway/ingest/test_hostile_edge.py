@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,17 +21,9 @@ import pytest
 from tests import images
 from tests.conftest import count, gateway_yaml, sql, start_gateway
 from tests.support import Mosquitto, http_text, metric_value, running, wait_until
+from tests.support import wangge_admin as admin
 from tests.test_alert_format import alert
 from wangge.mqtt import make_client, parse_broker_url
-
-
-def admin(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wangge", "admin", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def secrets_of(path: Path) -> dict[str, str]:
