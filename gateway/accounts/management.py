@@ -17,7 +17,7 @@ from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.errors import AccountError
 from wangge.gateway.accounts.principal import ROLES, Principal
 from wangge.gateway.accounts.tokens import rotate_edge_token
-from wangge.gateway.accounts.users import check_new_password, hash_password, verify_off_loop
+from wangge.gateway.accounts.users import check_new_password, hash_off_loop, verify_off_loop
 from wangge.gateway.storage.pages import keyset_page
 from wangge.gateway.storage.paths import subtree
 
@@ -125,13 +125,14 @@ async def create(
         check_new_password(password)
     except ValueError as exc:
         raise AccountError(422, str(exc)) from None
+    hashed = await hash_off_loop(password)
     async with conn.transaction():
         created = await conn.fetchval(
             "INSERT INTO users (username, display_name, password_hash, role, region_id) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (username) DO NOTHING RETURNING id",
             username,
             display_name,
-            hash_password(password),
+            hashed,
             role,
             region_id,
         )
@@ -203,8 +204,9 @@ async def reset_password(
         raise AccountError(404, f"no user {username!r} in your area")
     if from_self and (current is None or not await verify_off_loop(row["password_hash"], current)):
         raise AccountError(403, "the current password is wrong")
+    hashed = await hash_off_loop(password)
     async with conn.transaction():
-        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], hash_password(password))
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], hashed)
         await conn.execute(
             "UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL"
             " AND ($2::bigint IS NULL OR id <> $2)",

@@ -46,6 +46,10 @@ def check_new_password(password: str) -> None:
         raise ValueError("a password needs 10 to 1024 characters")
 
 
+async def hash_off_loop(password: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _HASHER.hash, password)
+
+
 async def verify_off_loop(stored: str, password: str) -> bool:
     """argon2 in the bounded executor: the event loop keeps serving ingest and the live feed meanwhile."""
     return await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _verify, stored, password)
@@ -91,7 +95,7 @@ async def login(
     ok = await verify_off_loop(stored, password) and row is not None
     rehashed = None
     if ok and row is not None and _HASHER.check_needs_rehash(row["password_hash"]):
-        rehashed = await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _HASHER.hash, password)
+        rehashed = await hash_off_loop(password)
     async with pool.acquire() as conn:
         await audit(conn, username, "login" if ok else "login_failed", None, remote)
         if not ok or row is None:
