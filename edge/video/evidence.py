@@ -126,11 +126,17 @@ class SnapshotSpool:
             stamp = path.stat().st_mtime_ns
         except FileNotFoundError:
             return
+        try:
+            token = self._token.value()
+            data = path.read_bytes()
+        except OSError as exc:  # the token file being replaced, or the snapshot gone: next round
+            log.warning("snapshot upload waits: %s", exc)
+            return
         request = urllib.request.Request(
             f"{self._url}/api/v1/edges/{self._edge_id}/alerts/{path.stem}/snapshot",
-            data=path.read_bytes(),
+            data=data,
             method="PUT",
-            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {self._token.value()}"},
+            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as reply:

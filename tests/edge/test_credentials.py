@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,3 +84,21 @@ def test_the_edge_rotates_its_token_before_it_expires_and_reads_a_replaced_file(
             await pool.close()
 
     asyncio.run(main())
+
+
+def test_a_missing_token_file_makes_snapshot_uploads_wait_not_die(tmp_path: Path) -> None:
+    from wangge.edge.video.evidence import SnapshotSpool
+
+    token_file = tmp_path / "edge-token"
+    token_file.write_text("wg_first\n")
+    edge = EdgeToken(token_file, "http://127.0.0.1:9", "estate-r")
+    spool = SnapshotSpool(tmp_path / "snaps", "estate-r", "http://127.0.0.1:9", edge)
+    token_file.unlink()  # an operator replacing it by hand, caught in between
+    spool.put("00000000-0000-4000-8000-000000000000", b"\xff\xd8", {})
+    spool.start()
+    try:
+        time.sleep(1.0)
+        assert spool._thread.is_alive()
+        assert (tmp_path / "snaps" / "00000000-0000-4000-8000-000000000000.jpg").exists()  # kept for later
+    finally:
+        spool.stop()
