@@ -87,7 +87,11 @@ class Gateway:
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
         app = create_app(
             self.pool,
-            {"broker": lambda: ingest.connected, "ingest": lambda: ingest.healthy},
+            {
+                "broker": lambda: ingest.connected,
+                "ingest": lambda: ingest.healthy,
+                "webhook_keys": lambda: self.webhook_worker is not None and self.webhook_worker.keys_ok,
+            },
             rules,
             self.clock,
             self.config.console,

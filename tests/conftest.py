@@ -151,6 +151,8 @@ def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str =
         "ingest": {"max_event_age_days": 3650},
         **extra,
     }
+    # Replicas of one test share their webhook sealing keys, as every replica of a site must.
+    data["webhooks"] = {"secret_keys_file": str(tmp_path / "webhook-keys"), **data.get("webhooks", {})}
     return write_yaml(tmp_path / f"gateway-{name}.yaml", data)
 
 

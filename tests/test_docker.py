@@ -46,7 +46,7 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
             assert "test" in service["healthcheck"], name
     assert set(config["secrets"]) == {
         *("database_url", "postgres_password", "grafana_admin_password"),
-        *("gateway_broker_url", "edge_broker_url", "broker_hooks_secret"),
+        *("gateway_broker_url", "edge_broker_url", "broker_hooks_secret", "webhook_keys"),
     }
     # Broker identities everywhere: the gateways and the edge read credentialed URLs from secrets, and EMQX
     # asks the gateways (alias `gateway`) about every login and topic through the file `emqx-auth` writes.
@@ -54,6 +54,7 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
         assert gateway["environment"]["WANGGE_MQTT__URL_FILE"] == "/run/secrets/gateway_broker_url"
         assert gateway["environment"]["WANGGE_MQTT__BROKER_HOOKS_SECRET_FILE"] == "/run/secrets/broker_hooks_secret"
         assert "gateway" in gateway["networks"]["default"]["aliases"]
+        assert gateway["environment"]["WANGGE_WEBHOOKS__SECRET_KEYS_FILE"] == "/run/secrets/webhook_keys"
     assert services["edge"]["environment"]["WANGGE_UPLINK__BROKER_FILE"] == "/run/secrets/edge_broker_url"
     assert "WANGGE_UPLINK__BROKER" not in services["edge"]["environment"]
     assert any(

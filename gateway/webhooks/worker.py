@@ -19,7 +19,7 @@ from wangge.gateway import metrics
 from wangge.gateway.webhooks import formats, store
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.destinations import DestinationRefused, GuardedResolver, check_literal, parse_allowlist
-from wangge.gateway.webhooks.sealing import SecretBox
+from wangge.gateway.webhooks.sealing import SealError, SecretBox
 
 log = logging.getLogger(__name__)
 OUTBOX_CHANNEL = "wangge_outbox"
@@ -53,6 +53,7 @@ class WebhookWorker:
         self._config = config
         self._box = box
         self._allow = parse_allowlist(config.allow_networks)
+        self.keys_ok = True  # False while this replica cannot unseal the subscriptions it claims
         self._clock = clock
         self._schedule = config.schedule_seconds()
         self._session: aiohttp.ClientSession | None = None
@@ -117,9 +118,19 @@ class WebhookWorker:
             claimed = await store.claim(conn, self._clock(), self._config.batch, self._config.lease_s)
             if not claimed:
                 return fanned > 0
-            subs = await store.subscriptions(
-                conn, self._box, sorted({c.subscription_id for c in claimed}), self._clock()
-            )
+            try:
+                subs = await store.subscriptions(
+                    conn, self._box, sorted({c.subscription_id for c in claimed}), self._clock()
+                )
+            except SealError as exc:
+                # This replica's keys are not the ones that sealed the secrets: leave the deliveries to a
+                # replica that has them, say so in /readyz and the log, and try again later.
+                await store.release(conn, [c.id for c in claimed])
+                if self.keys_ok:
+                    log.error("%s: give every replica the same webhooks.secret_keys_file (docs/security.md)", exc)
+                self.keys_ok = False
+                return False
+            self.keys_ok = True
             evs = await store.events(conn, sorted({c.event_id for c in claimed}))
         groups: dict[int, list[store.Claimed]] = defaultdict(list)
         for c in claimed:

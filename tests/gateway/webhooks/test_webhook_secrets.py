@@ -221,3 +221,25 @@ def test_a_rotated_standard_secret_signs_beside_the_new_one_until_the_overlap_en
         await receiver.stop()
 
     run(database_url, tmp_path, scenario)
+
+
+def test_a_replica_with_other_keys_leaves_the_deliveries_to_one_that_has_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, box: SecretBox, keys: Path) -> None:
+        receiver = await Receiver().start()
+        await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
+        stranger = WebhookWorker(pool, FAST, SecretBox(env_keys=base64.urlsafe_b64encode(b"o" * 32).decode()))
+        await raise_alert(pool)
+        assert await stranger.step() is False
+        assert stranger.keys_ok is False and receiver.requests == []
+        [pending] = await deliveries(pool)
+        assert (pending["state"], pending["attempts"], pending["lease_until"]) == ("pending", 0, None)
+        right = WebhookWorker(pool, FAST, box)
+        await wait_for(lambda: len(receiver.requests) == 1, 10, "the delivery by a replica with the keys", right.step)
+        assert right.keys_ok is True
+        for wk in (stranger, right):
+            await wk.close()
+        await receiver.stop()
+
+    run(database_url, tmp_path, scenario)
