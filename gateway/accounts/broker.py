@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from wangge.alert_format import IDENT
 from wangge.gateway.accounts.tokens import issue_token
+from wangge.gateway.accounts.users import region_of
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -67,9 +68,10 @@ async def provision_edge(
         raise ValueError(f"edge id {edge_id!r}: letters, digits, '_', '.', ':' or '-', at most 128, not {GATEWAY_USER}")
     region_id = None
     if region_code:
-        region_id = await conn.fetchval("SELECT id FROM regions WHERE code = $1", region_code)
-        if region_id is None:
+        region = await region_of(conn, region_code)
+        if region is None:
             raise ValueError(f"no region with code {region_code!r}")
+        region_id = region[0]
     password = new_password()
     async with conn.transaction():
         await conn.execute(
@@ -89,13 +91,18 @@ async def provision_edge(
     return password, token
 
 
-async def password_file(conn: Conn, gateway_password: str) -> str:
-    """The broker's password file: the gateway's identity and every provisioned edge."""
+async def edge_identities(conn: Conn) -> list[tuple[str, str]]:
+    """(edge id, its `$7$` hash) of every provisioned edge, in edge id order."""
     rows = await conn.fetch(
         "SELECT edge_id, broker_password_hash FROM edges WHERE broker_password_hash IS NOT NULL ORDER BY edge_id"
     )
+    return [(r["edge_id"], r["broker_password_hash"]) for r in rows if r["edge_id"] != GATEWAY_USER]
+
+
+async def password_file(conn: Conn, gateway_password: str) -> str:
+    """The broker's password file: the gateway's identity and every provisioned edge."""
     lines = [f"{GATEWAY_USER}:{hash_password(gateway_password)}"]
-    lines += [f"{r['edge_id']}:{r['broker_password_hash']}" for r in rows if r["edge_id"] != GATEWAY_USER]
+    lines += [f"{edge_id}:{stored}" for edge_id, stored in await edge_identities(conn)]
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wangge.gateway.accounts.broker import GATEWAY_USER, hash_password
+from wangge.gateway.accounts.broker import GATEWAY_USER, edge_identities, hash_password
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -53,12 +53,11 @@ def edge_role(edge_id: str) -> dict[str, Any]:
 
 
 def dynsec_config(edges: list[tuple[str, str]], gateway_password: str, shared_group: str | None) -> dict[str, Any]:
-    """The plugin's whole file: `edges` are (edge id, its `$7$` hash); nothing is allowed by default."""
+    """The plugin's whole file: `edges` are (edge id, its `$7$` hash), never the gateway's own name (provisioning
+    refuses it); nothing is allowed by default."""
     clients = [_client(GATEWAY_USER, hash_password(gateway_password), "wangge-gateway")]
     roles = [gateway_role(shared_group)]
     for edge_id, stored in edges:
-        if edge_id == GATEWAY_USER:
-            continue
         clients.append(_client(edge_id, stored, f"edge:{edge_id}"))
         roles.append(edge_role(edge_id))
     return {
@@ -75,7 +74,4 @@ def dynsec_config(edges: list[tuple[str, str]], gateway_password: str, shared_gr
 
 
 async def dynsec_file(conn: Conn, gateway_password: str, shared_group: str | None) -> dict[str, Any]:
-    rows = await conn.fetch(
-        "SELECT edge_id, broker_password_hash FROM edges WHERE broker_password_hash IS NOT NULL ORDER BY edge_id"
-    )
-    return dynsec_config([(r["edge_id"], r["broker_password_hash"]) for r in rows], gateway_password, shared_group)
+    return dynsec_config(await edge_identities(conn), gateway_password, shared_group)

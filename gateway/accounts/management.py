@@ -17,7 +17,13 @@ from wangge.gateway.accounts.config import AccountsConfig
 from wangge.gateway.accounts.errors import AccountError
 from wangge.gateway.accounts.principal import ROLES, Principal
 from wangge.gateway.accounts.tokens import rotate_edge_token
-from wangge.gateway.accounts.users import check_new_password, hash_off_loop, verify_off_loop
+from wangge.gateway.accounts.users import (
+    check_new_password,
+    hash_off_loop,
+    missing_region,
+    region_of,
+    verify_off_loop,
+)
 from wangge.gateway.storage.pages import keyset_page
 from wangge.gateway.storage.paths import subtree
 
@@ -58,10 +64,10 @@ def _require_manager(actor: Principal) -> None:
 async def region_scope(conn: Conn, code: str | None) -> tuple[int | None, str]:
     if code is None:
         return None, "/"
-    row = await conn.fetchrow("SELECT id, path FROM regions WHERE code = $1", code)
-    if row is None:
+    region = await region_of(conn, code)
+    if region is None:
         raise AccountError(422, f"no region with code {code!r}")
-    return row["id"], row["path"]
+    return region
 
 
 async def list_users(
@@ -116,8 +122,8 @@ async def create(
     remote: str | None,
 ) -> dict[str, Any]:
     _require_manager(actor)
-    if role != "admin" and region_code is None:
-        raise AccountError(422, f"a {role} needs a region: only an admin works without one")
+    if problem := missing_region(role, region_code):
+        raise AccountError(422, problem)
     region_id, scope = await region_scope(conn, region_code)
     if not may_manage(actor, role, scope):
         raise AccountError(403, f"a {actor.role} may not create a {role} in {region_code or 'the whole city'}")
@@ -150,8 +156,8 @@ async def update(conn: Conn, actor: Principal, username: str, change: UserChange
     region_code = before["region_code"] if change.region_code is None else change.region_code
     if role == "admin" and change.region_code is None and change.role == "admin":
         region_code = None  # an admin is promoted to the whole city
-    if role != "admin" and region_code is None:
-        raise AccountError(422, f"a {role} needs a region: only an admin works without one")
+    if problem := missing_region(role, region_code):
+        raise AccountError(422, problem)
     region_id, scope = await region_scope(conn, region_code)
     if not may_manage(actor, role, scope):
         raise AccountError(403, f"a {actor.role} may not make {username} a {role} in {region_code or 'the city'}")

@@ -52,13 +52,12 @@ class LoginThrottle:
     # addresses to a fifth of a core (bench/login_flood.py); a shift change of hundreds of sign-ins is a
     # fraction of that rate.
     checks: Window = field(default_factory=lambda: Window(limit=4, seconds=2))
+    max_pending: int = 8  # password checks waiting or running at once; more are turned away, not queued
+    pending: int = 0
 
     @classmethod
     def with_check_rate(cls, per_s: float) -> LoginThrottle:
         return cls(checks=Window(limit=max(1, round(per_s * 2)), seconds=2))
-
-    max_pending: int = 8  # password checks waiting or running at once; more are turned away, not queued
-    pending: int = 0
 
     def retry_after(self, username: str, address: str, now: float) -> float | None:
         waits = [

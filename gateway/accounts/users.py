@@ -55,20 +55,34 @@ async def verify_off_loop(stored: str, password: str) -> bool:
     return await asyncio.get_running_loop().run_in_executor(_VERIFIERS, _verify, stored, password)
 
 
+def missing_region(role: str, region_code: str | None) -> str | None:
+    """Why this role cannot be given without a region: a user's scope would be the whole city, which only an
+    admin is meant to see."""
+    if role != "admin" and not region_code:
+        return f"a {role} needs a region: only an admin works without one"
+    return None
+
+
+async def region_of(conn: Conn, code: str) -> tuple[int, str] | None:
+    """(id, path) of the region with this code, or None."""
+    row = await conn.fetchrow("SELECT id, path FROM regions WHERE code = $1", code)
+    return None if row is None else (row["id"], row["path"])
+
+
 async def create_user(
     conn: Conn, username: str, password: str, role: str, region_code: str | None, display_name: str = ""
 ) -> int:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     check_new_password(password)
-    if role != "admin" and not region_code:
-        # Without a region a user's scope is the whole city: only an admin is meant to see everything.
-        raise ValueError(f"a {role} needs a region (--region): only an admin works without one")
+    if problem := missing_region(role, region_code):
+        raise ValueError(problem)
     region_id = None
     if region_code:
-        region_id = await conn.fetchval("SELECT id FROM regions WHERE code = $1", region_code)
-        if region_id is None:
+        region = await region_of(conn, region_code)
+        if region is None:
             raise ValueError(f"no region with code {region_code!r}")
+        region_id = region[0]
     user_id: int = await conn.fetchval(
         "INSERT INTO users (username, display_name, password_hash, role, region_id) VALUES ($1, $2, $3, $4, $5)"
         " RETURNING id",
