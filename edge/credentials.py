@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from wangge.files import write_private
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,7 @@ class EdgeToken:
         if not isinstance(token, str) or not token.isascii() or not 16 <= len(token) <= 200:
             log.warning("the gateway sent no usable token; the current one stays")
             return False
-        tmp = self.path.with_name(self.path.name + ".new")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(token + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.path)
+        write_private(self.path, token + "\n")
         self.rotations += 1
         log.info("edge token rotated; the new one is in %s", self.path)
         return True

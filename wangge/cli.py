@@ -17,6 +17,7 @@ import yaml
 
 from wangge import configfile, logs
 from wangge.edge.config import EdgeConfig
+from wangge.files import write_private
 from wangge.gateway.config import GatewayConfig
 
 if TYPE_CHECKING:
@@ -312,10 +313,7 @@ def cmd_broker_passwords(args: argparse.Namespace) -> int:
     async def work(conn: Conn, config: GatewayConfig) -> str:
         text = await password_file(conn, gateway_password)
         out = Path(args.out)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.touch(mode=0o600)
-        tmp.write_text(text)
-        tmp.replace(out)  # the broker never reads a half-written file
+        write_private(out, text)  # the broker never reads a half-written file
         return f"{out}: {len(text.splitlines())} identities (send the broker SIGHUP to load them)"
 
     return _admin(args, work)
@@ -330,14 +328,11 @@ def cmd_emqx_auth(args: argparse.Namespace) -> int:
         print(f"error: {args.hooks_secret_file}: the hook secret needs at least 24 characters", file=sys.stderr)
         return EXIT_CONFIG
     out = Path(args.out)
-    tmp = out.with_name(out.name + ".new")
     dashboard = Path(args.dashboard_password_file).read_text().strip() if args.dashboard_password_file else None
     if dashboard is not None and len(dashboard) < 12:
         print("error: the EMQX dashboard password needs at least 12 characters", file=sys.stderr)
         return EXIT_CONFIG
-    tmp.write_text(emqx_auth_hocon(args.gateway_url, secret, dashboard))
-    tmp.chmod(0o600)
-    tmp.replace(out)
+    write_private(out, emqx_auth_hocon(args.gateway_url, secret, dashboard))
     print(f"{out} written: EMQX asks {args.gateway_url} about every login and topic")
     return 0
 
@@ -351,11 +346,7 @@ def cmd_broker_dynsec(args: argparse.Namespace) -> int:
     async def work(conn: Conn, config: GatewayConfig) -> str:
         data = await dynsec_file(conn, gateway_password, args.shared_group)
         out = Path(args.out)
-        tmp = out.with_name(out.name + ".new")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        tmp.replace(out)
+        write_private(out, json.dumps(data, indent=1))
         return f"{out}: {len(data['clients'])} identities; restart the broker to load it"
 
     return _admin(args, work)

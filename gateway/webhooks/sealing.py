@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from wangge.files import write_private
+
 ENV_KEYS = "WANGGE_WEBHOOK_KEYS"
 
 
@@ -37,11 +39,7 @@ def new_key_file(path: Path) -> None:
 def add_key(path: Path) -> None:
     """Put a new key first (it seals from now on); the old ones stay so that what they sealed still opens."""
     old = path.read_text() if path.exists() else ""
-    tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(Fernet.generate_key().decode() + "\n" + old)
-    tmp.replace(path)
+    write_private(path, Fernet.generate_key().decode() + "\n" + old)
 
 
 class SecretBox:
