@@ -1,16 +1,24 @@
-"""Alert ingest at the gateway: alerts/s from the broker into tickets, and latency from outbox write to row.
+"""Alert ingest at the gateway: alerts/s from the broker into tickets, latency from outbox write to row, and
+the two floors it is measured against in the same run.
 
 Real parts end to end: edge outboxes (SQLite, fsync) and the edge's own uplink code publish to a tuned
 Mosquitto; 1 or 2 `wangge gateway` processes share the subscription and write to PostgreSQL (pgserver).
 Every alert is counted at the end: the run fails if one is missing or doubled.
 
 Phases per replica count:
-  throughput  every edge's outbox pre-filled, then the uplinks start; time until the last row lands.
+  throughput  every edge's outbox pre-filled, then the uplinks start; time until every outbox is confirmed empty.
   latency     one edge writes alerts at a steady rate; per alert, alert row received_at - emitted_at
               (emitted_at is stamped when the event is written to the outbox).
-Floor: COPY of the same number of rows into a plain table on the same server (asyncpg copy_records_to_table).
+Floors, same run, same machine:
+  mqtt        the same outboxes and uplinks through the same broker to a bare confirmer process
+              (bench/mqtt_confirmer.py): publish -> subscriber -> confirm publish, no database, no checks.
+  database    the rows ingest writes for the same alerts (alert_events, alerts, ticket_events, outbox_events,
+              the tickets' counters), by one set-based statement per batch of the gateway's batch size, each
+              batch committed.
+The ratio is ingest over the lower floor. Lock wait: what the replicas' batches waited for each other's locks
+(wangge_gateway_ingest_lock_wait_seconds), as a share of their batch time.
 
-  python bench/alert_ingest.py [--alerts 20000] [--edges 10] [--rate 200] [--latency-alerts 3000]
+  python bench/alert_ingest.py [--alerts 20000] [--edges 10] [--rate 200] [--latency-alerts 3000] [--replicas 1,2]
 """
 
 from __future__ import annotations
@@ -18,10 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import re
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +48,11 @@ from wangge.edge.alerts import alerts_topic  # noqa: E402
 from wangge.edge.outbox import Outbox  # noqa: E402
 from wangge.edge.uplink import Uplink  # noqa: E402
 from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
-from wangge.mqtt import parse_broker_url  # noqa: E402
+from wangge.gateway.storage.migrations import migrate  # noqa: E402
+from wangge.mqtt import BrokerAddress, parse_broker_url  # noqa: E402
+
+BATCH_MAX = 500  # the gateway's default mqtt.batch_max
+DEVICES = 50  # per edge: 50 correlation keys per edge, every alert after the first 50 attaches
 
 
 def make_alert(edge_id: str, device: int, now: float) -> dict[str, Any]:
@@ -72,31 +88,131 @@ async def scalar(url: str, query: str) -> Any:
         await conn.close()
 
 
-async def copy_floor(url: str, rows: int) -> float:
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("CREATE TEMP TABLE floor (alert_id uuid, seq int, event text, at timestamptz, payload text)")
-        now = await conn.fetchval("SELECT now()")
-        records = [(uuid.uuid4(), 0, "start", now, '{"v":1}') for _ in range(rows)]
-        started = time.perf_counter()
-        for i in range(0, rows, 1000):
-            await conn.copy_records_to_table("floor", records=records[i : i + 1000])
-        return rows / (time.perf_counter() - started)
-    finally:
-        await conn.close()
+def new_database(base_url: str, name: str) -> str:
+    db_name = f"{name}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(scalar(base_url, f'CREATE DATABASE "{db_name}"'))
+    return base_url.replace("/postgres?", f"/{db_name}?")
 
 
 def count(url: str) -> int:
     return int(asyncio.run(scalar(url, "SELECT count(*) FROM alert_events")))
 
 
+def drain(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace) -> tuple[int, float]:
+    """Pre-fill every edge's outbox, start the uplinks, and time until every outbox is confirmed empty."""
+    per_edge = args.alerts // args.edges
+    edges = []
+    for e in range(args.edges):
+        edge_id = f"bench-edge-{e}"
+        outbox = Outbox(work / f"outbox-{tag}-{e}.sqlite3")
+        outbox._db.execute("PRAGMA synchronous=NORMAL")  # pre-fill speed only; the send path is unchanged
+        now = time.time()
+        for d in range(per_edge):
+            write(outbox, make_alert(edge_id, d % DEVICES, now))
+        edges.append((outbox, Uplink(edge_id, outbox, address, f"{edge_id}-{tag}", max_inflight=200)))
+    started = time.perf_counter()
+    for _, uplink in edges:
+        uplink.start()
+    wait_until(lambda: all(o.depth == 0 for o, _ in edges), 300, "outboxes confirmed empty", interval=0.05)
+    elapsed = time.perf_counter() - started
+    for _, uplink in edges:
+        uplink.stop()
+    return per_edge * args.edges, elapsed
+
+
+def mqtt_floor(work: Path, args: argparse.Namespace) -> float:
+    broker = Mosquitto(work / "mosquitto-floor")
+    broker.start()
+    confirmer = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "mqtt_confirmer.py"), broker.url, "bench-confirmer"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert confirmer.stdout is not None
+        if confirmer.stdout.readline().strip() != "subscribed":
+            raise SystemExit("the MQTT floor's confirmer did not subscribe")
+        total, elapsed = drain(work, "floor", parse_broker_url(broker.url), args)
+        return total / elapsed
+    finally:
+        confirmer.terminate()
+        confirmer.wait(10)
+        broker.stop()
+
+
+# One statement per batch writing what ingest writes for these alerts: their events and rows, one history entry
+# and one outbox event each, and each ticket's counters once.
+FLOOR_SQL = """
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[]) AS u(alert_id, ticket, payload)
+), events AS (
+    INSERT INTO alert_events (alert_id, seq, event, at, emitted_at, payload)
+    SELECT alert_id, 0, 'start', $4, $4, payload::jsonb FROM u
+), made AS (
+    INSERT INTO alerts (alert_id, ticket_id, edge_id, device_id, rule_id, category, severity, title, started_at,
+                        last_seq, emitted_at, payload)
+    SELECT alert_id, ticket, 'floor-edge', 'dev', 'rule', 'emergencies.water_logging', 'major', 'title', $4, 0, $4,
+           payload::jsonb FROM u
+), history AS (
+    INSERT INTO ticket_events (ticket_id, actor, kind, data)
+    SELECT ticket, 'edge:floor-edge', 'alert.start', jsonb_build_object('alert_id', alert_id, 'seq', 0) FROM u
+), outbox AS (
+    INSERT INTO outbox_events (event_type, ticket_id, payload)
+    SELECT 'alert.received', ticket, jsonb_build_object('outcome', 'attached') FROM u
+)
+UPDATE tickets t SET alert_count = t.alert_count + c.n, active_alerts = t.active_alerts + c.n,
+       last_alert_at = $4, updated_at = now()
+FROM (SELECT ticket, count(*) AS n FROM u GROUP BY ticket) c WHERE t.id = c.ticket
+"""
+
+
+async def _database_floor(url: str, alerts: int) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        tickets = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO tickets (correlation_key, category, severity, title)"
+                " SELECT 'floor/' || n, 'emergencies.water_logging', 'major', 'title' FROM generate_series(1, $1) n"
+                " RETURNING id",
+                DEVICES * 10,
+            )
+        ]
+        now = datetime.now(UTC)
+        made = [make_alert("floor-edge", i % DEVICES, time.time()) for i in range(alerts)]
+        payloads = [alert_format.encode(m).decode() for m in made]
+        ids = [uuid.UUID(m["alert_id"]) for m in made]
+        started = time.perf_counter()
+        for i in range(0, alerts, BATCH_MAX):
+            part = slice(i, i + BATCH_MAX)
+            async with conn.transaction():
+                await conn.execute(
+                    FLOOR_SQL,
+                    ids[part],
+                    [tickets[n % len(tickets)] for n in range(i, min(i + BATCH_MAX, alerts))],
+                    payloads[part],
+                    now,
+                )
+        return alerts / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+def database_floor(base_url: str, args: argparse.Namespace) -> float:
+    return asyncio.run(_database_floor(new_database(base_url, "floor"), args.alerts))
+
+
+def metric_sum(text: str, name: str) -> float:
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+-]+)$", text, re.M))
+
+
 def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace) -> dict[str, float]:
-    db_name = f"bench_{replicas}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(scalar(base_url, f'CREATE DATABASE "{db_name}"'))
-    url = base_url.replace("/postgres?", f"/{db_name}?")
+    url = new_database(base_url, f"bench_{replicas}")
     broker = Mosquitto(work / f"mosquitto-{replicas}")
     broker.start()
     gateways = []
+    https = []
     try:
         for i in range(replicas):
             http = f"127.0.0.1:{free_port()}"
@@ -113,29 +229,15 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
                 ["--log-level", "warning", "gateway", "--config", str(config)], work / f"gw-{replicas}-{i}.log"
             )
             gateways.append(gw.start())
+            https.append(http)
             wait_until(lambda h=http: _ready(h), 30, f"gateway {i}")  # type: ignore[misc]
 
         address = parse_broker_url(broker.url)
-        # Throughput: pre-filled outboxes, then the uplinks drain them.
-        per_edge = args.alerts // args.edges
-        total = per_edge * args.edges
-        edges = []
-        for e in range(args.edges):
-            edge_id = f"bench-edge-{e}"
-            outbox = Outbox(work / f"outbox-{replicas}-{e}.sqlite3")
-            outbox._db.execute("PRAGMA synchronous=NORMAL")  # pre-fill speed only; the send path is unchanged
-            now = time.time()
-            for d in range(per_edge):
-                write(outbox, make_alert(edge_id, d % 50, now))
-            edges.append((outbox, Uplink(edge_id, outbox, address, f"{edge_id}-{replicas}", max_inflight=200)))
-        started = time.perf_counter()
-        for _, uplink in edges:
-            uplink.start()
-        wait_until(lambda: count(url) >= total, 300, f"{total} alerts", interval=0.2)
-        elapsed = time.perf_counter() - started
-        wait_until(lambda: all(o.depth == 0 for o, _ in edges), 60, "outboxes confirmed empty")
-        for _, uplink in edges:
-            uplink.stop()
+        total, elapsed = drain(work, str(replicas), address, args)
+        scraped = [_metrics(h) for h in https]
+        batches = sum(metric_sum(m, "wangge_gateway_ingest_batch_seconds_count") for m in scraped)
+        batch_s = sum(metric_sum(m, "wangge_gateway_ingest_batch_seconds_sum") for m in scraped)
+        waited_s = sum(metric_sum(m, "wangge_gateway_ingest_lock_wait_seconds_sum") for m in scraped)
 
         # Latency: one edge, a steady rate, each event stamped as it is written to the (fsync'd) outbox.
         outbox = Outbox(work / f"outbox-{replicas}-paced.sqlite3")
@@ -149,7 +251,7 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
             delay = next_at - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            write(outbox, make_alert("bench-paced", i % 50, time.time()))
+            write(outbox, make_alert("bench-paced", i % DEVICES, time.time()))
             uplink.wake()
         grand_total = total + args.latency_alerts
         wait_until(lambda: count(url) >= grand_total, 120, "paced alerts", interval=0.2)
@@ -159,13 +261,13 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
         events = count(url)
         if alerts != grand_total or events != grand_total:
             raise SystemExit(f"LOST OR DOUBLED: {alerts} alerts, {events} events for {grand_total} sent")
-        floor = asyncio.run(copy_floor(url, total))
         return {
             "alerts_per_s": total / elapsed,
             "p50_ms": p50,
             "p99_ms": p99,
-            "copy_rows_per_s": floor,
             "alerts": grand_total,
+            "batch_mean": total / batches if batches else 0.0,
+            "lock_wait_share": waited_s / batch_s if batch_s else 0.0,
         }
     finally:
         for gw in gateways:
@@ -178,6 +280,11 @@ def _ready(http: str) -> bool:
         return http_json(f"http://{http}/readyz")[0] == 200
     except OSError:
         return False
+
+
+def _metrics(http: str) -> str:
+    with urllib.request.urlopen(f"http://{http}/metrics", timeout=10) as response:
+        return str(response.read().decode())
 
 
 async def _percentiles(url: str) -> tuple[float, float]:
@@ -208,29 +315,42 @@ def main() -> None:
         postgres = EmbeddedPostgres(work / "pg")
         results = {}
         try:
+            mqtt = mqtt_floor(work, args)
+            database = database_floor(postgres.url, args)
+            floor = min(mqtt, database)
+            print(f"floors: mqtt round trip {mqtt:.0f} alerts/s, database {database:.0f} alerts/s", flush=True)
             for replicas in (int(r) for r in args.replicas.split(",")):
                 r = run_case(postgres.url, work, replicas, args)
                 results[replicas] = r
                 print(
-                    f"replicas={replicas}: {r['alerts_per_s']:.0f} alerts/s (throughput phase), latency at "
-                    f"{args.rate:.0f}/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms; COPY floor "
-                    f"{r['copy_rows_per_s']:.0f} rows/s, ratio {r['alerts_per_s'] / r['copy_rows_per_s']:.3f}; "
-                    f"{r['alerts']:.0f} alerts, none lost or doubled",
+                    f"replicas={replicas}: {r['alerts_per_s']:.0f} alerts/s (throughput phase, batches of "
+                    f"{r['batch_mean']:.0f} on average, {100 * r['lock_wait_share']:.1f}% of batch time waiting for "
+                    f"locks), latency at {args.rate:.0f}/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms; "
+                    f"{r['alerts_per_s'] / floor:.2f} of the lower floor; {r['alerts']:.0f} alerts, none lost or "
+                    "doubled",
                     flush=True,
                 )
         finally:
             postgres.stop()
     parts = []
+    one = results[min(results)]
     for replicas, r in results.items():
         suffix = "" if replicas == min(results) else f"_r{replicas}"
         parts += [
             f"alerts_per_s{suffix}={r['alerts_per_s']:.0f}",
             f"p50_ms{suffix}={r['p50_ms']:.1f}",
             f"p99_ms{suffix}={r['p99_ms']:.1f}",
-            f"replicas{suffix}={replicas}",
         ]
-    first = results[min(results)]
-    parts.append(f"floor_ratio={first['alerts_per_s'] / first['copy_rows_per_s']:.3f}")
+        if suffix:
+            parts += [
+                f"scale{suffix}={r['alerts_per_s'] / one['alerts_per_s']:.2f}",
+                f"lock_wait_share{suffix}={r['lock_wait_share']:.3f}",
+            ]
+    parts += [
+        f"mqtt_floor_per_s={mqtt:.0f}",
+        f"db_floor_per_s={database:.0f}",
+        f"floor_ratio={one['alerts_per_s'] / floor:.3f}",
+    ]
     print(" ".join(parts))
 
 

@@ -18,6 +18,11 @@ INGEST_BATCH = Histogram(
     "Time to store one batch of alert messages",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+INGEST_LOCK_WAIT = Histogram(
+    "wangge_gateway_ingest_lock_wait_seconds",
+    "Time one batch waited for other transactions' locks on its alerts and tickets (replicas on the same tickets)",
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
 INGEST_RETRIES = Counter("wangge_gateway_ingest_retries", "Batches retried after a database error")
 INGEST_CRASHES = Counter("wangge_gateway_ingest_crashes", "Times the ingest loop failed and was restarted")
 INGEST_QUEUE = Gauge("wangge_gateway_ingest_queue", "Messages waiting between the broker connection and the writer")

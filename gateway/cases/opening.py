@@ -1,87 +1,126 @@
-"""A ticket just opened (by an alert or a report) or reopened: its deadline, route, handling region and 类案
-recurrence, and the events that announce it."""
+"""Tickets just opened (by alerts or a report) or reopened: their deadlines, route, handling region and 类案
+recurrence, and the events that announce them — a constant number of statements for any number of tickets,
+so a batch of alerts that opens hundreds of tickets costs what one does."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from wangge.gateway.cases.deadlines import start_stage_clock
-from wangge.gateway.cases.events import emit
+from wangge.gateway.cases.deadlines import stage_clock
+from wangge.gateway.cases.events import Event, emit_many
 from wangge.gateway.cases.rules import CaseRules, route
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
+# The community a grid's ticket is first handled by (or the region itself above that level); an alert's ticket
+# sits where its device is (on the map, in the field worker's app). A reopened ticket only restarts its clock.
+_START = """
+WITH RECURSIVE u AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
+                         $7::boolean[], $8::bigint[])
+             AS u(id, stage, due_at, yellow_at, department, matter, fresh, region_id)
+), up AS (
+    SELECT r.id AS start, r.id, r.parent_id, r.level FROM regions r
+    WHERE r.id IN (SELECT u.region_id FROM u WHERE u.fresh)
+    UNION ALL
+    SELECT up.start, r.id, r.parent_id, r.level FROM regions r JOIN up ON r.id = up.parent_id
+), handling AS (
+    SELECT DISTINCT ON (up.start) up.start, up.id FROM up WHERE up.level IN ('community', 'street', 'district')
+    ORDER BY up.start, array_position(ARRAY['community', 'street', 'district'], up.level)
+)
+UPDATE tickets t SET stage = u.stage, stage_started_at = $9, due_at = u.due_at, yellow_at = u.yellow_at,
+       overdue_notified = false,
+       department = CASE WHEN u.fresh THEN u.department ELSE t.department END,
+       matter = CASE WHEN u.fresh THEN u.matter ELSE t.matter END,
+       handling_region_id = CASE WHEN u.fresh THEN h.id ELSE t.handling_region_id END,
+       lat = CASE WHEN u.fresh THEN coalesce(t.lat, (SELECT d.lat FROM devices d WHERE d.device_id = t.device_id))
+                  ELSE t.lat END,
+       lon = CASE WHEN u.fresh THEN coalesce(t.lon, (SELECT d.lon FROM devices d WHERE d.device_id = t.device_id))
+                  ELSE t.lon END
+FROM u LEFT JOIN handling h ON h.start = u.region_id
+WHERE t.id = u.id
+"""
 
-async def _handling_region(conn: Conn, region_id: int | None) -> int | None:
-    """The community a grid's ticket is first handled by (or the region itself above that level)."""
-    if region_id is None:
-        return None
-    value: int | None = await conn.fetchval(
-        "WITH RECURSIVE up AS (SELECT id, parent_id, level FROM regions WHERE id = $1"
-        " UNION ALL SELECT r.id, r.parent_id, r.level FROM regions r JOIN up ON r.id = up.parent_id)"
-        " SELECT id FROM up WHERE level IN ('community', 'street', 'district')"
-        " ORDER BY array_position(ARRAY['community','street','district'], level) LIMIT 1",
-        region_id,
-    )
-    return value
+# 类案: the same category at the same place (grid, or device when unplaced) N times in M days. A ticket counts
+# the tickets opened before it (by opening time, then id, so tickets opened by one batch count in order) and
+# joins the cluster of the earliest of them.
+_RECURRING = """
+WITH o AS (
+    SELECT t.id, t.category, t.region_id, t.device_id, t.opened_at FROM tickets t WHERE t.id = ANY($1::bigint[])
+), earlier AS (
+    SELECT o.id AS ticket, t.id, t.recurring_of, t.opened_at FROM o JOIN tickets t
+        ON t.category = o.category AND t.region_id = o.region_id AND t.opened_at >= $2
+       AND (t.opened_at, t.id) < (o.opened_at, o.id)
+    WHERE o.region_id IS NOT NULL
+    UNION ALL
+    SELECT o.id, t.id, t.recurring_of, t.opened_at FROM o JOIN tickets t
+        ON t.category = o.category AND t.device_id IS NOT DISTINCT FROM o.device_id AND t.opened_at >= $2
+       AND (t.opened_at, t.id) < (o.opened_at, o.id)
+    WHERE o.region_id IS NULL
+), found AS (
+    SELECT e.ticket, count(*) + 1 AS n,
+           (array_agg(coalesce(e.recurring_of, e.id) ORDER BY e.opened_at, e.id))[1] AS root
+    FROM earlier e GROUP BY e.ticket HAVING count(*) + 1 >= $3
+), marked AS (
+    UPDATE tickets t SET recurring_of = f.root FROM found f WHERE t.id = f.ticket RETURNING t.id, f.root, f.n
+)
+INSERT INTO ticket_events (ticket_id, actor, kind, data)
+SELECT m.id, 'system', 'ticket.recurring', jsonb_build_object('recurring_of', m.root, 'count', m.n, 'days', $4::integer)
+FROM marked m ORDER BY m.id
+"""
 
 
-async def start_ticket(conn: Conn, rules: CaseRules, ticket_id: int, now: datetime, reopened: bool = False) -> None:
-    """Deadlines, routing, handling region and recurrence for a ticket just opened (or reopened)."""
-    row = await conn.fetchrow(
-        "SELECT id, state, category, region_id, region_path, device_id FROM tickets WHERE id = $1", ticket_id
-    )
-    assert row is not None
-    await start_stage_clock(conn, rules, ticket_id, row["state"], row["category"], now)
-    if reopened:
-        await emit(conn, "ticket.updated", ticket_id, {"change": "reopened"})
+async def start_tickets(
+    conn: Conn, rules: CaseRules, opened: Sequence[int], reopened: Sequence[int], now: datetime
+) -> None:
+    """Deadlines for tickets just opened or reopened; for the opened ones routing, the handling region, the
+    device's position and recurrence too."""
+    ids = [*opened, *reopened]
+    if not ids:
         return
-    chosen = route(rules, row["category"], row["region_path"])
-    # An alert's ticket sits where its device is (on the map, in the field worker's app).
-    await conn.execute(
-        "UPDATE tickets SET department = $2, matter = $3, handling_region_id = $4,"
-        " lat = coalesce(lat, (SELECT d.lat FROM devices d WHERE d.device_id = $5)),"
-        " lon = coalesce(lon, (SELECT d.lon FROM devices d WHERE d.device_id = $5)) WHERE id = $1",
-        ticket_id,
-        chosen.department if chosen else None,
-        chosen.matter if chosen else None,
-        await _handling_region(conn, row["region_id"]),
-        row["device_id"],
+    fresh = set(opened)
+    rows = await conn.fetch(
+        "SELECT id, state, category, region_id, region_path FROM tickets WHERE id = ANY($1::bigint[])", ids
     )
-    await _mark_recurring(conn, rules, row, now)
-    await emit(conn, "ticket.created", ticket_id)
+    cols: list[list[Any]] = [[] for _ in range(8)]
+    for row in rows:
+        stage, limit = stage_clock(rules, row["state"], row["category"], now)
+        chosen = route(rules, row["category"], row["region_path"]) if row["id"] in fresh else None
+        values = (
+            row["id"],
+            stage,
+            limit.due_at if limit else None,
+            limit.yellow_at if limit else None,
+            chosen.department if chosen else None,
+            chosen.matter if chosen else None,
+            row["id"] in fresh,
+            row["region_id"],
+        )
+        for col, value in zip(cols, values, strict=True):
+            col.append(value)
+    await conn.execute(_START, *cols, now)
+    if opened:
+        since = now - timedelta(days=rules.recurring_days)
+        await conn.execute(_RECURRING, list(opened), since, rules.recurring_count, rules.recurring_days)
 
 
-async def _mark_recurring(conn: Conn, rules: CaseRules, row: Any, now: datetime) -> None:
-    """类案: the same category at the same place (grid, or device when unplaced) N times in M days."""
-    place_sql = "region_id = $3" if row["region_id"] is not None else "device_id IS NOT DISTINCT FROM $3"
-    place = row["region_id"] if row["region_id"] is not None else row["device_id"]
-    earlier = await conn.fetch(
-        f"SELECT id, recurring_of FROM tickets WHERE category = $1 AND id <> $2 AND {place_sql}"
-        " AND opened_at >= $4 ORDER BY opened_at, id",
-        row["category"],
-        row["id"],
-        place,
-        now - timedelta(days=rules.recurring_days),
-    )
-    if len(earlier) + 1 < rules.recurring_count:
-        return
-    root = earlier[0]["recurring_of"] or earlier[0]["id"]
-    await conn.execute("UPDATE tickets SET recurring_of = $2 WHERE id = $1", row["id"], root)
-    await conn.execute(
-        "INSERT INTO ticket_events (ticket_id, actor, kind, data) VALUES ($1, 'system', 'ticket.recurring', $2)",
-        row["id"],
-        {"recurring_of": root, "count": len(earlier) + 1, "days": rules.recurring_days},
-    )
-
-
-async def after_ingest(conn: Conn, rules: CaseRules, results: list[tuple[str, int | None]], now: datetime) -> None:
-    for outcome, ticket_id in results:
-        if ticket_id is None:
+async def after_ingest(
+    conn: Conn, rules: CaseRules, outcomes: Sequence[str], tickets: Sequence[int | None], now: datetime
+) -> None:
+    """Start what a batch of alerts opened or reopened, and announce every stored alert event on its ticket."""
+    opened = [t for o, t in zip(outcomes, tickets, strict=True) if o == "opened" and t is not None]
+    reopened = [t for o, t in zip(outcomes, tickets, strict=True) if o == "reopened" and t is not None]
+    await start_tickets(conn, rules, opened, reopened, now)
+    events: list[Event] = []
+    for outcome, ticket in zip(outcomes, tickets, strict=True):
+        if ticket is None or outcome == "duplicate":
             continue
-        if outcome in ("opened", "reopened"):
-            await start_ticket(conn, rules, ticket_id, now, reopened=outcome == "reopened")
-        if outcome != "duplicate":
-            await emit(conn, "alert.received", ticket_id, {"outcome": outcome})
+        if outcome == "opened":
+            events.append(("ticket.created", ticket, {}))
+        elif outcome == "reopened":
+            events.append(("ticket.updated", ticket, {"change": "reopened"}))
+        events.append(("alert.received", ticket, {"outcome": outcome}))
+    await emit_many(conn, events)

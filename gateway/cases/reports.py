@@ -12,7 +12,7 @@ from wangge.gateway.cases.deadlines import start_stage_clock
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.cases.events import emit
 from wangge.gateway.cases.evidence import attach_photos
-from wangge.gateway.cases.opening import start_ticket
+from wangge.gateway.cases.opening import start_tickets
 from wangge.gateway.cases.registry import locate
 from wangge.gateway.cases.rules import CaseRules
 
@@ -68,7 +68,8 @@ async def create_report(
     )
     if photos:
         await attach_photos(conn, ticket_id, event_id, photos, principal.name)
-    await start_ticket(conn, rules, ticket_id, now)
+    await start_tickets(conn, rules, [ticket_id], [], now)
+    await emit(conn, "ticket.created", ticket_id)
     return ticket_id, token
 
 

@@ -29,6 +29,7 @@ import paho.mqtt.client as paho
 
 from wangge.gateway import metrics
 from wangge.gateway.cases.rules import CaseRules, default_rules
+from wangge.gateway.ingest.alert_rows import write_alerts
 from wangge.gateway.ingest.batch import Incoming, Prepared, TimeWindow, confirmations, confirms_topic, prepare
 from wangge.gateway.ingest.config import IngestConfig, MqttConfig
 from wangge.gateway.ingest.store import isolate_bad, record_outcomes, store
@@ -231,12 +232,7 @@ class AlertIngest:
             async with conn.transaction():
                 if kind == "alert":
                     await partitions.ensure_for_alerts(conn, [value])
-                    await conn.fetch(
-                        "SELECT * FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
-                        [value],
-                        [key],
-                        self._rules.reopen_window,
-                    )
+                    await write_alerts(conn, [value], [key], self._rules.reopen_window)
                 else:
                     await conn.execute("SELECT $1::jsonb", value)
                 raise _Rollback

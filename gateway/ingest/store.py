@@ -14,6 +14,7 @@ from wangge import alert_format
 from wangge.gateway import metrics
 from wangge.gateway.cases.opening import after_ingest
 from wangge.gateway.cases.rules import CaseRules, default_rules
+from wangge.gateway.ingest.alert_rows import write_alerts
 from wangge.gateway.ingest.batch import Prepared, lock_order, topic_edge
 from wangge.gateway.storage import partitions
 
@@ -21,29 +22,6 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
-
-
-async def _reject_foreign_devices(conn: Conn, prepared: Prepared) -> None:
-    """An edge may only report for its own devices: a device registered to another edge is refused."""
-    devices = {a["source"]["device_id"] for a in prepared.alerts}
-    if not devices:
-        return
-    owners = {
-        r["device_id"]: r["edge_id"]
-        for r in await conn.fetch(
-            "SELECT device_id, edge_id FROM devices WHERE device_id = ANY($1::text[]) AND edge_id IS NOT NULL",
-            list(devices),
-        )
-    }
-    refused = {}
-    for i, alert in enumerate(prepared.alerts):
-        owner = owners.get(alert["source"]["device_id"])
-        if owner is not None and owner != alert["edge_id"]:
-            refused[i] = (
-                "foreign_device",
-                f"device {alert['source']['device_id']!r} belongs to edge {owner!r}, not {alert['edge_id']!r}",
-            )
-    _refuse(prepared, refused)
 
 
 def storable_text(text: str) -> str:
@@ -129,28 +107,20 @@ async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime
     async with conn.transaction():
         if strict_registry:
             await _reject_unregistered(conn, prepared)
-        await _reject_foreign_devices(conn, prepared)
         outcomes: list[str] = []
         if prepared.alerts:
             order = lock_order(prepared)
-            rows = await conn.fetch(
-                "SELECT outcome, ticket FROM wangge_ingest_alerts($1::jsonb[], $2::text[], $3::interval)",
-                [prepared.alerts[i] for i in order],
-                [prepared.keys[i] for i in order],
-                rules.reopen_window,
+            written = await write_alerts(
+                conn, [prepared.alerts[i] for i in order], [prepared.keys[i] for i in order], rules.reopen_window
             )
-            results = [(str(r["outcome"]), r["ticket"]) for r in rows]
-            await after_ingest(conn, rules, results, now)
+            metrics.INGEST_LOCK_WAIT.observe(written.lock_wait_s)
+            await after_ingest(conn, rules, written.outcomes, written.tickets, now)
             outcomes = [""] * len(order)
             for position, i in enumerate(order):
-                outcomes[i] = results[position][0]
-            foreign = {
-                i: ("foreign_alert", f"alert {prepared.alerts[i]['alert_id']} belongs to another edge")
-                for i, outcome in enumerate(outcomes)
-                if outcome == "foreign_alert"
-            }
-            _refuse(prepared, foreign)
-            outcomes = [o for i, o in enumerate(outcomes) if i not in foreign]
+                outcomes[i] = written.outcomes[position]
+            refused = {order[position]: why for position, why in written.refused.items()}
+            _refuse(prepared, refused)
+            outcomes = [o for i, o in enumerate(outcomes) if i not in refused]
         if prepared.rejected:
             await conn.executemany(
                 "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",

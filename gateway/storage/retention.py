@@ -50,31 +50,32 @@ async def _delete_in_batches(conn: Conn, sql: str, cutoff: datetime) -> int:
             return total
 
 
+# Each batch by primary key (= ANY of an array): `id IN (subquery)` may be planned as a scan of the whole table.
 _SNAPSHOTS = (
-    "WITH gone AS (DELETE FROM attachments WHERE id IN (SELECT id FROM attachments WHERE kind = 'snapshot'"
-    " AND created_at < $1 ORDER BY created_at LIMIT $2) RETURNING id, ticket_id, sha256, created_at)"
+    "WITH gone AS (DELETE FROM attachments WHERE id = ANY (ARRAY(SELECT id FROM attachments WHERE kind = 'snapshot'"
+    " AND created_at < $1 ORDER BY created_at LIMIT $2)) RETURNING id, ticket_id, sha256, created_at)"
     " INSERT INTO ticket_events (ticket_id, actor, kind, data)"
     " SELECT ticket_id, 'system', 'attachment.expired', jsonb_build_object('attachment_id', id,"
     " 'sha256', encode(sha256, 'hex'), 'created_at', created_at) FROM gone RETURNING 1"
 )
 _DEAD_LETTERS = (
-    "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE received_at < $1"
-    " ORDER BY received_at LIMIT $2) RETURNING 1"
+    "DELETE FROM dead_letters WHERE id = ANY (ARRAY(SELECT id FROM dead_letters WHERE received_at < $1"
+    " ORDER BY received_at LIMIT $2)) RETURNING 1"
 )
 _DELIVERIES = (
-    "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries"
-    " WHERE state IN ('delivered', 'dead', 'cancelled') AND created_at < $1 ORDER BY created_at LIMIT $2)"
+    "DELETE FROM webhook_deliveries WHERE id = ANY (ARRAY(SELECT id FROM webhook_deliveries"
+    " WHERE state IN ('delivered', 'dead', 'cancelled') AND created_at < $1 ORDER BY created_at LIMIT $2))"
     " RETURNING 1"
 )
 _ATTEMPTS = (
-    "DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE at < $1"
-    " ORDER BY at LIMIT $2) RETURNING 1"
+    "DELETE FROM webhook_attempts WHERE id = ANY (ARRAY(SELECT id FROM webhook_attempts WHERE at < $1"
+    " ORDER BY at LIMIT $2)) RETURNING 1"
 )
 # An event still owed to a receiver (a delivery pending or being retried) is kept whatever its age.
 _OUTBOX = (
-    "DELETE FROM outbox_events WHERE id IN (SELECT o.id FROM outbox_events o WHERE o.fanned_out"
+    "DELETE FROM outbox_events WHERE id = ANY (ARRAY(SELECT o.id FROM outbox_events o WHERE o.fanned_out"
     " AND o.created_at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = o.id)"
-    " ORDER BY o.created_at LIMIT $2) RETURNING 1"
+    " ORDER BY o.created_at LIMIT $2)) RETURNING 1"
 )
 
 

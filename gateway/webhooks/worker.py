@@ -117,7 +117,7 @@ class WebhookWorker:
             fanned = await store.fan_out(conn)
             claimed = await store.claim(conn, self._clock(), self._config.batch, self._config.lease_s)
             if not claimed:
-                return fanned > 0
+                return fanned >= store.FAN_OUT_BATCH  # a full pass: there may be more waiting
             try:
                 subs = await store.subscriptions(
                     conn, self._box, sorted({c.subscription_id for c in claimed}), self._clock()

@@ -51,6 +51,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0008_alert_ownership.sql",
             "0009_broker_identities.sql",
             "0010_region_moves_and_sealed_secrets.sql",
+            "0011_set_based_ingest.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

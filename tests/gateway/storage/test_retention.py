@@ -42,6 +42,7 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
             "0008_alert_ownership.sql",
             "0009_broker_identities.sql",
             "0010_region_moves_and_sealed_secrets.sql",
+            "0011_set_based_ingest.sql",
         ]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2
