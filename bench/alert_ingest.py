@@ -6,12 +6,14 @@ Mosquitto; 1 or 2 `wangge gateway` processes share the subscription and write to
 Every alert is counted at the end: the run fails if one is missing or doubled.
 
 Phases per replica count:
+  latency     after a 2 s warm-up, one edge writes alerts at a steady rate; per alert, alert row received_at -
+              emitted_at (emitted_at is stamped, to the millisecond, when the event is written to the outbox).
+              First, so that it measures a settled system rather than the throughput phase's aftermath.
   throughput  every edge's outbox pre-filled, then the uplinks start; time until every outbox is confirmed empty.
-  latency     one edge writes alerts at a steady rate; per alert, alert row received_at - emitted_at
-              (emitted_at is stamped when the event is written to the outbox).
 Floors, same run, same machine:
-  mqtt        the same outboxes and uplinks through the same broker to a bare confirmer process
-              (bench/mqtt_confirmer.py): publish -> subscriber -> confirm publish, no database, no checks.
+  mqtt        the same phases, outboxes and uplinks through the same broker to a bare confirmer process
+              (bench/mqtt_confirmer.py): publish -> subscriber -> confirm publish, no database, no checks; its
+              latency is arrival at the confirmer - emitted_at.
   database    the rows ingest writes for the same alerts (alert_events, alerts, ticket_events, outbox_events,
               the tickets' counters), by one set-based statement per batch of the gateway's batch size, each
               batch committed.
@@ -120,7 +122,30 @@ def drain(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace
     return per_edge * args.edges, elapsed
 
 
-def mqtt_floor(work: Path, args: argparse.Namespace) -> float:
+def paced(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace) -> int:
+    """A warm-up edge for 2 s, then the paced edge, both at args.rate; returns how many alerts were sent."""
+    sent = 0
+    for edge_id, n in (("bench-warmup", int(2 * args.rate)), ("bench-paced", args.latency_alerts)):
+        outbox = Outbox(work / f"outbox-{tag}-{edge_id}.sqlite3")
+        uplink = Uplink(edge_id, outbox, address, f"{edge_id}-{tag}", max_inflight=200)
+        uplink.start()
+        wait_until(lambda u=uplink: u.connected, 10, "paced uplink")  # type: ignore[misc]
+        interval = 1.0 / args.rate
+        next_at = time.perf_counter()
+        for i in range(n):
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            write(outbox, make_alert(edge_id, i % DEVICES, time.time()))
+            uplink.wake()
+        wait_until(lambda o=outbox: o.depth == 0, 120, "paced alerts confirmed", interval=0.05)  # type: ignore[misc]
+        uplink.stop()
+        sent += n
+    return sent
+
+
+def mqtt_floor(work: Path, args: argparse.Namespace) -> dict[str, float]:
     broker = Mosquitto(work / "mosquitto-floor")
     broker.start()
     confirmer = subprocess.Popen(
@@ -132,12 +157,17 @@ def mqtt_floor(work: Path, args: argparse.Namespace) -> float:
         assert confirmer.stdout is not None
         if confirmer.stdout.readline().strip() != "subscribed":
             raise SystemExit("the MQTT floor's confirmer did not subscribe")
-        total, elapsed = drain(work, "floor", parse_broker_url(broker.url), args)
-        return total / elapsed
+        address = parse_broker_url(broker.url)
+        paced(work, "floor", address, args)
+        total, elapsed = drain(work, "floor", address, args)
     finally:
         confirmer.terminate()
-        confirmer.wait(10)
+        out, _ = confirmer.communicate(timeout=20)
         broker.stop()
+    latency = [line.split()[1:] for line in out.splitlines() if line.startswith("latency ")]
+    if not latency:
+        raise SystemExit("the MQTT floor's confirmer reported no latency")
+    return {"per_s": total / elapsed, "p50_ms": float(latency[0][0]), "p99_ms": float(latency[0][1])}
 
 
 # One statement per batch writing what ingest writes for these alerts: their events and rows, one history entry
@@ -233,29 +263,11 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
             wait_until(lambda h=http: _ready(h), 30, f"gateway {i}")  # type: ignore[misc]
 
         address = parse_broker_url(broker.url)
+        sent = paced(work, str(replicas), address, args)
+        before = _ingest_totals(https)
         total, elapsed = drain(work, str(replicas), address, args)
-        scraped = [_metrics(h) for h in https]
-        batches = sum(metric_sum(m, "wangge_gateway_ingest_batch_seconds_count") for m in scraped)
-        batch_s = sum(metric_sum(m, "wangge_gateway_ingest_batch_seconds_sum") for m in scraped)
-        waited_s = sum(metric_sum(m, "wangge_gateway_ingest_lock_wait_seconds_sum") for m in scraped)
-
-        # Latency: one edge, a steady rate, each event stamped as it is written to the (fsync'd) outbox.
-        outbox = Outbox(work / f"outbox-{replicas}-paced.sqlite3")
-        uplink = Uplink("bench-paced", outbox, address, f"bench-paced-{replicas}", max_inflight=200)
-        uplink.start()
-        wait_until(lambda: uplink.connected, 10, "paced uplink")
-        interval = 1.0 / args.rate
-        next_at = time.perf_counter()
-        for i in range(args.latency_alerts):
-            next_at += interval
-            delay = next_at - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            write(outbox, make_alert("bench-paced", i % DEVICES, time.time()))
-            uplink.wake()
-        grand_total = total + args.latency_alerts
-        wait_until(lambda: count(url) >= grand_total, 120, "paced alerts", interval=0.2)
-        uplink.stop()
+        batches, batch_s, waited_s = (b - a for a, b in zip(before, _ingest_totals(https), strict=True))
+        grand_total = total + sent
         p50, p99 = asyncio.run(_percentiles(url))
         alerts = int(asyncio.run(scalar(url, "SELECT count(*) FROM alerts")))
         events = count(url)
@@ -280,6 +292,16 @@ def _ready(http: str) -> bool:
         return http_json(f"http://{http}/readyz")[0] == 200
     except OSError:
         return False
+
+
+def _ingest_totals(https: list[str]) -> tuple[float, float, float]:
+    """Batches stored, seconds spent storing them, seconds of that spent taking locks: all replicas together."""
+    scraped = [_metrics(h) for h in https]
+    return (
+        sum(metric_sum(m, "wangge_gateway_ingest_batch_seconds_count") for m in scraped),
+        sum(metric_sum(m, "wangge_gateway_ingest_batch_seconds_sum") for m in scraped),
+        sum(metric_sum(m, "wangge_gateway_ingest_lock_wait_seconds_sum") for m in scraped),
+    )
 
 
 def _metrics(http: str) -> str:
@@ -315,10 +337,15 @@ def main() -> None:
         postgres = EmbeddedPostgres(work / "pg")
         results = {}
         try:
-            mqtt = mqtt_floor(work, args)
+            mqtt_run = mqtt_floor(work, args)
+            mqtt = mqtt_run["per_s"]
             database = database_floor(postgres.url, args)
             floor = min(mqtt, database)
-            print(f"floors: mqtt round trip {mqtt:.0f} alerts/s, database {database:.0f} alerts/s", flush=True)
+            print(
+                f"floors: mqtt round trip {mqtt:.0f} alerts/s (latency at {args.rate:.0f}/s p50 "
+                f"{mqtt_run['p50_ms']:.1f} ms p99 {mqtt_run['p99_ms']:.1f} ms), database {database:.0f} alerts/s",
+                flush=True,
+            )
             for replicas in (int(r) for r in args.replicas.split(",")):
                 r = run_case(postgres.url, work, replicas, args)
                 results[replicas] = r
@@ -348,6 +375,8 @@ def main() -> None:
             ]
     parts += [
         f"mqtt_floor_per_s={mqtt:.0f}",
+        f"mqtt_p50_ms={mqtt_run['p50_ms']:.1f}",
+        f"mqtt_p99_ms={mqtt_run['p99_ms']:.1f}",
         f"db_floor_per_s={database:.0f}",
         f"floor_ratio={one['alerts_per_s'] / floor:.3f}",
     ]

@@ -3,6 +3,7 @@
 It subscribes like a gateway replica (the shared group, QoS 1, manual acknowledgement), takes what has arrived
 (up to the gateway's batch size), publishes one confirmation per edge naming each event's `alert_id:seq`, and
 acknowledges — the publish → subscriber → confirm publish round trip every stored alert makes, and nothing else.
+For the paced edge's events it keeps arrival − emitted_at and prints the percentiles when it is stopped.
 
   python bench/mqtt_confirmer.py mqtt://127.0.0.1:1883 bench-confirmer [--batch-max 500]
 """
@@ -15,6 +16,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,10 @@ sys.path.insert(0, str(REPO))
 
 import paho.mqtt.client as paho  # noqa: E402
 
+from wangge import alert_format  # noqa: E402
 from wangge.mqtt import make_client, parse_broker_url  # noqa: E402
+
+PACED_EDGE = "bench-paced"
 
 
 def main() -> None:
@@ -42,7 +47,15 @@ def main() -> None:
         print("subscribed", flush=True)
 
     client.on_connect = on_connect
-    client.on_message = lambda c, userdata, message: arrived.put(message)
+    delays_ms: list[float] = []
+
+    def on_message(c: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        arrived.put(message)
+        if message.topic == f"wangge/edge/{PACED_EDGE}/alerts":
+            emitted = alert_format.instant(json.loads(message.payload)["emitted_at"]).timestamp()
+            delays_ms.append((time.time() - emitted) * 1000)
+
+    client.on_message = on_message
     client.connect(broker.host, broker.port, keepalive=30)
     client.loop_start()
     stop = threading.Event()
@@ -68,6 +81,10 @@ def main() -> None:
             client.ack(message.mid, message.qos)
     client.disconnect()
     client.loop_stop()
+    delays_ms.sort()
+    if delays_ms:
+        p50, p99 = delays_ms[len(delays_ms) // 2], delays_ms[min(len(delays_ms) - 1, int(len(delays_ms) * 0.99))]
+        print(f"latency {p50:.3f} {p99:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,7 @@ Event = tuple[str, int, dict[str, Any]]  # event type, ticket id, what the event
 
 _EMIT = (
     "INSERT INTO outbox_events (event_type, ticket_id, region_path, category, severity, payload)"
-    " SELECT u.event_type, t.id, t.region_path, t.category, t.severity,"
-    " jsonb_build_object('ticket', jsonb_build_object('id', t.id, 'state', t.state, 'category', t.category,"
-    " 'severity', t.severity, 'title', t.title, 'region_path', t.region_path, 'due_at', t.due_at,"
-    " 'escalation_level', t.escalation_level, 'opened_at', t.opened_at)) || u.data"
+    " SELECT u.event_type, t.id, t.region_path, t.category, t.severity, wangge_ticket_summary(t) || u.data"
     " FROM unnest($1::text[], $2::bigint[], $3::jsonb[]) WITH ORDINALITY AS u(event_type, ticket_id, data, n)"
     " JOIN tickets t ON t.id = u.ticket_id ORDER BY u.n"
 )

@@ -25,15 +25,16 @@ class Written:
     tickets: list[int | None]
     lock_wait_s: float  # in the statements that take the alerts' and tickets' locks (waiting for other replicas)
     refused: dict[int, tuple[str, str]] = field(default_factory=dict)  # position -> (reason, detail)
+    announced: bool = False  # the events are in the outbox already (the batch opened and reopened nothing)
 
 
 _FACTS = "SELECT * FROM wangge_ingest_facts($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[])"
-_WRITE = "SELECT key, ticket, how, waited_ms FROM wangge_ingest_write({})".format(
+_WRITE = "SELECT key, ticket, how, waited_ms, announced FROM wangge_ingest_write({})".format(
     ", ".join(
         f"${n}::{kind}"
         for n, kind in enumerate(
             ["text[]", "integer[]", "text[]", "text[]", "text[]", "jsonb[]", "text[]", "text[]", "text[]", "bigint[]",
-             "boolean[]"]  # events
+             "boolean[]", "boolean[]"]  # events
             + ["text[]"] * 8 + ["integer[]"] * 2 + ["text[]"] * 2  # keys
             + ["bigint[]", "integer[]"]  # ended stored alerts
             + ["integer[]"] + ["text[]"] * 11 + ["integer[]"]  # new alert rows
@@ -75,12 +76,13 @@ async def write_alerts(
         for r in rows
     ]
     p = plan(alerts, keys, facts)
+    announced = False
     if p.fresh():
         found = await conn.fetch(_WRITE, *_write_args(p, facts), reopen_window)
-        if found:
-            waited_ms += float(found[0]["waited_ms"])
-        settle(p, {r["key"]: (r["ticket"], r["how"]) for r in found})
-    return Written(p.outcomes, p.tickets, waited_ms / 1000, _refusals(p, facts))
+        waited_ms += float(found[0]["waited_ms"])
+        announced = bool(found[0]["announced"])
+        settle(p, {r["key"]: (r["ticket"], r["how"]) for r in found if r["key"] is not None})
+    return Written(p.outcomes, p.tickets, waited_ms / 1000, _refusals(p, facts), announced)
 
 
 def _refusals(p: Plan, facts: Sequence[Fact]) -> dict[int, tuple[str, str]]:
@@ -112,7 +114,7 @@ def _write_args(p: Plan, facts: Sequence[Fact]) -> list[list[Any]]:
         ticket = group.ticket if group.stored else None
         e = a[i]
         events.append((e["alert_id"], e["seq"], e["event"], e["at"], e["emitted_at"], e, e["severity"], e["edge_id"],
-                       key, ticket, i in first_of_key))  # fmt: skip
+                       key, ticket, i in first_of_key, p.outcomes[i] == "create"))  # fmt: skip
     index = {i: n for n, i in enumerate(fresh, start=1)}
     made, changed = [], []
     for g in p.groups:
@@ -126,7 +128,7 @@ def _write_args(p: Plan, facts: Sequence[Fact]) -> list[list[Any]]:
                          first["emitted_at"], top["severity"], top["title"], ended, top["seq"]))  # fmt: skip
     ended_stored = p.ended_stored()
     return [
-        *_columns(events, 11),
+        *_columns(events, 12),
         *ticket_rows(p, facts).values(),
         list(ended_stored),
         list(ended_stored.values()),

@@ -114,7 +114,8 @@ async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime
                 conn, [prepared.alerts[i] for i in order], [prepared.keys[i] for i in order], rules.reopen_window
             )
             metrics.INGEST_LOCK_WAIT.observe(written.lock_wait_s)
-            await after_ingest(conn, rules, written.outcomes, written.tickets, now)
+            if not written.announced:
+                await after_ingest(conn, rules, written.outcomes, written.tickets, now)
             outcomes = [""] * len(order)
             for position, i in enumerate(order):
                 outcomes[i] = written.outcomes[position]

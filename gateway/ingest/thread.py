@@ -72,7 +72,8 @@ class IngestThread:
 
     async def _main(self) -> None:
         self._done = asyncio.Event()
-        pool = await connect_with_retry(self._url, max_size=POOL_SIZE)
+        # Ingest leaves no session state (transaction-scoped locks only), so borrowing needs no reset round trip.
+        pool = await connect_with_retry(self._url, max_size=POOL_SIZE, reset_on_release=False)
         try:
             ingest = AlertIngest(pool, *self._args)
             await ingest.start()

@@ -22,20 +22,36 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A released connection as it is: for a pool whose users leave no session state behind."""
+
+
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, reset_on_release: bool = True
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=init_connection, command_timeout=30
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=init_connection,
+        command_timeout=30,
+        reset=None if reset_on_release else _keep_session,
     )
     assert pool is not None
     return pool
 
 
-async def connect_with_retry(url: str, attempts: int = 30, max_size: int = 10) -> asyncpg.Pool:
-    """The database may still be starting (compose, a restart): wait for it, then say clearly why not."""
+async def connect_with_retry(
+    url: str, attempts: int = 30, max_size: int = 10, reset_on_release: bool = True
+) -> asyncpg.Pool:
+    """The database may still be starting (compose, a restart): wait for it, then say clearly why not.
+
+    reset_on_release=False spares a round trip per borrowing (asyncpg's reset query) for a pool whose users
+    only take transaction-scoped locks and settings and never LISTEN."""
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            return await create_pool(url, max_size=max_size)
+            return await create_pool(url, max_size=max_size, reset_on_release=reset_on_release)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             if attempt == attempts:
                 raise RuntimeError(f"cannot reach the database after {attempts} attempts: {exc}") from exc

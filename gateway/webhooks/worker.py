@@ -58,6 +58,7 @@ class WebhookWorker:
         self._schedule = config.schedule_seconds()
         self._session: aiohttp.ClientSession | None = None
         self._sending = asyncio.Semaphore(config.concurrency)
+        self._last_claim = 0.0  # time.monotonic() of the last claim
         self._wake = asyncio.Event()
 
     async def _http(self) -> aiohttp.ClientSession:
@@ -84,7 +85,9 @@ class WebhookWorker:
                 if listener is None or listener.is_closed():
                     listener = await self._listen(wake)
                 try:
-                    busy = await self.step()
+                    # Woken by ingest's commits, a pass that made no deliveries has nothing to claim, except
+                    # retries coming due: those are looked for at least every poll_s.
+                    busy = await self.step(claim_always=time.monotonic() - self._last_claim >= self._config.poll_s)
                 except Exception:
                     log.exception("webhook pass failed; next pass shortly")
                     busy = False
@@ -111,13 +114,17 @@ class WebhookWorker:
             log.warning("cannot LISTEN for outbox events (%s); polling every %ss", exc, self._config.poll_s)
             return None
 
-    async def step(self) -> bool:
+    async def step(self, claim_always: bool = True) -> bool:
         """One pass; True when there may be more work right away."""
         async with self._pool.acquire() as conn:
-            fanned = await store.fan_out(conn)
+            fanned, made = await store.fan_out(conn)
+            more = fanned >= store.FAN_OUT_BATCH  # a full pass: there may be more waiting
+            if not made and not claim_always:
+                return more
+            self._last_claim = time.monotonic()
             claimed = await store.claim(conn, self._clock(), self._config.batch, self._config.lease_s)
             if not claimed:
-                return fanned >= store.FAN_OUT_BATCH  # a full pass: there may be more waiting
+                return more
             try:
                 subs = await store.subscriptions(
                     conn, self._box, sorted({c.subscription_id for c in claimed}), self._clock()

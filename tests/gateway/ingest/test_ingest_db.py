@@ -185,3 +185,52 @@ def test_wire_format_round_trip_keeps_the_payload(database_url: str) -> None:
         await conn.close()
 
     asyncio.run(run())
+
+
+def test_every_stored_event_is_announced_in_order_with_one_wake_up_per_batch(database_url: str) -> None:
+    """A batch that opens tickets announces each one (ticket.created, with its deadline set) before its alerts;
+    a batch that only attaches announces its alerts from inside the write. Either way a transaction wakes the
+    webhook workers once, however many events it wrote."""
+
+    async def run() -> None:
+        conn = await migrated(database_url)
+        listener = await connect(database_url)
+        woken: list[str] = []
+        await listener.add_listener("wangge_outbox", lambda *args: woken.append(args[-1]))
+
+        first, copy = alert(), alert(rule_id="tilt")
+        assert await ingest(conn, first, alert(), copy, copy) == ["opened", "attached", "opened", "duplicate"]
+        rows = await conn.fetch("SELECT event_type, ticket_id, payload FROM outbox_events ORDER BY id")
+        tickets = {r["rule_id"]: r["id"] for r in await conn.fetch("SELECT id, rule_id FROM tickets")}
+        flood, tilt = tickets["flood"], tickets["tilt"]
+        # Lock order is by correlation key: estate-1/g1/flood before estate-1/g1/tilt.
+        assert [(r["event_type"], r["ticket_id"], r["payload"].get("outcome")) for r in rows] == [
+            ("ticket.created", flood, None),
+            ("alert.received", flood, "opened"),
+            ("alert.received", flood, "attached"),
+            ("ticket.created", tilt, None),
+            ("alert.received", tilt, "opened"),
+        ]
+        assert all(r["payload"]["ticket"]["due_at"] is not None for r in rows)  # announced after the clock started
+
+        end = {**first, "seq": 1, "event": "end", "at": "2026-07-01T00:05:00Z", "ended_at": "2026-07-01T00:05:00Z"}
+        assert await ingest(conn, alert(), end, alert(rule_id="tilt")) == ["attached", "event", "attached"]
+        later = await conn.fetch("SELECT event_type, ticket_id, payload FROM outbox_events ORDER BY id OFFSET 5")
+        assert sorted((r["event_type"], r["ticket_id"], r["payload"]["outcome"]) for r in later) == sorted(
+            [
+                ("alert.received", flood, "attached"),
+                ("alert.received", flood, "event"),
+                ("alert.received", tilt, "attached"),
+            ]
+        )
+        assert later[0]["payload"]["ticket"]["id"] in (flood, tilt)
+        for _ in range(50):
+            if len(woken) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert len(woken) == 2  # two batches, two wake-ups (not one per event)
+        await listener.close()
+        await conn.close()
+
+    asyncio.run(run())
