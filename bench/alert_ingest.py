@@ -18,7 +18,8 @@ Floors, same run, same machine:
               the tickets' counters), by one set-based statement per batch of the gateway's batch size, each
               batch committed.
 The ratio is ingest over the lower floor. Lock wait: what the replicas' batches waited for each other's locks
-(wangge_gateway_ingest_lock_wait_seconds), as a share of their batch time.
+(wangge_gateway_ingest_lock_wait_seconds), as a share of their batch time; cores busy: the whole machine's CPU
+use during the throughput phase (/proc/stat) — at 100% another replica has nothing left to run on.
 
   python bench/alert_ingest.py [--alerts 20000] [--edges 10] [--rate 200] [--latency-alerts 3000] [--replicas 1,2]
 """
@@ -100,8 +101,16 @@ def count(url: str) -> int:
     return int(asyncio.run(scalar(url, "SELECT count(*) FROM alert_events")))
 
 
-def drain(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace) -> tuple[int, float]:
-    """Pre-fill every edge's outbox, start the uplinks, and time until every outbox is confirmed empty."""
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, all cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def drain(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace) -> tuple[int, float, float]:
+    """Pre-fill every edge's outbox, start the uplinks, and time until every outbox is confirmed empty; returns
+    the alerts, the seconds, and how busy the machine's cores were meanwhile (1.0: every core all the time)."""
     per_edge = args.alerts // args.edges
     edges = []
     for e in range(args.edges):
@@ -112,14 +121,16 @@ def drain(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace
         for d in range(per_edge):
             write(outbox, make_alert(edge_id, d % DEVICES, now))
         edges.append((outbox, Uplink(edge_id, outbox, address, f"{edge_id}-{tag}", max_inflight=200)))
+    busy_before, total_before = cpu_ticks()
     started = time.perf_counter()
     for _, uplink in edges:
         uplink.start()
     wait_until(lambda: all(o.depth == 0 for o, _ in edges), 300, "outboxes confirmed empty", interval=0.05)
     elapsed = time.perf_counter() - started
+    busy_after, total_after = cpu_ticks()
     for _, uplink in edges:
         uplink.stop()
-    return per_edge * args.edges, elapsed
+    return per_edge * args.edges, elapsed, (busy_after - busy_before) / max(1, total_after - total_before)
 
 
 def paced(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace) -> int:
@@ -159,7 +170,7 @@ def mqtt_floor(work: Path, args: argparse.Namespace) -> dict[str, float]:
             raise SystemExit("the MQTT floor's confirmer did not subscribe")
         address = parse_broker_url(broker.url)
         paced(work, "floor", address, args)
-        total, elapsed = drain(work, "floor", address, args)
+        total, elapsed, busy = drain(work, "floor", address, args)
     finally:
         confirmer.terminate()
         out, _ = confirmer.communicate(timeout=20)
@@ -167,7 +178,7 @@ def mqtt_floor(work: Path, args: argparse.Namespace) -> dict[str, float]:
     latency = [line.split()[1:] for line in out.splitlines() if line.startswith("latency ")]
     if not latency:
         raise SystemExit("the MQTT floor's confirmer reported no latency")
-    return {"per_s": total / elapsed, "p50_ms": float(latency[0][0]), "p99_ms": float(latency[0][1])}
+    return {"per_s": total / elapsed, "p50_ms": float(latency[0][0]), "p99_ms": float(latency[0][1]), "busy": busy}
 
 
 # One statement per batch writing what ingest writes for these alerts: their events and rows, one history entry
@@ -265,7 +276,7 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
         address = parse_broker_url(broker.url)
         sent = paced(work, str(replicas), address, args)
         before = _ingest_totals(https)
-        total, elapsed = drain(work, str(replicas), address, args)
+        total, elapsed, busy = drain(work, str(replicas), address, args)
         batches, batch_s, waited_s = (b - a for a, b in zip(before, _ingest_totals(https), strict=True))
         grand_total = total + sent
         p50, p99 = asyncio.run(_percentiles(url))
@@ -280,6 +291,7 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
             "alerts": grand_total,
             "batch_mean": total / batches if batches else 0.0,
             "lock_wait_share": waited_s / batch_s if batch_s else 0.0,
+            "busy": busy,
         }
     finally:
         for gw in gateways:
@@ -343,7 +355,9 @@ def main() -> None:
             floor = min(mqtt, database)
             print(
                 f"floors: mqtt round trip {mqtt:.0f} alerts/s (latency at {args.rate:.0f}/s p50 "
-                f"{mqtt_run['p50_ms']:.1f} ms p99 {mqtt_run['p99_ms']:.1f} ms), database {database:.0f} alerts/s",
+                f"{mqtt_run['p50_ms']:.1f} ms p99 {mqtt_run['p99_ms']:.1f} ms, "
+                f"cores {100 * mqtt_run['busy']:.0f}% busy), "
+                f"database {database:.0f} alerts/s",
                 flush=True,
             )
             for replicas in (int(r) for r in args.replicas.split(",")):
@@ -351,8 +365,9 @@ def main() -> None:
                 results[replicas] = r
                 print(
                     f"replicas={replicas}: {r['alerts_per_s']:.0f} alerts/s (throughput phase, batches of "
-                    f"{r['batch_mean']:.0f} on average, {100 * r['lock_wait_share']:.1f}% of batch time waiting for "
-                    f"locks), latency at {args.rate:.0f}/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms; "
+                    f"{r['batch_mean']:.0f} on average, {100 * r['lock_wait_share']:.1f}% of batch time taking locks, "
+                    f"cores {100 * r['busy']:.0f}% busy), latency at {args.rate:.0f}/s p50 {r['p50_ms']:.1f} ms "
+                    f"p99 {r['p99_ms']:.1f} ms; "
                     f"{r['alerts_per_s'] / floor:.2f} of the lower floor; {r['alerts']:.0f} alerts, none lost or "
                     "doubled",
                     flush=True,
@@ -367,6 +382,7 @@ def main() -> None:
             f"alerts_per_s{suffix}={r['alerts_per_s']:.0f}",
             f"p50_ms{suffix}={r['p50_ms']:.1f}",
             f"p99_ms{suffix}={r['p99_ms']:.1f}",
+            f"cpu_busy{suffix}={r['busy']:.2f}",
         ]
         if suffix:
             parts += [
