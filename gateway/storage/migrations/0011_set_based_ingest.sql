@@ -83,6 +83,7 @@ DECLARE
     v_began timestamptz;
     v_waited double precision;
     v_reopened text[];
+    v_closed integer;  -- closed tickets of these keys within the reopen window (locked above)
     v_found jsonb;  -- correlation key -> {"t": ticket id, "h": opened | reopened | attached}
 BEGIN
     INSERT INTO alert_events (alert_id, seq, event, at, emitted_at, payload)
@@ -91,16 +92,20 @@ BEGIN
     ON CONFLICT DO NOTHING;
 
     v_began := clock_timestamp();
-    PERFORM 1 FROM tickets t
-    WHERE t.id IN (SELECT unnest(d_ticket)
-                   UNION SELECT o.id FROM tickets o WHERE o.correlation_key = ANY(k_key) AND o.closed_at IS NULL
-                   UNION SELECT c.id FROM tickets c WHERE c.correlation_key = ANY(k_key) AND c.closed_at IS NOT NULL
-                                                       AND c.state = 'closed' AND c.closed_at > now() - p_reopen)
-    ORDER BY t.correlation_key, t.id
-    FOR UPDATE;
+    SELECT count(*) FILTER (WHERE l.closed_at IS NOT NULL) INTO v_closed
+    FROM (SELECT t.closed_at FROM tickets t
+          WHERE t.id IN (SELECT unnest(d_ticket)
+                         UNION SELECT o.id FROM tickets o WHERE o.correlation_key = ANY(k_key) AND o.closed_at IS NULL
+                         UNION SELECT c.id FROM tickets c WHERE c.correlation_key = ANY(k_key)
+                                                             AND c.closed_at IS NOT NULL AND c.state = 'closed'
+                                                             AND c.closed_at > now() - p_reopen)
+          ORDER BY t.correlation_key, t.id
+          FOR UPDATE) l;
     v_waited := extract(epoch FROM clock_timestamp() - v_began) * 1000;
 
     -- The reopening alert leaves the severity as it was (it reopens what was closed); later ones raise it.
+    -- (Each step below runs only when it has rows to work on: a batch of one attaching alert is the common case.)
+    IF v_closed > 0 THEN
     WITH k AS (
         SELECT * FROM unnest(k_key, k_later_severity, k_alerts, k_active, k_last_at)
                    AS u(key, later_severity, alerts, active, last_at)
@@ -119,7 +124,9 @@ BEGIN
     )
     SELECT array_agg(r.key), jsonb_object_agg(r.key, jsonb_build_object('t', r.id, 'h', 'reopened'))
     INTO v_reopened, v_found FROM reopened r;
+    END IF;
 
+    IF cardinality(k_key) > 0 THEN
     WITH upserted AS (
         INSERT INTO tickets AS t (correlation_key, category, severity, title, edge_id, device_id, rule_id,
                                   alert_count, active_alerts, first_alert_at, last_alert_at, region_id, region_path)
@@ -146,10 +153,13 @@ BEGIN
     SELECT coalesce(v_found, '{}') || coalesce(jsonb_object_agg(u.correlation_key, jsonb_build_object(
                't', u.id, 'h', CASE WHEN u.created THEN 'opened' ELSE 'attached' END)), '{}')
     INTO v_found FROM upserted u;
+    END IF;
 
-    UPDATE tickets t SET active_alerts = greatest(t.active_alerts - d.ended, 0), updated_at = now()
-    FROM unnest(d_ticket, d_ended) AS d(id, ended)
-    WHERE t.id = d.id;
+    IF cardinality(d_ticket) > 0 THEN
+        UPDATE tickets t SET active_alerts = greatest(t.active_alerts - d.ended, 0), updated_at = now()
+        FROM unnest(d_ticket, d_ended) AS d(id, ended)
+        WHERE t.id = d.id;
+    END IF;
 
     INSERT INTO alerts (alert_id, ticket_id, edge_id, device_id, rule_id, category, severity, title, started_at,
                         ended_at, last_seq, emitted_at, payload)
@@ -161,13 +171,15 @@ BEGIN
          AS m(event, alert_id, key, edge_id, device_id, rule_id, category, started, emitted, severity, title, ended,
               last_seq);
 
-    UPDATE alerts a SET last_seq = greatest(a.last_seq, u.top_seq),
-           severity = CASE WHEN u.top_seq > a.last_seq THEN u.severity ELSE a.severity END,
-           title    = CASE WHEN u.top_seq > a.last_seq THEN u.title ELSE a.title END,
-           ended_at = coalesce(a.ended_at, u.ended::timestamptz)
-    FROM unnest(c_alert, c_started, c_top_seq, c_severity, c_title, c_ended)
-         AS u(alert_id, started_at, top_seq, severity, title, ended)
-    WHERE a.alert_id = u.alert_id::uuid AND a.started_at = u.started_at::timestamptz;
+    IF cardinality(c_alert) > 0 THEN
+        UPDATE alerts a SET last_seq = greatest(a.last_seq, u.top_seq),
+               severity = CASE WHEN u.top_seq > a.last_seq THEN u.severity ELSE a.severity END,
+               title    = CASE WHEN u.top_seq > a.last_seq THEN u.title ELSE a.title END,
+               ended_at = coalesce(a.ended_at, u.ended::timestamptz)
+        FROM unnest(c_alert, c_started, c_top_seq, c_severity, c_title, c_ended)
+             AS u(alert_id, started_at, top_seq, severity, title, ended)
+        WHERE a.alert_id = u.alert_id::uuid AND a.started_at = u.started_at::timestamptz;
+    END IF;
 
     -- The history in batch order: a ticket's opening or reopening, then the alert event that caused it.
     INSERT INTO ticket_events (ticket_id, actor, kind, from_state, to_state, data)
