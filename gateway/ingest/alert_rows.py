@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Written:
     outcomes: list[str]  # per alert, in batch order: opened, reopened, attached, event, duplicate, or refused
     tickets: list[int | None]
-    lock_wait_s: float  # in the statements that take the alerts' and tickets' locks (waiting for other replicas)
+    lock_wait_s: float | None  # in the statements taking the alerts' and tickets' locks (None: not measured)
     refused: dict[int, tuple[str, str]] = field(default_factory=dict)  # position -> (reason, detail)
     announced: bool = False  # the events are in the outbox already (the batch opened and reopened nothing)
 
@@ -52,6 +52,8 @@ async def write_alerts(
     """Store validated alert events (already in lock order) in the caller's transaction."""
     if not alerts:
         return Written([], [], 0.0)
+    if len(alerts) == 1:
+        return await _write_one(conn, alerts[0], keys[0], reopen_window)
     rows = await conn.fetch(
         _FACTS,
         [a["alert_id"] for a in alerts],
@@ -82,17 +84,28 @@ async def write_alerts(
         waited_ms += float(found[0]["waited_ms"])
         announced = bool(found[0]["announced"])
         settle(p, {r["key"]: (r["ticket"], r["how"]) for r in found if r["key"] is not None})
-    return Written(p.outcomes, p.tickets, waited_ms / 1000, _refusals(p, facts), announced)
+    refused = _refusals(alerts, p.outcomes, [f.device_edge for f in facts])
+    return Written(p.outcomes, p.tickets, waited_ms / 1000, refused, announced)
 
 
-def _refusals(p: Plan, facts: Sequence[Fact]) -> dict[int, tuple[str, str]]:
+async def _write_one(conn: Conn, alert: dict[str, Any], key: str, reopen_window: timedelta) -> Written:
+    """One event alone (light load) by the sequential definition: one call instead of two, the same outcome
+    and rows (tests/gateway/ingest/test_batch_equivalence.py). Its lock wait is not measured."""
+    row = await conn.fetchrow("SELECT * FROM wangge_ingest_one($1::jsonb, $2, $3::interval)", alert, key, reopen_window)
+    assert row is not None
+    outcomes = [str(row["outcome"])]
+    return Written(outcomes, [row["ticket"]], None, _refusals([alert], outcomes, [row["device_edge"]]))
+
+
+def _refusals(
+    alerts: Sequence[dict[str, Any]], outcomes: Sequence[str], device_edges: Sequence[str | None]
+) -> dict[int, tuple[str, str]]:
     out = {}
-    for i, outcome in enumerate(p.outcomes):
-        alert = p.alerts[i]
+    for i, (alert, outcome) in enumerate(zip(alerts, outcomes, strict=True)):
         if outcome == "foreign_alert":
             out[i] = (outcome, f"alert {alert['alert_id']} belongs to another edge")
         elif outcome == "foreign_device":
-            device, owner = alert["source"]["device_id"], facts[i].device_edge
+            device, owner = alert["source"]["device_id"], device_edges[i]
             out[i] = (outcome, f"device {device!r} belongs to edge {owner!r}, not {alert['edge_id']!r}")
     return out
 

@@ -113,7 +113,8 @@ async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime
             written = await write_alerts(
                 conn, [prepared.alerts[i] for i in order], [prepared.keys[i] for i in order], rules.reopen_window
             )
-            metrics.INGEST_LOCK_WAIT.observe(written.lock_wait_s)
+            if written.lock_wait_s is not None:
+                metrics.INGEST_LOCK_WAIT.observe(written.lock_wait_s)
             if not written.announced:
                 await after_ingest(conn, rules, written.outcomes, written.tickets, now)
             outcomes = [""] * len(order)
