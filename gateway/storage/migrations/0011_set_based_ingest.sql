@@ -1,7 +1,8 @@
 -- Set-based ingest (gateway/ingest/alert_rows.py): a batch of N alert events is written by a constant number
 -- of statements instead of N calls of wangge_ingest_alert. The batch's own structure (which event is a
 -- redelivered copy, which one makes an alert's row, which alerts share a ticket) is worked out in Python
--- (gateway/ingest/batch_plan.py); these two functions are what must happen inside the database, in order.
+-- (gateway/ingest/batch_plan.py); the two functions below are what must happen inside the database, in order,
+-- and wangge_ingest_one (at the end) takes a batch of a single event by the sequential definition.
 --
 -- Both run with generic plans: every join in them is an index lookup per input row, right for one event or
 -- five hundred, and a custom plan per call (what the plan cache chose, the array sizes differing) cost more to
