@@ -20,7 +20,7 @@ INGEST_BATCH = Histogram(
 )
 INGEST_LOCK_WAIT = Histogram(
     "wangge_gateway_ingest_lock_wait_seconds",
-    "Time one batch waited for other transactions' locks on its alerts and tickets (replicas on the same tickets)",
+    "Time one batch spent taking the locks on its alerts and tickets, waiting for other replicas included",
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
 INGEST_RETRIES = Counter("wangge_gateway_ingest_retries", "Batches retried after a database error")

@@ -4,11 +4,12 @@
 2. batch_plan classifies the events in memory;
 3. wangge_ingest_write writes the events, locks the batch's tickets in key order, adds each key's aggregated
    share, and writes the new and changed alert rows and the tickets' history.
+A batch of one event goes through wangge_ingest_one (the sequential definition) instead: one call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,9 @@ class Written:
     refused: dict[int, tuple[str, str]] = field(default_factory=dict)  # position -> (reason, detail)
     announced: bool = False  # the events are in the outbox already (the batch opened and reopened nothing)
 
+
+# How a batch's events are written (write_alerts, write_batch), for the consumer's isolation of a bad one.
+Write = Callable[["Conn", Sequence[dict[str, Any]], Sequence[str], timedelta], Awaitable[Written]]
 
 _FACTS = "SELECT * FROM wangge_ingest_facts($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[])"
 _WRITE = "SELECT key, ticket, how, waited_ms, announced FROM wangge_ingest_write({})".format(
@@ -50,10 +54,17 @@ async def write_alerts(
     conn: Conn, alerts: Sequence[dict[str, Any]], keys: Sequence[str], reopen_window: timedelta
 ) -> Written:
     """Store validated alert events (already in lock order) in the caller's transaction."""
-    if not alerts:
-        return Written([], [], 0.0)
     if len(alerts) == 1:
-        return await _write_one(conn, alerts[0], keys[0], reopen_window)
+        return await write_one(conn, alerts[0], keys[0], reopen_window)
+    return await write_batch(conn, alerts, keys, reopen_window)
+
+
+async def write_batch(
+    conn: Conn, alerts: Sequence[dict[str, Any]], keys: Sequence[str], reopen_window: timedelta
+) -> Written:
+    """The set-based path, for any number of events."""
+    if not alerts:
+        return Written([], [], None)
     rows = await conn.fetch(
         _FACTS,
         [a["alert_id"] for a in alerts],
@@ -72,7 +83,6 @@ async def write_alerts(
             r["device_edge"],
             r["stored"],
             r["stored_ticket"],
-            r["stored_last"],
             r["stored_ended"],
         )
         for r in rows
@@ -88,7 +98,7 @@ async def write_alerts(
     return Written(p.outcomes, p.tickets, waited_ms / 1000, refused, announced)
 
 
-async def _write_one(conn: Conn, alert: dict[str, Any], key: str, reopen_window: timedelta) -> Written:
+async def write_one(conn: Conn, alert: dict[str, Any], key: str, reopen_window: timedelta) -> Written:
     """One event alone (light load) by the sequential definition: one call instead of two, the same outcome
     and rows (tests/gateway/ingest/test_batch_equivalence.py). Its lock wait is not measured."""
     row = await conn.fetchrow("SELECT * FROM wangge_ingest_one($1::jsonb, $2, $3::interval)", alert, key, reopen_window)

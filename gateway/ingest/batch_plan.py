@@ -1,9 +1,9 @@
 """What one batch of alert events does, worked out in memory: which events are foreign or redelivered copies,
 which one makes an alert's row, which alerts share a ticket, and the counters each ticket gains.
 
-The database is asked twice (what is stored about these events; the tickets of these keys) and written once;
-the structure in between is plain dictionaries here, so the work is linear in the batch however it is made up
-and the SQL stays a few set-based statements (alert_rows.py). The sequential definition it must agree with is
+The database is asked once (what is stored about these events) and written once (alert_rows.py); the structure
+in between is plain dictionaries here, so the work is linear in the batch however it is made up and the SQL
+stays a few set-based statements without self-joins. The sequential definition it must agree with is
 wangge_ingest_alert (migration 0008), checked event for event by tests/gateway/ingest/test_batch_equivalence.py.
 """
 
@@ -31,7 +31,6 @@ class Fact:
     device_edge: str | None
     stored: bool
     stored_ticket: int | None
-    stored_last: int | None
     stored_ended: bool
 
 
@@ -123,7 +122,7 @@ def plan(alerts: Sequence[dict[str, Any]], keys: Sequence[str], facts: Sequence[
 
 
 def ticket_rows(p: Plan, facts: Sequence[Fact]) -> dict[str, list[Any]]:
-    """The per-key arguments of wangge_ingest_tickets, one entry per key with new alerts."""
+    """The per-key arguments (k_*) of wangge_ingest_write, one entry per key with new alerts."""
     cols: dict[str, list[Any]] = {
         name: []
         for name in (

@@ -29,7 +29,7 @@ import paho.mqtt.client as paho
 
 from wangge.gateway import metrics
 from wangge.gateway.cases.rules import CaseRules, default_rules
-from wangge.gateway.ingest.alert_rows import write_alerts
+from wangge.gateway.ingest.alert_rows import Write, write_alerts, write_batch
 from wangge.gateway.ingest.batch import Incoming, Prepared, TimeWindow, confirmations, confirms_topic, prepare
 from wangge.gateway.ingest.config import IngestConfig, MqttConfig
 from wangge.gateway.ingest.store import isolate_bad, record_outcomes, store
@@ -216,23 +216,26 @@ class AlertIngest:
         """The database refused the batch's data: try each alert and status alone (rolled back) to find the
         culprits. Only a data error marks one bad; any other error is raised, and the batch is retried."""
         bad_alerts, bad_statuses = [], []
+        # Each alert alone by the path the batch failed in: one event has a path of its own (write_alerts).
+        write = write_alerts if len(prepared.alerts) == 1 else write_batch
         async with self._pool.acquire() as conn:
             for i, alert in enumerate(prepared.alerts):
-                if await self._refused_alone(conn, "alert", alert, prepared.keys[i]):
+                if await self._refused_alone(conn, write, alert, prepared.keys[i]):
                     bad_alerts.append(i)
             for i, (edge_id, status) in enumerate(prepared.statuses):
-                if await self._refused_alone(conn, "status", status, edge_id):
+                if await self._refused_alone(conn, None, status, edge_id):
                     bad_statuses.append(i)
         if not bad_alerts and not bad_statuses:
             return None
         return isolate_bad(prepared, bad_alerts, bad_statuses, str(exc)[:300])
 
-    async def _refused_alone(self, conn: Any, kind: str, value: dict[str, Any], key: str) -> bool:
+    async def _refused_alone(self, conn: Any, write: Write | None, value: dict[str, Any], key: str) -> bool:
+        """Whether the database refuses this alert (written by `write`) or status (`write` None) alone."""
         try:
             async with conn.transaction():
-                if kind == "alert":
+                if write is not None:
                     await partitions.ensure_for_alerts(conn, [value])
-                    await write_alerts(conn, [value], [key], self._rules.reopen_window)
+                    await write(conn, [value], [key], self._rules.reopen_window)
                 else:
                     await conn.execute("SELECT $1::jsonb", value)
                 raise _Rollback

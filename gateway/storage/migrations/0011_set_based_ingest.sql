@@ -30,8 +30,7 @@ $$;
 -- database holds them, so the caller matches events exactly as the primary keys do.
 CREATE FUNCTION wangge_ingest_facts(p_ids text[], p_seqs integer[], p_ats text[], p_started text[], p_devices text[])
 RETURNS TABLE (at timestamptz, started_at timestamptz, stored_event boolean, owner_edge text, device_edge text,
-               stored boolean, stored_ticket bigint, stored_last integer, stored_ended boolean,
-               waited_ms double precision)
+               stored boolean, stored_ticket bigint, stored_ended boolean, waited_ms double precision)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
@@ -46,7 +45,7 @@ BEGIN
            EXISTS (SELECT 1 FROM alert_events e WHERE e.alert_id = u.alert_id AND e.seq = u.seq AND e.at = u.at),
            coalesce(s.edge_id, (SELECT a.edge_id FROM alerts a WHERE a.alert_id = u.alert_id LIMIT 1)),
            (SELECT d.edge_id FROM devices d WHERE d.device_id = u.device_id),
-           s.alert_id IS NOT NULL, s.ticket_id, s.last_seq, s.ended_at IS NOT NULL, v_waited
+           s.alert_id IS NOT NULL, s.ticket_id, s.ended_at IS NOT NULL, v_waited
     FROM (SELECT n, i::uuid AS alert_id, q AS seq, t::timestamptz AS at, st::timestamptz AS started_at, dv AS device_id
           FROM unnest(p_ids, p_seqs, p_ats, p_started, p_devices) WITH ORDINALITY AS x(i, q, t, st, dv, n)) u
     LEFT JOIN alerts s ON s.alert_id = u.alert_id AND s.started_at = u.started_at
