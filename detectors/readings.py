@@ -31,3 +31,7 @@ class Transition:
     at: float
     value: float
     severity: Severity | None = None
+
+
+class StaleState(ValueError):
+    """A saved rule state written by another version of the rule: dropped, never misread."""

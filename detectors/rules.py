@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from wangge.detectors.liveness import Liveness
 from wangge.detectors.patterns import RangeSpec, RepeatSpec
-from wangge.detectors.readings import Reading, Transition
+from wangge.detectors.readings import Reading, StaleState, Transition
 
 OFFLINE_RULE = "device_offline"
 
@@ -32,6 +32,15 @@ class RuleSpec(Protocol):
     def step(self, state: Any, value: float, ts: float) -> Transition | None: ...
 
     def tick(self, state: Any, now: float) -> Transition | None: ...
+
+
+@runtime_checkable
+class LearningSpec(Protocol):
+    """A rule that learns (the anomaly detector): its state is worth saving across a restart."""
+
+    def snapshot(self, state: Any) -> dict[str, Any]: ...
+
+    def restore(self, saved: Mapping[str, Any], active: bool) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,7 @@ class RuleEngine:
         self._device_profile: dict[str, str] = {}
         self._states: dict[tuple[str, str], Any] = {}
         self._resumed: set[tuple[str, str]] = set()
+        self._learning: dict[tuple[str, str], LearningSpec] = {}
         self._ticking: dict[tuple[str, str], RuleBinding] = {}
         self._last: dict[tuple[str, str], tuple[float, float]] = {}
         self._live: dict[str, Liveness] = {}
@@ -94,6 +104,39 @@ class RuleEngine:
                 self._live.setdefault(key[1], Liveness(0.0, self._timeout(key[1]))).offline = True
             else:
                 self._resumed.add(key)
+
+    def restore_learnt(self, saved: Mapping[tuple[str, str], Any]) -> dict[str, int]:
+        """Take up what learning rules knew before a restart, by (rule_id, device_id); call after
+        `restore_active`. Returns how many were restored and how many dropped, by reason: `version` (saved
+        by another version of the rule), `damaged` (unreadable), `unknown_rule` (no such learning rule now)."""
+        specs = self._learning_specs()
+        counts = {"restored": 0, "version": 0, "damaged": 0, "unknown_rule": 0}
+        for key, data in saved.items():
+            spec = specs.get(key[0])
+            if spec is None:
+                counts["unknown_rule"] += 1
+                continue
+            try:
+                state = spec.restore(data, key in self._resumed)
+            except StaleState:
+                counts["version"] += 1
+                continue
+            except (ValueError, TypeError, AttributeError):
+                counts["damaged"] += 1
+                continue
+            self._resumed.discard(key)
+            self._states[key] = state
+            self._learning[key] = spec
+            counts["restored"] += 1
+        return counts
+
+    def learnt(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every learning rule's state now, by (rule_id, device_id), ready to save."""
+        return {key: spec.snapshot(self._states[key]) for key, spec in self._learning.items()}
+
+    def state_of(self, rule_id: str, device_id: str) -> Any:
+        """The rule's state for the device (None before its first reading): for tests and diagnostics."""
+        return self._states.get((rule_id, device_id))
 
     # -- readings --------------------------------------------------------------------------------
     def admit(self, reading: Reading) -> str | None:
@@ -162,6 +205,11 @@ class RuleEngine:
         return sorted(d for d, live in self._live.items() if live.offline)
 
     # -- internals -------------------------------------------------------------------------------
+    def _learning_specs(self) -> dict[str, LearningSpec]:
+        bindings = [b for rules in self._global.values() for b in rules]
+        bindings += [b for by_metric, _ in self._profiles.values() for rules in by_metric.values() for b in rules]
+        return {b.rule_id: b.spec for b in bindings if isinstance(b.spec, LearningSpec)}
+
     def _timeout(self, device_id: str) -> float | None:
         """The device's heartbeat: its profile's, else the engine-wide one."""
         profile = self._device_profile.get(device_id)
@@ -183,6 +231,8 @@ class RuleEngine:
             self._states[key] = state
             if isinstance(rule.spec, RepeatSpec):  # the one kind that ends with time alone
                 self._ticking[key] = rule
+            if isinstance(rule.spec, LearningSpec):
+                self._learning[key] = rule.spec
         transition = rule.spec.step(state, reading.value, reading.ts)
         if transition is not None:
             events.append(RuleEvent(rule.rule_id, reading, transition, rule.meta))

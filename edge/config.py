@@ -154,6 +154,12 @@ class EdgeConfig(StrictModel):
     heartbeat_s: float | None = Field(
         default=None, gt=0, le=30 * 86400, description="offline timeout for devices whose profile sets none"
     )
+    learnt_state_save_s: float = Field(
+        default=300,
+        ge=5,
+        le=86400,
+        description="how often what the anomaly detectors learnt is saved to the outbox (also at shutdown)",
+    )
     sensors: list[SensorTopic] = Field(default_factory=list)
     availability: list[AvailabilityTopic] = Field(default_factory=list)
     profiles: list[DeviceProfile] = Field(default_factory=list, description="new profiles, or built-ins replaced")

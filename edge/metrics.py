@@ -37,3 +37,10 @@ INFERENCE_SECONDS = Histogram(
 )
 DETECTOR_FAILURES = Counter("wangge_edge_detector_failures", "Detector calls that failed (camera on motion only)")
 SNAPSHOTS = Counter("wangge_edge_snapshots", "Alert snapshots made")
+LEARNT_STATES = Gauge("wangge_edge_learnt_states", "Anomaly detector states in the outbox after the last save")
+LEARNT_DROPPED = Counter(
+    "wangge_edge_learnt_states_dropped",
+    "Saved detector states not taken up at start, by reason (version, damaged, unknown_rule, unreadable)",
+    ["reason"],
+)
+LEARNT_SAVE_FAILURES = Counter("wangge_edge_learnt_state_save_failures", "Saves of detector states that failed")

@@ -2,7 +2,8 @@
 and stays there until the gateway confirms it has stored it (by its key, `alert_id:seq`).
 
 The same database holds the alerts that are still active, written in the same transaction as their
-events, so an edge restarted at any point neither forgets an open alert nor opens it twice.
+events, so an edge restarted at any point neither forgets an open alert nor opens it twice; and what the
+learning rules (anomaly detectors) knew at the last save, so a restart does not make them blind again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ CREATE TABLE IF NOT EXISTS active_alerts (
     rule_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
     alert JSON NOT NULL,
+    PRIMARY KEY (rule_id, device_id)
+);
+CREATE TABLE IF NOT EXISTS learnt_states (
+    rule_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    state JSON NOT NULL,
+    saved_at REAL NOT NULL,
     PRIMARY KEY (rule_id, device_id)
 );
 """
@@ -132,6 +140,37 @@ class Outbox:
         with self._lock:
             rows = self._db.execute("SELECT rule_id, device_id, alert FROM active_alerts").fetchall()
         return {(str(r[0]), str(r[1])): json.loads(r[2]) for r in rows}
+
+    def save_learnt(self, states: dict[tuple[str, str], dict[str, Any]], saved_at: float) -> None:
+        """Replace the saved learnt states with `states` (one transaction: a crash keeps the previous set)."""
+        rows = [
+            (rule, device, json.dumps(state, separators=(",", ":")), saved_at)
+            for (rule, device), state in states.items()
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM learnt_states")
+                self._db.executemany(
+                    "INSERT INTO learnt_states (rule_id, device_id, state, saved_at) VALUES (?, ?, ?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def learnt_states(self) -> tuple[dict[tuple[str, str], Any], int]:
+        """The saved learnt states, and how many rows could not be read as JSON (left for the next save to replace)."""
+        with self._lock:
+            rows = self._db.execute("SELECT rule_id, device_id, state FROM learnt_states").fetchall()
+        out: dict[tuple[str, str], Any] = {}
+        unreadable = 0
+        for rule, device, text in rows:
+            try:
+                out[(str(rule), str(device))] = json.loads(text)
+            except (ValueError, TypeError):
+                unreadable += 1
+        return out, unreadable
 
     def close(self) -> None:
         with self._lock:

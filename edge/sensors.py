@@ -2,7 +2,9 @@
 
 Everything runs on paho's network thread: the rule engine is cheap and the outbox append is the
 durability point, so a reading is only acknowledged to the broker after its alert event is on disk.
-A second thread ticks the engine once a second (heartbeats running out, repeating conditions going quiet).
+A second thread ticks the engine once a second (heartbeats running out, repeating conditions going quiet)
+and, every `learnt_state_save_s`, saves what the anomaly detectors learnt to the outbox (also at stop);
+at start the saved states are taken up again, so a restarted edge is not blind for a warm-up.
 
 Time rules (docs/sensors.md): readings carry the payload's time when it has one, else arrival time; a
 payload time more than `max_clock_skew_s` ahead of the edge clock is replaced by arrival time (counted as
@@ -46,6 +48,8 @@ class SensorIngest:
         clock: Callable[[], float] = time.time,
         max_clock_skew_s: float = 300.0,
         tick_s: float = 1.0,
+        outbox: Outbox | None = None,
+        learnt_state_save_s: float = 300.0,
     ) -> None:
         self._parser = parser
         self._engine = engine
@@ -55,6 +59,9 @@ class SensorIngest:
         self._clock = clock
         self._skew = max_clock_skew_s
         self._tick_s = tick_s
+        self._outbox = outbox
+        self._save_s = learnt_state_save_s
+        self._saved_at = clock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, name="sensor-rules-tick", daemon=True)
@@ -69,6 +76,10 @@ class SensorIngest:
     @property
     def composer(self) -> AlertComposer:
         return self._composer
+
+    @property
+    def engine(self) -> RuleEngine:
+        return self._engine
 
     @classmethod
     def from_config(
@@ -87,6 +98,7 @@ class SensorIngest:
             engine.assign(device, profile, now)
         composer = AlertComposer(config.edge_id, top_level_metas(config), outbox, clock)
         engine.restore_active(composer.active_keys)
+        _take_up_learnt(engine, outbox)
         units = {name: {m: spec.unit for m, spec in p.metrics.items()} for name, p in config.all_profiles().items()}
         return cls(
             ReadingParser(config.sensors, config.max_payload_bytes, config.availability, units),
@@ -97,6 +109,8 @@ class SensorIngest:
             on_alert,
             clock,
             config.max_clock_skew_s,
+            outbox=outbox,
+            learnt_state_save_s=config.learnt_state_save_s,
         )
 
     def start(self) -> None:
@@ -110,6 +124,23 @@ class SensorIngest:
         self._client.loop_stop()
         if self._ticker.is_alive():
             self._ticker.join(5)
+        self.save_learnt()
+
+    def save_learnt(self, now: float | None = None) -> None:
+        """Write every detector's state to the outbox (replacing the last save); a failure is logged and
+        counted, and the next save tries again."""
+        if self._outbox is None:
+            return
+        with self._lock:
+            states = self._engine.learnt()
+            self._saved_at = self._clock() if now is None else now
+        try:
+            self._outbox.save_learnt(states, self._saved_at)
+        except Exception:
+            metrics.LEARNT_SAVE_FAILURES.inc()
+            log.exception("the anomaly detectors' states could not be saved; next try in %.0f s", self._save_s)
+            return
+        metrics.LEARNT_STATES.set(len(states))
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -160,11 +191,15 @@ class SensorIngest:
         return produced
 
     def tick(self, now: float | None = None) -> int:
-        """Let time pass for every rule; returns how many alert events that produced."""
+        """Let time pass for every rule, save the detectors when due; returns how many alert events that produced."""
+        at = self._clock() if now is None else now
         with self._lock:
-            produced = self._compose(self._engine.tick(self._clock() if now is None else now), "tick")
+            produced = self._compose(self._engine.tick(at), "tick")
             metrics.DEVICES_KNOWN.set(len(self._engine.devices))
             metrics.DEVICES_OFFLINE.set(len(self._engine.offline_devices()))
+            due = at - self._saved_at >= self._save_s
+        if due:
+            self.save_learnt(at)
         if produced:
             self._on_alert()
         return produced
@@ -208,3 +243,17 @@ class SensorIngest:
             metrics.SPARKPLUG_REBIRTHS.inc()
             self._client.publish(parsed.rebirth_topic, rebirth_request(int(self._clock() * 1000)), qos=0)
             log.info("asked for Sparkplug rebirth on %s", parsed.rebirth_topic)
+
+
+def _take_up_learnt(engine: RuleEngine, outbox: Outbox) -> None:
+    saved, unreadable = outbox.learnt_states()
+    counts = engine.restore_learnt(saved)
+    counts["unreadable"] = unreadable
+    for reason, count in counts.items():
+        if reason != "restored" and count:
+            metrics.LEARNT_DROPPED.labels(reason).inc(count)
+    dropped = {k: v for k, v in counts.items() if k != "restored" and v}
+    if dropped:
+        log.warning("saved anomaly detector states dropped at start: %s", dropped)
+    if saved:
+        log.info("%d anomaly detector states taken up from the outbox", counts["restored"])
