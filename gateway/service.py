@@ -84,7 +84,9 @@ class Gateway:
             self._every(retention.interval_s, "lifecycle", lambda c: run_lifecycle(c, retention, self.clock())),
             name="lifecycle",
         )
-        self.webhook_worker = WebhookWorker(self.pool, self.config.webhooks, box)
+        self.webhook_worker = WebhookWorker(
+            self.pool, self.config.webhooks, box, catalogue=self.config.cases.catalogue()
+        )
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
         app = create_app(
             self.pool,

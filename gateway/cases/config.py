@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from wangge.configfile import StrictModel
 from wangge.gateway.cases.calendar import WorkCalendar
+from wangge.gateway.cases.categories import Catalogue, CategoryConfig, merged
 from wangge.gateway.cases.sla import STAGES, SlaPolicy, StageLimit
 
 _WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -77,6 +78,39 @@ class CasesConfig(StrictModel):
     token_hours: float = Field(default=12, gt=0, le=24 * 90)
     sla: list[SlaConfig] = Field(default_factory=lambda: list(DEFAULT_SLA))
     routes: list[RouteConfig] = Field(default_factory=list)
+    categories: list[CategoryConfig] = Field(
+        default_factory=list, description="categories added to the built-in catalogue, or replacing one by code"
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _catalogue(cls, value: list[CategoryConfig]) -> list[CategoryConfig]:
+        merged(value)
+        return value
+
+    def catalogue(self) -> Catalogue:
+        return Catalogue.of(merged(self.categories))
+
+    def all_sla(self) -> list[SlaConfig]:
+        """The `sla:` policies, plus each catalogued category's own limits where `sla:` has none for it."""
+        explicit = {s.category for s in self.sla}
+        own = [
+            SlaConfig(category=c.code, clock=c.clock, limits=c.sla)
+            for c in merged(self.categories)
+            if c.sla is not None and c.code not in explicit
+        ]
+        return [*self.sla, *own]
+
+    def all_routes(self) -> list[RouteConfig]:
+        """The `routes:`, plus each catalogued category's department as its route anywhere (a region's
+        route for the same category still wins: it is more specific)."""
+        anywhere = {r.category for r in self.routes if not r.region}
+        own = [
+            RouteConfig(category=c.code, department=c.department)
+            for c in merged(self.categories)
+            if c.department is not None and c.code not in anywhere
+        ]
+        return [*self.routes, *own]
 
     @field_validator("work_hours")
     @classmethod

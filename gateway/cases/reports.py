@@ -102,7 +102,11 @@ async def progress(conn: Conn, rules: CaseRules, token: str, now: datetime) -> d
     closed = ticket["state"] == "closed"
     can_rate = closed and not ticket["rated"] and now - ticket["closed_at"] <= rules.rating_window
     public = {k: v for k, v in dict(ticket).items() if k != "rated"}
-    return {**public, "history": [dict(e) for e in events], "can_rate": can_rate}
+    names = {
+        "zh": rules.categories.name(ticket["category"], "zh"),
+        "en": rules.categories.name(ticket["category"], "en"),
+    }
+    return {**public, "category_name": names, "history": [dict(e) for e in events], "can_rate": can_rate}
 
 
 async def rate(conn: Conn, rules: CaseRules, token: str, rating: str, comment: str, now: datetime) -> dict[str, Any]:

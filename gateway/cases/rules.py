@@ -7,6 +7,7 @@ from datetime import timedelta
 from functools import cache
 
 from wangge.gateway.cases.calendar import WorkCalendar
+from wangge.gateway.cases.categories import Catalogue
 from wangge.gateway.cases.config import CasesConfig, RouteConfig
 from wangge.gateway.cases.sla import SlaPolicy
 
@@ -22,19 +23,21 @@ class CaseRules:
     recurring_count: int
     recurring_days: int
     token_hours: float
+    categories: Catalogue
 
     @classmethod
     def from_config(cls, config: CasesConfig) -> CaseRules:
         return cls(
             calendar=config.calendar(),
-            policies=[s.policy() for s in config.sla],
-            routes=list(config.routes),
+            policies=[s.policy() for s in config.all_sla()],
+            routes=config.all_routes(),
             yellow_share=config.yellow_share,
             reopen_window=timedelta(hours=config.reopen_window_h),
             rating_window=timedelta(hours=config.rating_window_h),
             recurring_count=config.recurring_count,
             recurring_days=config.recurring_days,
             token_hours=config.token_hours,
+            categories=config.catalogue(),
         )
 
 

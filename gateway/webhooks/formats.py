@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, urlsplit, urlunsplit
@@ -33,6 +34,7 @@ EVENT_TYPES = (
     "alert.received",
     "device.offline",
 )
+CategoryNamer = Callable[[str], str]  # a category code -> the words people read
 _LIGHT_WORDS = {
     "ticket.created": "新工单 New",
     "ticket.updated": "更新 Updated",
@@ -109,29 +111,29 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
     return base64.b64encode(hmac.new(string_to_sign.encode(), b"", hashlib.sha256).digest()).decode()
 
 
-def _line(event: Event) -> str:
+def _line(event: Event, name: CategoryNamer) -> str:
     ticket = event.payload.get("ticket", {})
     word = _LIGHT_WORDS.get(event.type, event.type)
     return (
-        f"[{word}] #{ticket.get('id', '?')} {ticket.get('title', '')} · {ticket.get('category', '')}"
+        f"[{word}] #{ticket.get('id', '?')} {ticket.get('title', '')} · {name(str(ticket.get('category', '')))}"
         f" · {ticket.get('severity', '')} · {ticket.get('state', '')}"
     )
 
 
-def markdown(events: list[Event], limit_bytes: int | None = None) -> tuple[str, str]:
-    """(title, markdown text) for one event or a digest of several."""
+def markdown(events: list[Event], limit_bytes: int | None = None, name: CategoryNamer = str) -> tuple[str, str]:
+    """(title, markdown text) for one event or a digest of several; `name` words a category code for people."""
     if len(events) == 1:
         event = events[0]
         ticket = event.payload.get("ticket", {})
         title = f"{_LIGHT_WORDS.get(event.type, event.type)} #{ticket.get('id', '?')}"
         text = (
-            f"### {title} {ticket.get('title', '')}\n\n- 类别 category: {ticket.get('category', '')}\n"
+            f"### {title} {ticket.get('title', '')}\n\n- 类别 category: {name(str(ticket.get('category', '')))}\n"
             f"- 级别 severity: {ticket.get('severity', '')}\n- 状态 state: {ticket.get('state', '')}\n"
             f"- 区域 region: {ticket.get('region_path', '')}\n- 时间 at: {event.created_at}\n"
         )
     else:
         title = f"wangge: {len(events)} 条事件 events (digest)"
-        text = f"### {title}\n\n" + "\n".join(f"- {_line(e)}" for e in events)
+        text = f"### {title}\n\n" + "\n".join(f"- {_line(e, name)}" for e in events)
     if limit_bytes is not None and len(text.encode()) > limit_bytes:
         cut = text.encode()[: limit_bytes - 40].decode(errors="ignore")
         text = cut.rsplit("\n", 1)[0] + "\n- … (more in the console)"
@@ -152,9 +154,11 @@ def build(
     events: list[Event],
     now_s: float,
     previous_secret: str | None = None,
+    name: CategoryNamer = str,
 ) -> OutgoingRequest:
     """The HTTP request for one delivery (one event) or, for robots, a digest of several. A standard webhook
-    is also signed with `previous_secret` while a rotation overlaps (the spec's space-separated signatures)."""
+    is also signed with `previous_secret` while a rotation overlaps (the spec's space-separated signatures).
+    Robots' messages word categories with `name` (people read them); a standard webhook keeps the codes."""
     if fmt == "standard":
         if len(events) != 1:
             raise ValueError("standard webhooks carry one event each")
@@ -173,17 +177,17 @@ def build(
         return OutgoingRequest(url, headers, body)
     headers = {"content-type": "application/json; charset=utf-8"}
     if fmt == "dingtalk":
-        title, text = markdown(events)
+        title, text = markdown(events, name=name)
         ding = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
         ts_ms = int(now_s * 1000)
         target = _with_query(url, f"timestamp={ts_ms}&sign={dingtalk_sign(secret, ts_ms)}") if secret else url
         return OutgoingRequest(target, headers, json.dumps(ding, ensure_ascii=False).encode())
     if fmt == "wecom":
-        _, text = markdown(events, WECOM_MAX_BYTES)
+        _, text = markdown(events, WECOM_MAX_BYTES, name)
         wecom = {"msgtype": "markdown", "markdown": {"content": text}}
         return OutgoingRequest(url, headers, json.dumps(wecom, ensure_ascii=False).encode())
     if fmt == "feishu":
-        title, text = markdown(events)
+        title, text = markdown(events, name=name)
         message: dict[str, Any] = {
             "msg_type": "interactive",
             "card": {

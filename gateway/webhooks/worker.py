@@ -16,6 +16,7 @@ import aiohttp
 import asyncpg
 
 from wangge.gateway import metrics
+from wangge.gateway.cases.categories import BUILTIN, Catalogue
 from wangge.gateway.webhooks import formats, store
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.destinations import DestinationRefused, GuardedResolver, check_literal, parse_allowlist
@@ -48,8 +49,10 @@ class WebhookWorker:
         config: WebhooksConfig,
         box: SecretBox,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        catalogue: Catalogue | None = None,
     ) -> None:
         self._pool = pool
+        self._name = (catalogue or Catalogue.of(BUILTIN)).both
         self._config = config
         self._box = box
         self._allow = parse_allowlist(config.allow_networks)
@@ -170,6 +173,7 @@ class WebhookWorker:
                     [evs[c.event_id] for c in unit],
                     now.timestamp(),
                     sub.previous_secret,
+                    self._name,
                 )
             except (ValueError, TypeError) as exc:
                 # A subscription that cannot be signed or addressed ends here, alone: the rest of the batch goes on.

@@ -94,10 +94,8 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         page.click("nav a[data-view='stats']")
         wait_for_view(page, "stats")
         hot = page.locator("#chart-hotspots g.row")
-        assert sorted(hot.evaluate_all("rows => rows.map(r => r.dataset.label)")) == [
-            "emergencies.water_logging",
-            "fire_safety.fire_lane_blocked",
-        ]
+        labels = "rows => rows.map(r => r.dataset.label)"
+        assert sorted(hot.evaluate_all(labels)) == sorted(["积水内涝", "消防通道占用"])  # names, never codes
         shares = page.locator("#chart-hotspots rect.bar:not(.prev)").evaluate_all(
             "bars => bars.map(b => Number(b.dataset.value))"
         )
@@ -110,6 +108,18 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         wait_for_view(page, "stats")
         assert page.locator("nav a[data-view='queue']").inner_text() == "Queue"
         assert page.locator("#chart-lights h2").inner_text() == "Open tickets by light"
+        assert sorted(page.locator("#chart-hotspots g.row").evaluate_all(labels)) == [
+            "Fire lane blocked",
+            "Water logging",
+        ]
+        page.click("nav a[data-view='queue']")
+        wait_for_view(page, "queue")
+        cells = page.locator("#queue td.category").all_inner_texts()
+        assert sorted(cells) == ["Fire lane blocked", "Water logging"]
+        page.select_option("form.filters select[name=category]", "fire_safety")  # a group filters by prefix
+        page.click("form.filters button[type=submit]")
+        page.wait_for_function("document.querySelectorAll('#queue td.category').length === 1")
+        assert page.locator("#queue td.category").inner_text() == "Fire lane blocked"
         assert page.evaluate("document.documentElement.lang") == "en"
         assert flood["title"].startswith("积水")
 
@@ -123,6 +133,8 @@ def test_grid_worker_reports_from_a_phone_and_the_resident_rates_the_result(
         sign_in(page, gw.base, "c1-worker")
         wait_for_view(page, "worker")
         assert page.locator("nav a[data-view='devices']").is_hidden()  # not an office role
+        options = page.locator("#report select[name=category] option[value='environment.garbage']")
+        assert options.inner_text() == "垃圾满溢"  # the worker picks a name; the code is what is sent
         page.select_option("#report select[name=category]", "environment.garbage")
         page.fill("#report textarea[name=text]", "3号楼垃圾满溢 Bins overflowing at building 3")
         page.set_input_files(
@@ -147,6 +159,7 @@ def test_grid_worker_reports_from_a_phone_and_the_resident_rates_the_result(
         resident.goto(gw.base + str(progress))
         resident.wait_for_function("document.body.dataset.ready === 'progress'")
         assert resident.get_attribute("#case-state", "data-state") == "reported"
+        assert resident.locator("#case-category").inner_text() == "垃圾满溢 · Garbage overflowing"
         assert resident.locator("#rating").is_hidden()
         tid = ticket["id"]
         call(gw, "c1-operator", "POST", f"/api/v1/tickets/{tid}/actions", {"action": "register"})

@@ -1,4 +1,5 @@
-"""What the operator console needs beyond the case API: its settings, and a camera's latest snapshot."""
+"""What the operator console needs beyond the case API: its settings, the category catalogue, and a camera's
+latest snapshot."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from aiohttp import web
 
 from wangge.gateway.cases import workflow
 from wangge.gateway.cases.evidence import latest_device_snapshot
-from wangge.gateway.http.context import CONSOLE, POOL, principal_of
+from wangge.gateway.http.context import CONSOLE, POOL, RULES, principal_of
 from wangge.gateway.http.evidence import evidence_response
 from wangge.gateway.http.responses import json_response
-from wangge.gateway.http.schemas.console import ConsoleSettings, DevicePath
+from wangge.gateway.http.schemas.console import CategoryList, ConsoleSettings, DevicePath
 from wangge.gateway.http.spec import Reply, RouteTable, json_reply
 
 routes = RouteTable("console")
@@ -33,6 +34,7 @@ async def console_config(request: web.Request) -> web.Response:
                 "max_zoom": settings.max_zoom,
             },
             "report_categories": settings.report_categories,
+            "categories": request.app[RULES].categories.describe(),
             "states": workflow.STATES,
             "actions": {
                 a.name: {"label_zh": a.label_zh, "needs_note": a.needs_note, "target": a.target}
@@ -40,6 +42,17 @@ async def console_config(request: web.Request) -> web.Response:
             },
         }
     )
+
+
+@routes.get(
+    "/api/v1/categories",
+    summary="The category catalogue: each code with the names people read (Chinese, English), group, colour",
+    replies=json_reply(CategoryList),
+    errors=(401,),
+)
+async def categories(request: web.Request) -> web.Response:
+    principal_of(request)
+    return json_response({"categories": request.app[RULES].categories.describe()})
 
 
 @routes.get(

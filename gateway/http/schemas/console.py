@@ -26,10 +26,24 @@ class ActionInfo(Out):
     target: str | None
 
 
+class CategoryInfo(Out):
+    code: str
+    zh: str
+    en: str
+    parent: str | None
+    colour: str | None
+    icon: str | None
+
+
+class CategoryList(Out):
+    categories: list[CategoryInfo]
+
+
 class ConsoleSettings(Out):
     user: ConsoleUser
     map: MapSettings
     report_categories: list[str]
+    categories: list[CategoryInfo]
     states: list[str]
     actions: dict[str, ActionInfo]
 

@@ -43,10 +43,16 @@ class ProgressStep(Out):
     to_state: str | None
 
 
+class CategoryName(Out):
+    zh: str
+    en: str
+
+
 class Progress(Out):
     id: int
     state: str
     category: str
+    category_name: CategoryName
     title: str
     opened_at: datetime
     closed_at: datetime | None

@@ -174,6 +174,9 @@ def test_robot_formats_verify_as_their_vendors_document_and_bursts_become_one_di
             for _ in range(5):
                 await worker.step()
         assert len(ding.requests) == 3  # rate_per_min=3: two more singles, then it waits
+        single = ding.requests[1].json()["markdown"]["text"]
+        assert "- 类别 category: 积水内涝 Water logging\n" in single  # people read names; codes stay in the API
+        assert "emergencies.water_logging" not in single
         waiting = await pool.fetchval(
             "SELECT count(*) FROM webhook_deliveries WHERE subscription_id = $1 AND state = 'pending'", d["id"]
         )

@@ -1,5 +1,5 @@
 // The operator console: one page, hash routes, the gateway's own API. No build step and no CDN.
-import { t, toggleLanguage, translateStatic, language } from "./i18n.js";
+import { t, toggleLanguage, translateStatic, language, setCategories, categoryList, categoryName } from "./i18n.js";
 import { barChart } from "./charts.js";
 
 const OFFICE = ["admin", "supervisor", "operator"];
@@ -134,6 +134,7 @@ function signOut() {
 
 async function enter() {
   try { state.config = await api("/api/v1/console/config"); } catch { return; }
+  setCategories(state.config.categories);
   const { user } = state.config;
   $("#whoami").textContent = `${user.name} · ${user.role}`;
   const office = OFFICE.includes(user.role);
@@ -293,7 +294,8 @@ async function queueView(main) {
   const filters = { state: "open", light: new Set() };
   const form = el("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); load(); } },
     el("label", {}, t("queue.state"), stateSelect()),
-    el("label", {}, t("queue.category"), el("input", { name: "category", size: 18 })),
+    el("label", {}, t("queue.category"), el("select", { name: "category" }, el("option", { value: "" }, t("queue.all")),
+      categoryList().map((c) => el("option", { value: c.code }, c.parent ? `\u00a0\u00a0${categoryName(c.code)}` : categoryName(c.code))))),
     el("label", {}, t("queue.region"), el("select", { name: "region" }, el("option", { value: "" }, t("queue.all")))),
     el("label", {}, t("queue.since"), el("input", { name: "since", type: "date" })),
     el("label", {}, t("queue.until"), el("input", { name: "until", type: "date" })),
@@ -357,7 +359,7 @@ async function queueView(main) {
     return el("tr", { class: "row-link", dataset: { ticketId: tk.id, state: tk.state }, onclick: () => { location.hash = `#/ticket/${tk.id}`; } },
       el("td", {}, slaCell(tk)), el("td", {}, tk.id),
       el("td", { class: `sev-${tk.severity}` }, t(`severity.${tk.severity}`)),
-      el("td", {}, tk.category), el("td", {}, tk.title),
+      el("td", { class: "category", title: tk.category }, categoryName(tk.category)), el("td", {}, tk.title),
       el("td", { class: "hide-narrow" }, tk.region_name || "—"),
       el("td", { class: "state" }, t(`st.${tk.state}`)),
       el("td", { class: "hide-narrow" }, `${tk.active_alerts}/${tk.alert_count}`),
@@ -379,7 +381,7 @@ async function ticketView(main, id) {
   const head = el("h1", { class: "view-title", id: "ticket-title", dataset: { ticketId: tk.id, state: tk.state } },
     slaCell(tk), ` #${tk.id} ${tk.title} · `, el("span", { class: "state" }, t(`st.${tk.state}`)));
   const facts = el("dl", { class: "facts" },
-    ...[["col.category", tk.category], ["col.severity", t(`severity.${tk.severity}`)], ["col.region", tk.region_name || "—"],
+    ...[["col.category", categoryName(tk.category)], ["col.severity", t(`severity.${tk.severity}`)], ["col.region", tk.region_name || "—"],
       ["detail.department", tk.department || "—"], ["detail.due", fmtTime(tk.due_at)], ["col.opened", fmtTime(tk.opened_at)],
       ["detail.escalation", String(tk.escalation_level)], ["detail.supervised", tk.supervised ? "✔" : "—"]]
       .flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)]));
@@ -597,7 +599,7 @@ async function statsView(main) {
   const none = () => el("p", { class: "muted" }, t("stats.none"));
   const card = (id, title, body) => el("section", { class: "chart", id }, el("h2", {}, title), body);
   const hotRows = hot.items.slice(0, 10).map((h) => ({
-    label: h.category,
+    label: categoryName(h.category),
     bars: [{ value: h.share, cls: "bar" }, { value: h.previous_share, cls: "bar prev" }],
     note: `${pct(h.share)} ${h.share_change > 0 ? "▲" : h.share_change < 0 ? "▼" : "="}${Math.abs(h.share_change * 100).toFixed(1)}`,
   }));
@@ -619,7 +621,7 @@ async function workerView(main) {
   const cfg = state.config;
   const status = el("p", { id: "report-status", role: "status" });
   const form = el("form", { id: "report", onsubmit: submit },
-    el("label", {}, t("worker.category"), el("select", { name: "category" }, cfg.report_categories.map((c) => el("option", { value: c }, c)))),
+    el("label", {}, t("worker.category"), el("select", { name: "category" }, cfg.report_categories.map((c) => el("option", { value: c }, categoryName(c))))),
     el("label", {}, t("worker.text"), el("textarea", { name: "text", rows: 3, required: true })),
     el("label", {}, t("worker.photo"), el("input", { name: "photo", type: "file", accept: "image/*", capture: "environment" })),
     el("label", {}, t("worker.location"), el("span", {},

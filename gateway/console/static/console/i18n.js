@@ -81,6 +81,22 @@ export function t(key, vars = {}) {
 
 export function language() { return lang === 1 ? "en" : "zh-CN"; }
 
+// The category catalogue from /api/v1/console/config: codes stay in the API, people read names.
+let categories = new Map();
+export function setCategories(list) { categories = new Map(list.map((c) => [c.code, c])); }
+export function categoryList() { return [...categories.values()]; }
+export function categoryName(code) {
+  const own = categories.get(code);
+  if (own) return lang === 1 ? own.en : own.zh;
+  // An uncatalogued code (an edge's own rule): its nearest group's name and its last part.
+  const tail = code.split(".").pop().replaceAll("_", " ");
+  for (let group = code.split(".").slice(0, -1); group.length; group.pop()) {
+    const g = categories.get(group.join("."));
+    if (g) return `${lang === 1 ? g.en : g.zh} · ${tail}`;
+  }
+  return tail || code;
+}
+
 export function toggleLanguage() {
   lang = 1 - lang;
   localStorage.setItem("wangge.lang", lang === 1 ? "en" : "zh");

@@ -20,8 +20,9 @@ async function load() {
   const list = document.createElement("ol"); list.className = "timeline"; list.id = "history";
   for (const e of c.history) list.append(line(`${when(e.at)} · ${e.kind === "resident.rating" ? "居民评价 rated" : STATES[e.to_state] || e.kind}`, "li"));
   const head = line(`#${c.id} ${c.title}`); head.className = "case-title";
+  const kind = line(`${c.category_name.zh} · ${c.category_name.en}`); kind.id = "case-category";
   const st = line(`${STATES[c.state] || c.state}`); st.id = "case-state"; st.dataset.state = c.state;
-  box.replaceChildren(head, st, list);
+  box.replaceChildren(head, kind, st, list);
   if (c.rating) box.append(line(`您的评价 · Your rating: ${RATINGS[c.rating] || c.rating}`));
   form.hidden = !c.can_rate || !!c.rating;
   document.body.dataset.ready = "progress";
