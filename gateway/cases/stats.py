@@ -117,3 +117,45 @@ async def summary(conn: Conn, scope: str, now: datetime, since: datetime, until:
             for r in false_alarms
         ],
     }
+
+
+SERIES_SQL = """
+WITH buckets AS (
+  SELECT generate_series(date_trunc($4, $2 AT TIME ZONE $5), date_trunc($4, $3 AT TIME ZONE $5
+         - interval '1 microsecond'), ('1 ' || $4)::interval) AS start),
+counted AS (
+  SELECT date_trunc($4, opened_at AT TIME ZONE $5) AS start, split_part(category, '.', 1) AS grp,
+         'opened' AS kind, count(*) AS n
+    FROM tickets WHERE region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3 GROUP BY 1, 2
+  UNION ALL
+  SELECT date_trunc($4, closed_at AT TIME ZONE $5), split_part(category, '.', 1), 'closed', count(*)
+    FROM tickets WHERE closed_at IS NOT NULL AND region_path LIKE $1 AND closed_at >= $2 AND closed_at < $3
+   GROUP BY 1, 2
+  UNION ALL
+  SELECT date_trunc($4, e.at AT TIME ZONE $5), split_part(t.category, '.', 1), 'overdue', count(*)
+    FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+   WHERE e.kind = 'ticket.overdue' AND e.at >= $2 AND e.at < $3 AND t.region_path LIKE $1 GROUP BY 1, 2)
+SELECT b.start::date AS start, c.grp, c.kind, coalesce(c.n, 0) AS n
+  FROM buckets b LEFT JOIN counted c ON c.start = b.start ORDER BY 1, 2, 3
+"""
+MAX_BUCKETS = 400
+
+
+async def series(
+    conn: Conn, scope: str, timezone: str, since: datetime, until: datetime, interval: str
+) -> list[dict[str, Any]]:
+    """Opened / closed / overdue per local day or ISO week (Monday first) of `timezone`, in total and per
+    category group; every bucket of the period is there, empty ones included, so a chart has no gaps."""
+    rows = await conn.fetch(SERIES_SQL, subtree(scope), since, until, interval, timezone)
+    buckets: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        bucket = buckets.setdefault(
+            r["start"].isoformat(),
+            {"start": r["start"].isoformat(), "opened": 0, "closed": 0, "overdue": 0, "by_group": {}},
+        )
+        if r["kind"] is None:
+            continue
+        bucket[r["kind"]] += r["n"]
+        group = bucket["by_group"].setdefault(r["grp"], {"opened": 0, "closed": 0, "overdue": 0})
+        group[r["kind"]] += r["n"]
+    return list(buckets.values())

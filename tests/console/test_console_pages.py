@@ -3,10 +3,13 @@ resident's progress page, English, and the queue with 10,000 open tickets."""
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from openpyxl import load_workbook
 
 from tests.console.browser import LiveGateway, chromium, live_gateway, open_page, screenshot, sign_in, wait_for_view
 from tests.console.test_console_browser import png, publish_alert, put_snapshot
@@ -65,7 +68,8 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         client.disconnect()
         wait_until(lambda: gw.sql("SELECT state FROM edges")[:1] != [], 15, "the edge status stored")
 
-        page = open_page(browser.new_context(viewport={"width": 1400, "height": 900}))
+        # The command centre's own time zone (the gateway's cases.timezone): a picked date is a local day there.
+        page = open_page(browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai"))
         sign_in(page, gw.base, "district-supervisor")
         page.goto(gw.base + "/#/map")
         wait_for_view(page, "map")
@@ -102,7 +106,27 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         assert shares == [0.5, 0.5]
         green = page.locator("#chart-lights rect.green").get_attribute("data-value")
         assert green == "2"
+        opened = page.locator("#chart-series g.series.opened circle")
+        points = opened.count()
+        assert points in (30, 31)  # the last 30 days: a bucket per local day touched
+        assert page.locator("#chart-series circle").count() == 3 * points  # opened, closed, overdue
+        assert sum(int(v) for v in opened.evaluate_all("cs => cs.map(c => c.dataset.value)")) == 2
+        today = page.evaluate("new Date(Date.now() + 8 * 3600000).toISOString().slice(0, 10)")  # Asia/Shanghai
+        assert opened.last.get_attribute("data-bucket") == today and opened.last.get_attribute("data-value") == "2"
+        groups = page.locator("#chart-groups g.series").evaluate_all("gs => gs.map(g => g.dataset.key)")
+        assert sorted(groups) == ["emergencies", "fire_safety"]
         screenshot(page, "statistics")
+        page.fill("#stats-period input[name=since]", "2026-11-02")
+        page.fill("#stats-period input[name=until]", "2026-11-15")
+        page.select_option("#stats-period select[name=interval]", "week")
+        page.click("#stats-period button[type=submit]")
+        page.wait_for_function("location.hash === '#/stats/2026-11-02~2026-11-15~week'")
+        wait_for_view(page, "stats")
+        weeks = page.locator("#chart-series g.series.opened circle")
+        page.wait_for_function("document.querySelectorAll('#chart-series g.series.opened circle').length === 2")
+        assert weeks.evaluate_all("cs => cs.map(c => c.dataset.bucket)") == ["2026-11-02", "2026-11-09"]
+        page.goto(gw.base + "/#/stats")
+        wait_for_view(page, "stats")
 
         page.click("#lang")
         wait_for_view(page, "stats")
@@ -120,6 +144,13 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         page.click("form.filters button[type=submit]")
         page.wait_for_function("document.querySelectorAll('#queue td.category').length === 1")
         assert page.locator("#queue td.category").inner_text() == "Fire lane blocked"
+        with page.expect_download() as download:  # the filtered list as a workbook for the weekly meeting
+            page.click("#export-xlsx")
+        assert download.value.suggested_filename.endswith(".xlsx")
+        sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active
+        assert sheet is not None
+        rows = list(sheet.iter_rows(values_only=True))
+        assert len(rows) == 2 and rows[1][1] == "消防通道占用 Fire lane blocked"  # the header and the one filtered
         assert page.evaluate("document.documentElement.lang") == "en"
         assert flood["title"].startswith("积水")
 

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from wangge.gateway.cases.stats import hotspots, summary
-from wangge.gateway.http.context import CLOCK, POOL, principal_of, require_role
+from wangge.gateway.cases.stats import MAX_BUCKETS, hotspots, series, summary
+from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, require_role
+from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
-from wangge.gateway.http.schemas.stats import HotspotQuery, Hotspots, Summary, SummaryQuery
+from wangge.gateway.http.schemas.stats import HotspotQuery, Hotspots, Series, SeriesQuery, Summary, SummaryQuery
 from wangge.gateway.http.spec import RouteTable, json_reply
 
 routes = RouteTable("stats")
@@ -44,3 +45,25 @@ async def get_summary(request: web.Request, query: SummaryQuery) -> web.Response
     until = query.until or now
     async with request.app[POOL].acquire() as conn:
         return json_response(await summary(conn, principal.scope, now, since, until))
+
+
+@routes.get(
+    "/api/v1/stats/series",
+    summary="Opened, closed and overdue per local day or week, in total and per category group",
+    replies=json_reply(Series),
+    query=SeriesQuery,
+)
+async def get_series(request: web.Request, query: SeriesQuery) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, OFFICE)
+    until = query.until or request.app[CLOCK]()
+    since = query.since or until - timedelta(days=30)
+    step = timedelta(days=1 if query.interval == "day" else 7)
+    if not since < until or (until - since) / step > MAX_BUCKETS:
+        raise ProblemError(400, "Bad Request", f"since must be before until, at most {MAX_BUCKETS} {query.interval}s")
+    timezone = request.app[RULES].calendar.timezone
+    async with request.app[POOL].acquire() as conn:
+        buckets = await series(conn, principal.scope, timezone, since, until, query.interval)
+    return json_response(
+        {"since": since, "until": until, "interval": query.interval, "timezone": timezone, "buckets": buckets}
+    )

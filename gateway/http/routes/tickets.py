@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from wangge.gateway.accounts.principal import ROLES
-from wangge.gateway.cases import workflow
+from wangge.gateway.accounts.principal import ROLES, Principal
+from wangge.gateway.cases import exports, workflow
 from wangge.gateway.cases.actions import apply_action
 from wangge.gateway.cases.evidence import attachment_in_scope
 from wangge.gateway.cases.queue import NEWEST_KEY_TYPES, QUEUE_KEY_TYPES, QueueFilter, queue_page
@@ -15,10 +16,12 @@ from wangge.gateway.cases.tickets import fetch_ticket, ticket_detail
 from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, region_path_in_scope, require_role
 from wangge.gateway.http.cursors import decode_cursor, encode_cursor
 from wangge.gateway.http.evidence import evidence_response
+from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.tickets import (
     ActionRequest,
     TicketDetail,
+    TicketFilterQuery,
     TicketPage,
     TicketPath,
     TicketQuery,
@@ -27,6 +30,7 @@ from wangge.gateway.http.schemas.tickets import (
 from wangge.gateway.http.spec import Body, Reply, RouteTable, json_reply
 
 routes = RouteTable("tickets")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PHOTOS_BODY_BYTES = 32 * 1024 * 1024  # up to 10 photos of 5 MiB, as base64, within the app's own limit
 
 
@@ -42,8 +46,22 @@ async def list_tickets(request: web.Request, query: TicketQuery) -> web.Response
     after = None
     if query.cursor:
         after = decode_cursor(query.cursor, QUEUE_KEY_TYPES if query.sort == "queue" else NEWEST_KEY_TYPES)
+    filt = await _queue_filter(request, principal, query)
+    async with request.app[POOL].acquire() as conn:
+        page = await queue_page(conn, principal, filt, now, query.limit, after)
+    body: dict[str, Any] = {
+        "items": page.rows,
+        "next_cursor": encode_cursor(page.next_key) if page.next_key else None,
+        "now": now,
+    }
+    if page.light_counts is not None:
+        body["light_counts"] = page.light_counts
+    return json_response(body)
+
+
+async def _queue_filter(request: web.Request, principal: Principal, query: TicketFilterQuery) -> QueueFilter:
     region_path = await region_path_in_scope(request, principal, query.region) if query.region else None
-    filt = QueueFilter(
+    return QueueFilter(
         states=list(query.state),
         lights=list(query.light),
         category=query.category,
@@ -55,16 +73,48 @@ async def list_tickets(request: web.Request, query: TicketQuery) -> web.Response
         reported_by=principal.name if query.mine else None,
         sort=query.sort,
     )
+
+
+async def _export_table(request: web.Request, query: TicketFilterQuery) -> list[list[Any]]:
+    principal = principal_of(request)
+    now = request.app[CLOCK]()
+    filt = await _queue_filter(request, principal, query)
     async with request.app[POOL].acquire() as conn:
-        page = await queue_page(conn, principal, filt, now, query.limit, after)
-    body: dict[str, Any] = {
-        "items": page.rows,
-        "next_cursor": encode_cursor(page.next_key) if page.next_key else None,
-        "now": now,
-    }
-    if page.light_counts is not None:
-        body["light_counts"] = page.light_counts
-    return json_response(body)
+        page = await queue_page(conn, principal, filt, now, exports.MAX_ROWS, None)
+    if page.next_key is not None:
+        raise ProblemError(400, "Bad Request", f"more than {exports.MAX_ROWS:,} tickets: narrow the period or area")
+    rules = request.app[RULES]
+    return exports.ticket_table(page.rows, rules.categories, rules.calendar.timezone)
+
+
+def _file(body: bytes, media_type: str, suffix: str, now: datetime) -> web.Response:
+    name = f"tickets-{now:%Y%m%d-%H%M}.{suffix}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    return web.Response(body=body, content_type=media_type, headers=headers)
+
+
+@routes.get(
+    "/api/v1/tickets/export.csv",
+    summary="The queue's tickets (same filters, at most 10,000) as CSV, worded for people: names, local times",
+    replies=Reply(200, "UTF-8 CSV with a byte-order mark", media_type="text/csv"),
+    query=TicketFilterQuery,
+)
+async def export_tickets_csv(request: web.Request, query: TicketFilterQuery) -> web.Response:
+    table = await _export_table(request, query)
+    response = _file(exports.to_csv(table), "text/csv", "csv", request.app[CLOCK]())
+    response.charset = "utf-8"
+    return response
+
+
+@routes.get(
+    "/api/v1/tickets/export.xlsx",
+    summary="The queue's tickets (same filters, at most 10,000) as an Excel workbook, worded for people",
+    replies=Reply(200, "an XLSX workbook", media_type=XLSX),
+    query=TicketFilterQuery,
+)
+async def export_tickets_xlsx(request: web.Request, query: TicketFilterQuery) -> web.Response:
+    table = await _export_table(request, query)
+    return _file(exports.to_xlsx(table, "工单 Tickets"), XLSX, "xlsx", request.app[CLOCK]())
 
 
 @routes.get(

@@ -1,9 +1,9 @@
-"""Figures for command centres: weekly hotspots and the period summary."""
+"""Figures for command centres: weekly hotspots, the period summary and time series."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -74,3 +74,31 @@ class Summary(Out):
     by_category: list[CategoryRates]
     stage_seconds: dict[str, StageSeconds]
     false_alarms: list[FalseAlarms]
+
+
+class SeriesQuery(QueryModel):
+    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 30 days before until")
+    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    interval: Literal["day", "week"] = Field(default="day", description="local days, or ISO weeks from Monday")
+
+
+class SeriesCounts(Out):
+    opened: int
+    closed: int
+    overdue: int
+
+
+class SeriesBucket(Out):
+    start: str = Field(description="the bucket's first local date (a Monday for weeks)")
+    opened: int
+    closed: int
+    overdue: int
+    by_group: dict[str, SeriesCounts] = Field(description="per category group (the code's first part)")
+
+
+class Series(Out):
+    since: datetime
+    until: datetime
+    interval: str
+    timezone: str
+    buckets: list[SeriesBucket]

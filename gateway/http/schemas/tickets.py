@@ -83,8 +83,7 @@ class TicketPage(Out):
     light_counts: LightCounts | None = Field(default=None, description="counts per light: first page only")
 
 
-class TicketQuery(QueryModel):
-    limit: int = Field(default=50, ge=1, le=200, description="page size")
+class TicketFilterQuery(QueryModel):
     state: CommaList[Literal["open", *workflow.STATES]] = Field(  # type: ignore[valid-type]
         default_factory=list, description="comma list; `open` = every open state"
     )
@@ -97,6 +96,10 @@ class TicketQuery(QueryModel):
     until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="opened before")
     mine: CommaList[Literal["1", "true"]] = Field(default_factory=list, description="1: only tickets I reported")
     sort: Literal["queue", "newest"] = Field(default="queue", description="queue: light, then due time")
+
+
+class TicketQuery(TicketFilterQuery):
+    limit: int = Field(default=50, ge=1, le=200, description="page size")
     cursor: Text = Field(default=None, max_length=600, description="next_cursor of the previous page")
 
 

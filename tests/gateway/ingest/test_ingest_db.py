@@ -52,6 +52,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0009_broker_identities.sql",
             "0010_region_moves_and_sealed_secrets.sql",
             "0011_set_based_ingest.sql",
+            "0012_stats_series.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

@@ -1,6 +1,6 @@
 // The operator console: one page, hash routes, the gateway's own API. No build step and no CDN.
 import { t, toggleLanguage, translateStatic, language, setCategories, categoryList, categoryName } from "./i18n.js";
-import { barChart } from "./charts.js";
+import { barChart, lineChart } from "./charts.js";
 
 const OFFICE = ["admin", "supervisor", "operator"];
 const MANAGERS = ["admin", "supervisor"];
@@ -301,7 +301,9 @@ async function queueView(main) {
     el("label", {}, t("queue.until"), el("input", { name: "until", type: "date" })),
     el("label", {}, t("queue.text"), el("input", { name: "q", type: "search", size: 14 })),
     el("button", { type: "submit", class: "primary" }, t("queue.apply")),
-    el("button", { type: "button", id: "refresh", onclick: () => load() }, t("queue.refresh")));
+    el("button", { type: "button", id: "refresh", onclick: () => load() }, t("queue.refresh")),
+    el("button", { type: "button", id: "export-csv", onclick: () => download("csv") }, t("queue.csv")),
+    el("button", { type: "button", id: "export-xlsx", onclick: () => download("xlsx") }, t("queue.xlsx")));
   const counts = el("div", { class: "counts" });
   const tbody = el("tbody");
   const table = el("table", { id: "queue" },
@@ -329,6 +331,20 @@ async function queueView(main) {
     if (filters.light.size) p.set("light", [...filters.light].join(","));
     if (after) p.set("cursor", after);
     return `/api/v1/tickets?${p}`;
+  }
+
+  // The same filters as a file (names and local times, for the weekly meeting); fetched with the token.
+  async function download(suffix) {
+    const params = new URL(query(null), location.origin).searchParams;
+    params.delete("limit");
+    try {
+      const resp = await api(`/api/v1/tickets/export.${suffix}?${params}`, { raw: true });
+      const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "")?.[1] || `tickets.${suffix}`;
+      const link = el("a", { href: URL.createObjectURL(await resp.blob()), download: name });
+      document.body.append(link); link.click(); link.remove();
+    } catch (err) {
+      footer.textContent = err.status === 400 ? t("queue.toomany") : String(err.status || err);
+    }
   }
 
   async function load(after = null) {
@@ -593,8 +609,16 @@ async function devicesView(main) {
 }
 
 // ---------------------------------------------------------------- statistics
-async function statsView(main) {
-  const [hot, sum] = await Promise.all([api("/api/v1/stats/hotspots?days=7"), api("/api/v1/stats/summary")]);
+async function statsView(main, arg) {
+  // The period: from the view's argument (#/stats/2026-11-01~2026-11-30~week, dates inclusive), else the last 30 days.
+  const [fromDay, toDay, interval = "day"] = (arg || "").split("~");
+  const day = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+  const midnight = (d) => new Date(`${d}T00:00:00`);  // the browser's local midnight
+  const until = toDay ? new Date(midnight(toDay).getTime() + 86400000) : new Date();
+  const since = fromDay ? midnight(fromDay) : new Date(until.getTime() - 30 * 86400000);
+  const period = `since=${encodeURIComponent(since.toISOString())}&until=${encodeURIComponent(until.toISOString())}`;
+  const [hot, sum, ser] = await Promise.all([api("/api/v1/stats/hotspots?days=7"), api(`/api/v1/stats/summary?${period}`),
+    api(`/api/v1/stats/series?${period}&interval=${interval === "week" ? "week" : "day"}`)]);
   const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
   const none = () => el("p", { class: "muted" }, t("stats.none"));
   const card = (id, title, body) => el("section", { class: "chart", id }, el("h2", {}, title), body);
@@ -607,7 +631,24 @@ async function statsView(main) {
   const regions = sum.by_region.map((r) => ({ label: r.region, bars: [{ value: r.created, cls: "bar" }, { value: r.closed, cls: "bar green" }], note: `${r.created} / ${r.closed}` }));
   const rates = sum.by_region.map((r) => ({ label: r.region, bars: [{ value: r.closure_rate || 0, cls: "bar" }, { value: r.on_time_closure_rate || 0, cls: "bar green" }], note: `${pct(r.closure_rate)} / ${pct(r.on_time_closure_rate)}` }));
   const falses = sum.false_alarms.slice(0, 10).map((f) => ({ label: `${f.rule_id || "—"} @ ${f.device_id || "—"}`, bars: [{ value: f.rate, cls: "bar red" }], note: `${pct(f.rate)} (${f.false_alarms}/${f.tickets})` }));
-  main.append(el("h1", { class: "view-title" }, t("stats.title")), el("div", { class: "charts" },
+  const labels = ser.buckets.map((b) => b.start);
+  const lines = ["opened", "closed", "overdue"].map((k) => ({ key: k, label: t(`stats.${k}`), cls: k, values: ser.buckets.map((b) => b[k]) }));
+  const totals = {};
+  for (const b of ser.buckets) for (const [g, c] of Object.entries(b.by_group)) totals[g] = (totals[g] || 0) + c.opened;
+  const groups = Object.keys(totals).sort((a, b) => totals[b] - totals[a] || a.localeCompare(b)).slice(0, 4)
+    .map((g, i) => ({ key: g, label: categoryName(g), cls: `g${i}`, values: ser.buckets.map((b) => (b.by_group[g] || { opened: 0 }).opened) }));
+  const picker = el("form", { class: "filters", id: "stats-period", onsubmit: (e) => {
+    e.preventDefault();
+    location.hash = `#/stats/${picker.since.value}~${picker.until.value}~${picker.interval.value}`;
+  } },
+    el("label", {}, t("stats.since"), el("input", { name: "since", type: "date", value: day(since), required: true })),
+    el("label", {}, t("stats.until"), el("input", { name: "until", type: "date", value: day(new Date(until.getTime() - 1)), required: true })),
+    el("label", {}, t("stats.interval"), el("select", { name: "interval" },
+      ["day", "week"].map((v) => el("option", { value: v, selected: v === ser.interval }, t(`stats.${v}`))))),
+    el("button", { type: "submit", class: "primary" }, t("stats.apply")));
+  main.append(el("h1", { class: "view-title" }, t("stats.title")), picker, el("div", { class: "charts" },
+    card("chart-series", t("stats.series"), lineChart(labels, lines)),
+    card("chart-groups", t("stats.groups"), groups.length ? lineChart(labels, groups) : none()),
     card("chart-hotspots", t("stats.hotspots"), hotRows.length ? barChart(hotRows, 1) : none()),
     card("chart-lights", t("stats.lights"), barChart(lights)),
     card("chart-regions", `${t("stats.regions")} (${t("stats.created")} / ${t("stats.closed")})`, regions.length ? barChart(regions) : none()),

@@ -30,3 +30,36 @@ export function barChart(rows, max = null) {
   });
   return svg;
 }
+
+/** A line per series over the same buckets: series [{key, label, cls, values}], labels one per bucket. Each
+ * point is a circle with data-value and data-bucket, so a browser test can read what is drawn. */
+export function lineChart(labels, series) {
+  const left = 36, right = 10, top = 10, plotW = 460, plotH = 150, axisH = 34, legendH = 18;
+  const max = Math.max(1, ...series.flatMap((s) => s.values));
+  const x = (i) => left + (labels.length > 1 ? (i * plotW) / (labels.length - 1) : plotW / 2);
+  const y = (v) => top + plotH - (v / max) * plotH;
+  const svg = node("svg", { viewBox: `0 0 ${left + plotW + right} ${top + plotH + axisH + legendH}`, width: "100%", role: "img" });
+  for (const frac of [0, 0.5, 1]) {
+    const v = Math.round(max * frac);
+    svg.append(node("line", { x1: left, x2: left + plotW, y1: y(v), y2: y(v), class: "grid" }));
+    svg.append(node("text", { x: left - 4, y: y(v) + 4, "text-anchor": "end", class: "axis" }, String(v)));
+  }
+  const every = Math.max(1, Math.ceil(labels.length / 8));
+  labels.forEach((label, i) => {
+    if (i % every === 0 || i === labels.length - 1) svg.append(node("text", { x: x(i), y: top + plotH + 16, "text-anchor": "middle", class: "axis" }, label.slice(5)));
+  });
+  series.forEach((s, k) => {
+    const g = node("g", { class: `series ${s.cls}`, "data-key": s.key });
+    g.append(node("polyline", { points: s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "), fill: "none" }));
+    s.values.forEach((v, i) => {
+      const c = node("circle", { cx: x(i).toFixed(1), cy: y(v).toFixed(1), r: 2.5, "data-value": v, "data-bucket": labels[i] });
+      c.append(node("title", {}, `${labels[i]} · ${s.label}: ${v}`));
+      g.append(c);
+    });
+    const lx = left + k * 120;
+    g.append(node("rect", { x: lx, y: top + plotH + axisH, width: 10, height: 10 }));
+    g.append(node("text", { x: lx + 14, y: top + plotH + axisH + 9 }, s.label));
+    svg.append(g);
+  });
+  return svg;
+}
