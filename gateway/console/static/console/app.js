@@ -567,7 +567,7 @@ async function mapView(main) {
         if (tk.lat === null || tk.lon === null) continue;
         const light = lightOf(tk); counts[light]++;
         layer.push(L.circleMarker([tk.lat, tk.lon], markerStyle(light))
-          .bindPopup(() => el("div", { class: "ticket-popup" }, el("a", { href: `#/ticket/${tk.id}` }, `#${tk.id}`), " ", tk.title, el("br"), t(`st.${tk.state}`))));
+          .bindPopup(() => el("div", { class: "ticket-popup" }, el("a", { href: `#/ticket/${tk.id}` }, `#${tk.id}`), " ", tk.title, el("br"), categoryName(tk.category), " · ", t(`st.${tk.state}`))));
       }
       cursor = body.next_cursor;
       if (!cursor) break;
