@@ -1,5 +1,5 @@
-"""The operator queue, weekly hotspots and time series over 1 million historic tickets (PostgreSQL 16 via
-pgserver).
+"""The operator queue, weekly hotspots, time series and 类案 clusters over 1 million historic tickets
+(PostgreSQL 16 via pgserver).
 
 A city of 1 district, 10 streets, 100 communities and 1,000 grids; tickets over the past year, 5 % still open
 with deadlines around now, one in nine went overdue (an overdue event a day after opening). Measured through
@@ -80,14 +80,18 @@ async def build_city(conn: Any, tickets: int) -> None:
     # Skewed categories (a few dominate, as in real case data); 5 % open with deadlines around now.
     await conn.execute(
         "INSERT INTO tickets (correlation_key, state, category, severity, title, opened_at, updated_at, closed_at,"
-        " region_id, region_path, stage, due_at, yellow_at, alert_count, was_overdue)"
+        " region_id, region_path, stage, due_at, yellow_at, alert_count, was_overdue, lat, lon)"
         " SELECT 'bench/' || i, CASE WHEN open THEN (ARRAY['reported','registered','dispatched','accepted',"
         "   'in_progress','handled'])[1 + i % 6] WHEN i % 17 = 0 THEN 'cancelled' ELSE 'closed' END,"
         "   ($2::text[])[1 + floor(power(random(), 2.2) * 20)::int], 'major', 'Ticket ' || i,"
         "   opened, opened, CASE WHEN open THEN NULL ELSE opened + interval '2 days' END,"
         "   g.id, g.path, CASE WHEN open THEN 'handle' END,"
         "   CASE WHEN open THEN now() + (random() * 96 - 24) * interval '1 hour' END,"
-        "   CASE WHEN open THEN now() + (random() * 96 - 40) * interval '1 hour' END, 1, i % 9 = 0"
+        "   CASE WHEN open THEN now() + (random() * 96 - 40) * interval '1 hour' END, 1, i % 9 = 0,"
+        # A 10 km square; a fifth of the tickets at 200 hot spots (within about 30 m of each), as real
+        # recurrence is: the same bins, the same underpass.
+        "   CASE WHEN i % 5 = 0 THEN 22.5 + (i % 200) * 0.0005 + random() * 0.0003 ELSE 22.5 + random() * 0.09 END,"
+        "   CASE WHEN i % 5 = 0 THEN 113.9 + (i % 200) * 0.0004 + random() * 0.0003 ELSE 113.9 + random() * 0.1 END"
         " FROM (SELECT i, i % 20 = 0 AS open, now() - random() * interval '365 days' AS opened,"
         "       1 + floor(random() * 1000)::int AS grid FROM generate_series(1, $1) i) t"
         " JOIN (SELECT id, path, row_number() OVER (ORDER BY id) AS n FROM regions WHERE level = 'grid') g"
@@ -186,6 +190,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
                         f"p95 {p95(took):.1f} ms ({len(body['buckets'])} buckets, {opened:,} opened)",
                         flush=True,
                     )
+                for place in ("cell", "grid"):
+                    until = datetime.now(UTC)
+                    since = until - timedelta(days=365)
+                    url = f"/api/v1/stats/clusters?since={since:%Y-%m-%dT%H:%M:%SZ}&until={until:%Y-%m-%dT%H:%M:%SZ}"
+                    url += f"&place={place}&radius_m=100&min_count=3"
+                    took = []
+                    for _ in range(max(20, args.requests // 10)):
+                        t0 = time.perf_counter()
+                        resp = await client.get(url, headers=headers)
+                        body = await resp.json()
+                        took.append((time.perf_counter() - t0) * 1000)
+                        assert resp.status == 200 and body["items"], resp.status
+                    results[f"clusters_{place}_p95_ms"] = p95(took)
+                    top = body["items"][0]
+                    print(
+                        f"clusters by {place}, whole district, a year: median {statistics.median(took):.1f} ms, "
+                        f"p95 {p95(took):.1f} ms ({len(body['items'])} listed; top {top['category']} x{top['count']})",
+                        flush=True,
+                    )
             # Floor: the queue's SQL alone for the district (largest scope), without HTTP, auth or JSON.
             floor = []
             async with pool.acquire() as conn:
@@ -221,7 +244,8 @@ def main() -> None:
     )
     print(
         f"queue_p95_ms={worst:.1f} hotspots_ms={r['hotspots_ms']:.1f} series_day_ms={r['series_day_ms']:.1f} "
-        f"series_week_ms={r['series_week_ms']:.1f} tickets={int(r['tickets'])} "
+        f"series_week_ms={r['series_week_ms']:.1f} clusters_p95_ms={r['clusters_cell_p95_ms']:.1f} "
+        f"clusters_grid_p95_ms={r['clusters_grid_p95_ms']:.1f} tickets={int(r['tickets'])} "
         f"queue_p95_ms_community={r['queue_p95_ms_community-op']:.1f} "
         f"queue_p95_ms_street={r['queue_p95_ms_street-sup']:.1f} "
         f"floor_ratio={r['queue_p95_ms_district-sup'] / r['floor_p95_ms']:.2f}"

@@ -271,3 +271,34 @@ def test_console_runs_under_its_own_csp(database_url: str, mosquitto: Mosquitto,
             page.wait_for_selector(f"body[data-ready={view}]", timeout=15000)
         screenshot(page, "csp-map-stats-devices")
         assert violations == [] and page.script_errors == [], (violations, page.script_errors)
+
+
+def test_recurring_problems_show_on_the_map_as_clusters(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    with live_gateway(database_url, mosquitto.url, tmp_path / "gw") as gw, chromium() as browser:
+        lon, lat = w.POINT_GRID_1
+        gw.sql(  # three overflowing bins within 20 m this week, and one elsewhere: one cluster of three
+            "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path, state,"
+            " opened_at, updated_at, lat, lon)"
+            " SELECT 'bins/' || i, 'environment.garbage', 'minor', '垃圾满溢 ' || i, 'report', r.id, r.path,"
+            " 'registered', now() - i * interval '1 day', now(), $2 + CASE WHEN i = 4 THEN 0.01 ELSE i * 0.00005 END,"
+            " $3 FROM generate_series(1, 4) i, regions r WHERE r.code = $1",
+            w.GRID_1,
+            lat,
+            lon,
+        )
+        page = open_page(browser.new_context(viewport={"width": 1400, "height": 900}))
+        sign_in(page, gw.base, "district-supervisor")
+        page.goto(gw.base + "/#/map")
+        wait_for_view(page, "map")
+        assert page.locator("#map path.cluster").count() == 0  # off until asked for
+        page.check("#map-clusters")
+        page.wait_for_function("document.body.dataset.mapClusters === '1'")
+        assert page.locator("#map path.cluster").count() == 1
+        page.locator("#map path.cluster").click(force=True)
+        popup = page.locator(".cluster-popup")
+        popup.wait_for()
+        assert popup.get_attribute("data-count") == "3" and "垃圾满溢" in popup.inner_text()
+        assert popup.locator("a").count() == 3  # the drill-down: each ticket of the cluster
+        screenshot(page, "map-clusters")

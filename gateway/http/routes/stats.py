@@ -6,11 +6,21 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from wangge.gateway.cases.clusters import clusters
 from wangge.gateway.cases.stats import MAX_BUCKETS, hotspots, series, summary
 from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, require_role
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
-from wangge.gateway.http.schemas.stats import HotspotQuery, Hotspots, Series, SeriesQuery, Summary, SummaryQuery
+from wangge.gateway.http.schemas.stats import (
+    ClusterQuery,
+    Clusters,
+    HotspotQuery,
+    Hotspots,
+    Series,
+    SeriesQuery,
+    Summary,
+    SummaryQuery,
+)
 from wangge.gateway.http.spec import RouteTable, json_reply
 
 routes = RouteTable("stats")
@@ -67,3 +77,31 @@ async def get_series(request: web.Request, query: SeriesQuery) -> web.Response:
     return json_response(
         {"since": since, "until": until, "interval": query.interval, "timezone": timezone, "buckets": buckets}
     )
+
+
+@routes.get(
+    "/api/v1/stats/clusters",
+    summary="类案: clusters of one category at one place, ranked by count and change against the period before",
+    replies=json_reply(Clusters),
+    query=ClusterQuery,
+)
+async def get_clusters(request: web.Request, query: ClusterQuery) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, OFFICE)
+    until = query.until or request.app[CLOCK]()
+    since = query.since or until - timedelta(days=90)
+    if not since < until or until - since > timedelta(days=731):
+        raise ProblemError(400, "Bad Request", "since must be before until, and the period at most two years")
+    async with request.app[POOL].acquire() as conn:
+        items = await clusters(
+            conn,
+            principal.scope,
+            since,
+            until,
+            query.place,
+            query.radius_m,
+            query.by == "group",
+            query.min_count,
+            query.limit,
+        )
+    return json_response({"since": since, "until": until, "place": query.place, "items": items})

@@ -102,3 +102,37 @@ class Series(Out):
     interval: str
     timezone: str
     buckets: list[SeriesBucket]
+
+
+class ClusterQuery(QueryModel):
+    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 90 days before until")
+    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    place: Literal["cell", "grid", "building"] = Field(
+        default="cell", description="within radius_m (cells of that size, neighbours merged), a grid, a building"
+    )
+    radius_m: float = Field(default=100, ge=10, le=2000, description="the cell size for place=cell")
+    by: Literal["category", "group"] = Field(default="category", description="one category, or its group")
+    min_count: int = Field(default=3, ge=2, le=1000, description="tickets in the period to count as a cluster")
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class Cluster(Out):
+    rank: int
+    category: str
+    place: str = Field(description="cell:x:y, a grid's region code or a building code")
+    place_name: str | None
+    count: int
+    previous_count: int = Field(description="in the period of equal length before")
+    change: int
+    lat: float | None
+    lon: float | None
+    first_at: datetime | None
+    last_at: datetime | None
+    ticket_ids: list[int] = Field(description="the newest 20, for the drill-down")
+
+
+class Clusters(Out):
+    since: datetime
+    until: datetime
+    place: str
+    items: list[Cluster]

@@ -577,6 +577,25 @@ async function mapView(main) {
     document.body.dataset.mapMarkers = String(layer.length);
   }
   await load();
+  // 类案: clusters of one kind of problem at one place, for the office roles that read statistics.
+  const clusters = L.layerGroup();
+  if (OFFICE.includes(state.config.user.role)) {
+    const toggle = el("input", { type: "checkbox", id: "map-clusters", onchange: async () => {
+      if (!toggle.checked) { clusters.remove(); document.body.dataset.mapClusters = "0"; return; }
+      const body = await api("/api/v1/stats/clusters?place=cell&radius_m=100&min_count=3");
+      clusters.clearLayers();
+      for (const c of body.items.filter((x) => x.lat !== null)) {
+        const change = `${c.change > 0 ? "+" : ""}${c.change}`;
+        clusters.addLayer(L.circleMarker([c.lat, c.lon], { radius: 8 + 3 * Math.sqrt(c.count), className: "cluster", color: "#6d28d9", weight: 2, fillOpacity: 0.25 })
+          .bindPopup(() => el("div", { class: "cluster-popup", dataset: { category: c.category, count: c.count } },
+            el("strong", {}, categoryName(c.category)), el("br"), t("map.cluster", { n: c.count, change }), el("br"),
+            c.ticket_ids.slice(0, 10).flatMap((id) => [el("a", { href: `#/ticket/${id}` }, `#${id}`), " "]))));
+      }
+      clusters.addTo(map);
+      document.body.dataset.mapClusters = String(body.items.filter((x) => x.lat !== null).length);
+    } });
+    legend.after(el("label", { class: "cluster-toggle" }, toggle, " ", t("map.clusters")));
+  }
   const refresh = debounce(() => load().catch(() => {}), 500);
   return { onEvent: refresh, leave: () => map.remove() };
 }

@@ -1,0 +1,137 @@
+"""类案 clusters on a seeded history whose clusters are known by construction: where the tickets were put,
+when, and of what category; the expected lists below follow from that, not from the implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.gateway import world as w
+from wangge.gateway.http.app import create_app
+from wangge.gateway.storage.migrations import migrate
+from wangge.gateway.storage.pool import create_pool
+
+PERIOD = "since=2026-10-31T00:00:00Z&until=2026-11-30T00:00:00Z"  # 30 days; the 30 before are the comparison
+CURRENT, PREVIOUS = "2026-11-15T03:00:00Z", "2026-10-15T03:00:00Z"
+M = 111_320.0  # metres per degree of latitude (the documented projection: x = lon·cos(lat), y = lat)
+
+
+def centre(lat: float, lon: float, size: float) -> tuple[float, float]:
+    """The centre of the `size`-metre cell holding (lat, lon): the test's spots sit well inside one cell."""
+    y = (math.floor(lat * M / size) + 0.5) * size / M
+    x = (math.floor(lon * math.cos(math.radians(y)) * M / size) + 0.5) * size
+    return y, x / (math.cos(math.radians(y)) * M)
+
+
+LAT, LON = centre(22.51, 113.91, 100)  # a bin corner in grid 1
+DLAT, DLON = centre(22.51 - 1000 / M, 113.91, 500)  # a lane 1 km south
+M_LAT, M_LON = 1 / M, 1 / (M * math.cos(math.radians(LAT)))  # one metre
+
+# (name, category, region code, lat, lon, opened, device)
+HISTORY: list[tuple[str, str, str, float | None, float | None, str, str | None]] = [
+    # A: garbage overflowing at one bin, four times this period within 20 m, once the period before.
+    *[("A", "environment.garbage", w.GRID_1, LAT + d * M_LAT, LON + d * M_LON, CURRENT, None) for d in (0, 5, 12, 20)],
+    ("A-before", "environment.garbage", w.GRID_1, LAT + 8 * M_LAT, LON, PREVIOUS, None),
+    # B: water on the road at the same corner, three times this period (another category: its own cluster).
+    *[("B", "emergencies.water_logging", w.GRID_1, LAT, LON + d * M_LON, CURRENT, None) for d in (0, 10, 30)],
+    # C: two garbage reports 2 km north, in the other community: a pair, not a cluster at min_count 3.
+    *[("C", "environment.garbage", w.GRID_2, LAT + 2000 * M_LAT, LON, CURRENT, None) for _ in range(2)],
+    # D: three dumping reports along a lane, 80 m apart: 160 m end to end, so never in one 100 m cell, and
+    # in one 500 m cell (the lane sits at that cell's centre).
+    *[("D", "environment.illegal_dumping", w.GRID_1, DLAT, DLON + d * M_LON, CURRENT, None) for d in (-80, 0, 80)],
+    # E: the lift of building 2 trapping people three times (no location: found by its building).
+    *[("E", "emergencies.elevator_entrapment", w.GRID_1, None, None, CURRENT, "elevator-b2") for _ in range(3)],
+]
+
+
+async def plant(pool: Any) -> dict[str, list[int]]:
+    ids: dict[str, list[int]] = {}
+    for i, (name, category, region, lat, lon, opened, device) in enumerate(HISTORY):
+        tid = await pool.fetchval(
+            "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path, state,"
+            " opened_at, updated_at, lat, lon, device_id)"
+            " SELECT $1, $2, 'minor', $1, 'report', r.id, r.path, 'registered', $4, $4,"
+            " $5, $6, $7 FROM regions r WHERE r.code = $3 RETURNING id",
+            f"{name}/{i}",
+            category,
+            region,
+            at(opened),
+            lat,
+            lon,
+            device,
+        )
+        ids.setdefault(name, []).append(tid)
+    return ids
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def summary(items: list[dict[str, Any]]) -> list[tuple[str, int, int, int]]:
+    return [(c["category"], c["count"], c["previous_count"], c["change"]) for c in items]
+
+
+def test_clusters_by_cell_grid_and_building_ranked_with_their_change(database_url: str) -> None:
+    async def go() -> None:
+        pool = await create_pool(database_url)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            world = await w.seed(conn)
+        ids = await plant(pool)
+        async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}))) as client:
+
+            async def get(who: str, query: str) -> Any:
+                resp = await client.get(f"/api/v1/stats/clusters?{PERIOD}&{query}", headers=world.auth(who))
+                return resp.status, await resp.json()
+
+            status, body = await get("district-supervisor", "place=cell&radius_m=100")
+            assert status == 200
+            assert summary(body["items"]) == [
+                ("environment.garbage", 4, 1, 3),  # A: the most, and rising
+                ("emergencies.water_logging", 3, 0, 3),  # B; D is spread over several 100 m cells
+            ]
+            a = body["items"][0]
+            assert a["rank"] == 1 and a["ticket_ids"] == sorted(ids["A"], reverse=True)  # newest first
+            assert a["lat"] == pytest.approx(LAT + 37 / 4 * M_LAT, abs=1e-6)  # the mean of the four (to 0.1 m)
+            assert at(a["first_at"]) == at(a["last_at"]) == at(CURRENT)
+
+            _, pairs = await get("district-supervisor", "place=cell&radius_m=100&min_count=2")
+            assert ("environment.garbage", 2, 0, 2) in summary(pairs["items"])  # C, now counted
+            _, wide = await get("district-supervisor", "place=cell&radius_m=500")
+            assert ("environment.illegal_dumping", 3, 0, 3) in summary(wide["items"])  # the lane, in one cell
+            _, top = await get("district-supervisor", "place=cell&radius_m=100&limit=1")
+            assert summary(top["items"]) == [("environment.garbage", 4, 1, 3)]
+
+            _, grids = await get("district-supervisor", "place=grid")
+            assert [(c["place"], *summary([c])[0]) for c in grids["items"]] == [
+                (w.GRID_1, "environment.garbage", 4, 1, 3),
+                (w.GRID_1, "emergencies.elevator_entrapment", 3, 0, 3),
+                (w.GRID_1, "emergencies.water_logging", 3, 0, 3),
+                (w.GRID_1, "environment.illegal_dumping", 3, 0, 3),
+            ]
+            _, groups = await get("district-supervisor", "place=grid&by=group")
+            assert sorted(summary(groups["items"])) == [("emergencies", 6, 0, 6), ("environment", 7, 1, 6)]
+            assert [c["category"] for c in groups["items"]] == ["environment", "emergencies"]  # 7 before 6
+
+            _, buildings = await get("district-supervisor", "place=building")
+            assert [(c["place"], c["place_name"], c["count"]) for c in buildings["items"]] == [
+                ("demo-b2", "2号楼 Building 2", 3)
+            ]
+
+            _, theirs = await get("c2-operator", "place=cell&min_count=2")
+            assert summary(theirs["items"]) == [("environment.garbage", 2, 0, 2)]  # only their community's pair
+            assert (await get("c1-worker", "place=cell"))[0] == 403
+            bad = await client.get(
+                "/api/v1/stats/clusters?since=2026-11-30T00:00:00Z&until=2026-11-01T00:00:00Z",
+                headers=world.auth("district-supervisor"),
+            )
+            assert bad.status == 400
+        await pool.close()
+
+    asyncio.run(go())
