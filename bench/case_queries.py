@@ -108,6 +108,27 @@ async def build_city(conn: Any, tickets: int) -> None:
     await conn.execute("VACUUM ANALYZE ticket_events")
 
 
+def period(days: int) -> str:
+    until = datetime.now(UTC)
+    return f"since={until - timedelta(days=days):%Y-%m-%dT%H:%M:%SZ}&until={until:%Y-%m-%dT%H:%M:%SZ}"
+
+
+async def timed(
+    client: TestClient[Any, Any], url: str, headers: dict[str, str], rounds: int, field: str
+) -> tuple[list[float], Any]:
+    """Milliseconds per request over `rounds` requests (each must answer 200 with a non-empty `field`), and the
+    last body."""
+    took = []
+    body: Any = None
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        resp = await client.get(url, headers=headers)
+        body = await resp.json()
+        took.append((time.perf_counter() - t0) * 1000)
+        assert resp.status == 200 and body[field], (url, resp.status)
+    return took, body
+
+
 def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
 
@@ -156,13 +177,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
                         flush=True,
                     )
                 headers = {"Authorization": f"Bearer {tokens['district-sup']}"}
-                hot = []
-                for _ in range(max(20, args.requests // 10)):
-                    t0 = time.perf_counter()
-                    resp = await client.get("/api/v1/stats/hotspots", headers=headers)
-                    body = await resp.json()
-                    hot.append((time.perf_counter() - t0) * 1000)
-                    assert resp.status == 200 and body["items"], resp.status
+                rounds = max(20, args.requests // 10)
+                hot, body = await timed(client, "/api/v1/stats/hotspots", headers, rounds, "items")
                 results["hotspots_ms"] = statistics.median(hot)
                 results["hotspots_p95_ms"] = p95(hot)
                 print(
@@ -171,17 +187,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
                     flush=True,
                 )
                 for days, interval, key in ((30, "day", "series_day_ms"), (365, "week", "series_week_ms")):
-                    until = datetime.now(UTC)
-                    since = until - timedelta(days=days)
-                    url = f"/api/v1/stats/series?since={since:%Y-%m-%dT%H:%M:%SZ}&until={until:%Y-%m-%dT%H:%M:%SZ}"
-                    url += f"&interval={interval}"
-                    took = []
-                    for _ in range(max(20, args.requests // 10)):
-                        t0 = time.perf_counter()
-                        resp = await client.get(url, headers=headers)
-                        body = await resp.json()
-                        took.append((time.perf_counter() - t0) * 1000)
-                        assert resp.status == 200 and body["buckets"], resp.status
+                    url = f"/api/v1/stats/series?{period(days)}&interval={interval}"
+                    took, body = await timed(client, url, headers, rounds, "buckets")
                     results[key] = statistics.median(took)
                     results[key.replace("_ms", "_p95_ms")] = p95(took)
                     opened = sum(b["opened"] for b in body["buckets"])
@@ -191,17 +198,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, float]:
                         flush=True,
                     )
                 for place in ("cell", "grid"):
-                    until = datetime.now(UTC)
-                    since = until - timedelta(days=365)
-                    url = f"/api/v1/stats/clusters?since={since:%Y-%m-%dT%H:%M:%SZ}&until={until:%Y-%m-%dT%H:%M:%SZ}"
-                    url += f"&place={place}&radius_m=100&min_count=3"
-                    took = []
-                    for _ in range(max(20, args.requests // 10)):
-                        t0 = time.perf_counter()
-                        resp = await client.get(url, headers=headers)
-                        body = await resp.json()
-                        took.append((time.perf_counter() - t0) * 1000)
-                        assert resp.status == 200 and body["items"], resp.status
+                    url = f"/api/v1/stats/clusters?{period(365)}&place={place}&radius_m=100&min_count=3"
+                    took, body = await timed(client, url, headers, rounds, "items")
                     results[f"clusters_{place}_p95_ms"] = p95(took)
                     top = body["items"][0]
                     print(

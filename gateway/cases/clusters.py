@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from wangge.gateway.storage.paths import subtree
+from wangge.gateway.storage.pool import custom_plans
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -71,7 +72,8 @@ async def clusters(
     before = since - (until - since)
     sql = _RANKED.format(category=_CATEGORY, place=_PLACE[place], sample=SAMPLE)
     args: list[Any] = [subtree(scope), since, before, until, by_group, min_count, limit]
-    rows = await conn.fetch(sql, *args, *([radius_m] if place == "cell" else []))
+    async with custom_plans(conn):
+        rows = await conn.fetch(sql, *args, *([radius_m] if place == "cell" else []))
     return [
         {
             "rank": i + 1,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.cases.tickets import LIGHT_SQL
 from wangge.gateway.storage.paths import subtree
+from wangge.gateway.storage.pool import custom_plans
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -14,20 +15,8 @@ if TYPE_CHECKING:
 
 async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list[dict[str, Any]]:
     """一周热点: each category's share of the tickets opened in the last `days`, ranked, against the days before."""
-    rows = await conn.fetch(
-        "WITH w AS (SELECT category, opened_at >= $2 AS current FROM tickets"
-        "  WHERE region_path LIKE $1 AND opened_at >= $3 AND opened_at < $4),"
-        " c AS (SELECT category, count(*) FILTER (WHERE current) AS now_n,"
-        " count(*) FILTER (WHERE NOT current) AS prev_n"
-        "  FROM w GROUP BY category),"
-        " t AS (SELECT greatest(sum(now_n), 1) AS now_total, greatest(sum(prev_n), 1) AS prev_total FROM c)"
-        " SELECT category, now_n, prev_n, now_n::float8 / now_total AS share, prev_n::float8 / prev_total AS prev_share"
-        " FROM c, t WHERE now_n > 0 OR prev_n > 0 ORDER BY now_n DESC, category",
-        subtree(scope),
-        now - timedelta(days=days),
-        now - timedelta(days=2 * days),
-        now,
-    )
+    async with custom_plans(conn):
+        rows = await _hotspot_rows(conn, scope, now, days)
     return [
         {
             "rank": i + 1,
@@ -42,7 +31,29 @@ async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list
     ]
 
 
+async def _hotspot_rows(conn: Conn, scope: str, now: datetime, days: int) -> list[Any]:
+    return await conn.fetch(
+        "WITH w AS (SELECT category, opened_at >= $2 AS current FROM tickets"
+        "  WHERE region_path LIKE $1 AND opened_at >= $3 AND opened_at < $4),"
+        " c AS (SELECT category, count(*) FILTER (WHERE current) AS now_n,"
+        " count(*) FILTER (WHERE NOT current) AS prev_n"
+        "  FROM w GROUP BY category),"
+        " t AS (SELECT greatest(sum(now_n), 1) AS now_total, greatest(sum(prev_n), 1) AS prev_total FROM c)"
+        " SELECT category, now_n, prev_n, now_n::float8 / now_total AS share, prev_n::float8 / prev_total AS prev_share"
+        " FROM c, t WHERE now_n > 0 OR prev_n > 0 ORDER BY now_n DESC, category",
+        subtree(scope),
+        now - timedelta(days=days),
+        now - timedelta(days=2 * days),
+        now,
+    )
+
+
 async def summary(conn: Conn, scope: str, now: datetime, since: datetime, until: datetime) -> dict[str, Any]:
+    async with custom_plans(conn):
+        return await _summary(conn, scope, now, since, until)
+
+
+async def _summary(conn: Conn, scope: str, now: datetime, since: datetime, until: datetime) -> dict[str, Any]:
     args = (subtree(scope), since, until)
     in_period = "region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3"
     by_state = await conn.fetch(f"SELECT state, count(*) AS n FROM tickets WHERE {in_period} GROUP BY state", *args)
@@ -146,7 +157,8 @@ async def series(
 ) -> list[dict[str, Any]]:
     """Opened / closed / overdue per local day or ISO week (Monday first) of `timezone`, in total and per
     category group; every bucket of the period is there, empty ones included, so a chart has no gaps."""
-    rows = await conn.fetch(SERIES_SQL, subtree(scope), since, until, interval, timezone)
+    async with custom_plans(conn):
+        rows = await conn.fetch(SERIES_SQL, subtree(scope), since, until, interval, timezone)
     buckets: dict[str, dict[str, Any]] = {}
     for r in rows:
         bucket = buckets.setdefault(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -68,3 +70,13 @@ async def database_reachable(pool: asyncpg.Pool) -> bool:
             return bool(await pool.fetchval("SELECT 1") == 1)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
         return False
+
+
+@contextlib.asynccontextmanager
+async def custom_plans(conn: Conn) -> AsyncIterator[None]:
+    """A transaction whose statements are planned for their own arguments. Statistics queries are prepared (asyncpg
+    caches them) and after five runs PostgreSQL may keep a generic plan that knows neither the period nor the area:
+    measured 5x slower for the 类案 clusters (185 ms against 34 ms on 20,000 tickets)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield

@@ -3,13 +3,20 @@ places, and their tokens."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
+
 from wangge.gateway.accounts.tokens import issue_token
 from wangge.gateway.accounts.users import create_user
 from wangge.gateway.cases import registry
+from wangge.gateway.http.app import create_app
+from wangge.gateway.storage.migrations import migrate
+from wangge.gateway.storage.pool import create_pool
 
 DISTRICT = "990101"
 STREET_EAST = "990101001"
@@ -49,3 +56,21 @@ async def seed(conn: Any) -> World:
         user_id = await create_user(conn, username, "password-" + username, role, region)
         tokens[username] = await issue_token(conn, username, user_id=user_id)
     return World(tokens)
+
+
+def run_api(database_url: str, scenario: Callable[[Any, World, Any], Awaitable[None]], **app: Any) -> None:
+    """A migrated database with this city, the app (with `app` settings) behind aiohttp's test client, and the
+    scenario run against them: `scenario(client, world, pool)`."""
+
+    async def go() -> None:
+        pool = await create_pool(database_url)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+                world = await seed(conn)
+            async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}, **app))) as client:
+                await scenario(client, world, pool)
+        finally:
+            await pool.close()
+
+    asyncio.run(go())

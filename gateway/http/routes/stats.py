@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -66,11 +66,8 @@ async def get_summary(request: web.Request, query: SummaryQuery) -> web.Response
 async def get_series(request: web.Request, query: SeriesQuery) -> web.Response:
     principal = principal_of(request)
     require_role(principal, OFFICE)
-    until = query.until or request.app[CLOCK]()
-    since = query.since or until - timedelta(days=30)
     step = timedelta(days=1 if query.interval == "day" else 7)
-    if not since < until or (until - since) / step > MAX_BUCKETS:
-        raise ProblemError(400, "Bad Request", f"since must be before until, at most {MAX_BUCKETS} {query.interval}s")
+    since, until = _period(request, query.since, query.until, timedelta(days=30), MAX_BUCKETS * step)
     timezone = request.app[RULES].calendar.timezone
     async with request.app[POOL].acquire() as conn:
         buckets = await series(conn, principal.scope, timezone, since, until, query.interval)
@@ -88,10 +85,7 @@ async def get_series(request: web.Request, query: SeriesQuery) -> web.Response:
 async def get_clusters(request: web.Request, query: ClusterQuery) -> web.Response:
     principal = principal_of(request)
     require_role(principal, OFFICE)
-    until = query.until or request.app[CLOCK]()
-    since = query.since or until - timedelta(days=90)
-    if not since < until or until - since > timedelta(days=731):
-        raise ProblemError(400, "Bad Request", "since must be before until, and the period at most two years")
+    since, until = _period(request, query.since, query.until, timedelta(days=90), timedelta(days=731))
     async with request.app[POOL].acquire() as conn:
         items = await clusters(
             conn,
@@ -105,3 +99,15 @@ async def get_clusters(request: web.Request, query: ClusterQuery) -> web.Respons
             query.limit,
         )
     return json_response({"since": since, "until": until, "place": query.place, "items": items})
+
+
+def _period(
+    request: web.Request, since: datetime | None, until: datetime | None, default: timedelta, longest: timedelta
+) -> tuple[datetime, datetime]:
+    """The asked period, `default` long up to now when unsaid; 400 when reversed or longer than `longest`."""
+    end = until or request.app[CLOCK]()
+    start = since or end - default
+    if not start < end or end - start > longest:
+        detail = f"since must be before until, and the period at most {longest.days} days"
+        raise ProblemError(400, "Bad Request", detail)
+    return start, end

@@ -3,14 +3,12 @@ entries (and is told exactly what is wrong), and a catalogued SLA or department 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from pydantic import ValidationError
 
-from tests.gateway.world import seed
+from tests.gateway import world as w
 from wangge.edge.profiles import BUILTIN as PROFILES
 from wangge.edge.video.config import TamperConfig
 from wangge.gateway.cases.categories import BUILTIN, Catalogue, CategoryConfig, merged
@@ -19,9 +17,6 @@ from wangge.gateway.cases.rules import CaseRules, route
 from wangge.gateway.cases.sla import StageLimit
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.console.config import ConsoleConfig
-from wangge.gateway.http.app import create_app
-from wangge.gateway.storage.migrations import migrate
-from wangge.gateway.storage.pool import create_pool
 
 CATALOGUE = Catalogue.of(merged([]))
 
@@ -118,30 +113,23 @@ def test_a_catalogued_sla_and_department_reach_the_case_rules_unless_configured_
 
 
 def test_the_api_lists_the_catalogue_and_the_console_gets_it_with_its_settings(database_url: str) -> None:
-    async def go() -> None:
-        pool = await create_pool(database_url)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            token = (await seed(conn)).tokens["c1-worker"]
-        config = CasesConfig.model_validate({"categories": [{"code": "waterworks", "zh": "供水", "en": "Water"}]})
-        app = create_app(pool, {"broker": lambda: True}, rules=CaseRules.from_config(config))
-        async with TestClient(TestServer(app)) as client:
-            auth = {"Authorization": f"Bearer {token}"}
-            assert (await client.get("/api/v1/categories")).status == 401
-            resp = await client.get("/api/v1/categories", headers=auth)
-            assert resp.status == 200
-            listed = {c["code"]: c for c in (await resp.json())["categories"]}
-            assert listed["waterworks"] == {
-                "code": "waterworks",
-                "zh": "供水",
-                "en": "Water",
-                "parent": None,
-                "colour": None,
-                "icon": None,
-            }
-            assert len(listed) == len(BUILTIN) + 1
-            settings = await (await client.get("/api/v1/console/config", headers=auth)).json()
-            assert {c["code"] for c in settings["categories"]} == set(listed)
-        await pool.close()
+    async def scenario(client: Any, world: w.World, pool: Any) -> None:
+        auth = world.auth("c1-worker")
+        assert (await client.get("/api/v1/categories")).status == 401
+        resp = await client.get("/api/v1/categories", headers=auth)
+        assert resp.status == 200
+        listed = {c["code"]: c for c in (await resp.json())["categories"]}
+        assert listed["waterworks"] == {
+            "code": "waterworks",
+            "zh": "供水",
+            "en": "Water",
+            "parent": None,
+            "colour": None,
+            "icon": None,
+        }
+        assert len(listed) == len(BUILTIN) + 1
+        settings = await (await client.get("/api/v1/console/config", headers=auth)).json()
+        assert {c["code"] for c in settings["categories"]} == set(listed)
 
-    asyncio.run(go())
+    config = CasesConfig.model_validate({"categories": [{"code": "waterworks", "zh": "供水", "en": "Water"}]})
+    w.run_api(database_url, scenario, rules=CaseRules.from_config(config))

@@ -3,18 +3,13 @@ when, and of what category; the expected lists below follow from that, not from 
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import datetime
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from tests.gateway import world as w
-from wangge.gateway.http.app import create_app
-from wangge.gateway.storage.migrations import migrate
-from wangge.gateway.storage.pool import create_pool
 
 PERIOD = "since=2026-10-31T00:00:00Z&until=2026-11-30T00:00:00Z"  # 30 days; the 30 before are the comparison
 CURRENT, PREVIOUS = "2026-11-15T03:00:00Z", "2026-10-15T03:00:00Z"
@@ -78,60 +73,54 @@ def summary(items: list[dict[str, Any]]) -> list[tuple[str, int, int, int]]:
 
 
 def test_clusters_by_cell_grid_and_building_ranked_with_their_change(database_url: str) -> None:
-    async def go() -> None:
-        pool = await create_pool(database_url)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            world = await w.seed(conn)
+    async def scenario(client: Any, world: w.World, pool: Any) -> None:
         ids = await plant(pool)
-        async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}))) as client:
 
-            async def get(who: str, query: str) -> Any:
-                resp = await client.get(f"/api/v1/stats/clusters?{PERIOD}&{query}", headers=world.auth(who))
-                return resp.status, await resp.json()
+        async def get(who: str, query: str) -> Any:
+            resp = await client.get(f"/api/v1/stats/clusters?{PERIOD}&{query}", headers=world.auth(who))
+            return resp.status, await resp.json()
 
-            status, body = await get("district-supervisor", "place=cell&radius_m=100")
-            assert status == 200
-            assert summary(body["items"]) == [
-                ("environment.garbage", 4, 1, 3),  # A: the most, and rising
-                ("emergencies.water_logging", 3, 0, 3),  # B; D is spread over several 100 m cells
-            ]
-            a = body["items"][0]
-            assert a["rank"] == 1 and a["ticket_ids"] == sorted(ids["A"], reverse=True)  # newest first
-            assert a["lat"] == pytest.approx(LAT + 37 / 4 * M_LAT, abs=1e-6)  # the mean of the four (to 0.1 m)
-            assert at(a["first_at"]) == at(a["last_at"]) == at(CURRENT)
+        status, body = await get("district-supervisor", "place=cell&radius_m=100")
+        assert status == 200
+        assert summary(body["items"]) == [
+            ("environment.garbage", 4, 1, 3),  # A: the most, and rising
+            ("emergencies.water_logging", 3, 0, 3),  # B; D is spread over several 100 m cells
+        ]
+        a = body["items"][0]
+        assert a["rank"] == 1 and a["ticket_ids"] == sorted(ids["A"], reverse=True)  # newest first
+        assert a["lat"] == pytest.approx(LAT + 37 / 4 * M_LAT, abs=1e-6)  # the mean of the four (to 0.1 m)
+        assert at(a["first_at"]) == at(a["last_at"]) == at(CURRENT)
 
-            _, pairs = await get("district-supervisor", "place=cell&radius_m=100&min_count=2")
-            assert ("environment.garbage", 2, 0, 2) in summary(pairs["items"])  # C, now counted
-            _, wide = await get("district-supervisor", "place=cell&radius_m=500")
-            assert ("environment.illegal_dumping", 3, 0, 3) in summary(wide["items"])  # the lane, in one cell
-            _, top = await get("district-supervisor", "place=cell&radius_m=100&limit=1")
-            assert summary(top["items"]) == [("environment.garbage", 4, 1, 3)]
+        _, pairs = await get("district-supervisor", "place=cell&radius_m=100&min_count=2")
+        assert ("environment.garbage", 2, 0, 2) in summary(pairs["items"])  # C, now counted
+        _, wide = await get("district-supervisor", "place=cell&radius_m=500")
+        assert ("environment.illegal_dumping", 3, 0, 3) in summary(wide["items"])  # the lane, in one cell
+        _, top = await get("district-supervisor", "place=cell&radius_m=100&limit=1")
+        assert summary(top["items"]) == [("environment.garbage", 4, 1, 3)]
 
-            _, grids = await get("district-supervisor", "place=grid")
-            assert [(c["place"], *summary([c])[0]) for c in grids["items"]] == [
-                (w.GRID_1, "environment.garbage", 4, 1, 3),
-                (w.GRID_1, "emergencies.elevator_entrapment", 3, 0, 3),
-                (w.GRID_1, "emergencies.water_logging", 3, 0, 3),
-                (w.GRID_1, "environment.illegal_dumping", 3, 0, 3),
-            ]
-            _, groups = await get("district-supervisor", "place=grid&by=group")
-            assert sorted(summary(groups["items"])) == [("emergencies", 6, 0, 6), ("environment", 7, 1, 6)]
-            assert [c["category"] for c in groups["items"]] == ["environment", "emergencies"]  # 7 before 6
+        _, grids = await get("district-supervisor", "place=grid")
+        assert [(c["place"], *summary([c])[0]) for c in grids["items"]] == [
+            (w.GRID_1, "environment.garbage", 4, 1, 3),
+            (w.GRID_1, "emergencies.elevator_entrapment", 3, 0, 3),
+            (w.GRID_1, "emergencies.water_logging", 3, 0, 3),
+            (w.GRID_1, "environment.illegal_dumping", 3, 0, 3),
+        ]
+        _, groups = await get("district-supervisor", "place=grid&by=group")
+        assert sorted(summary(groups["items"])) == [("emergencies", 6, 0, 6), ("environment", 7, 1, 6)]
+        assert [c["category"] for c in groups["items"]] == ["environment", "emergencies"]  # 7 before 6
 
-            _, buildings = await get("district-supervisor", "place=building")
-            assert [(c["place"], c["place_name"], c["count"]) for c in buildings["items"]] == [
-                ("demo-b2", "2号楼 Building 2", 3)
-            ]
+        _, buildings = await get("district-supervisor", "place=building")
+        assert [(c["place"], c["place_name"], c["count"]) for c in buildings["items"]] == [
+            ("demo-b2", "2号楼 Building 2", 3)
+        ]
 
-            _, theirs = await get("c2-operator", "place=cell&min_count=2")
-            assert summary(theirs["items"]) == [("environment.garbage", 2, 0, 2)]  # only their community's pair
-            assert (await get("c1-worker", "place=cell"))[0] == 403
-            bad = await client.get(
-                "/api/v1/stats/clusters?since=2026-11-30T00:00:00Z&until=2026-11-01T00:00:00Z",
-                headers=world.auth("district-supervisor"),
-            )
-            assert bad.status == 400
-        await pool.close()
+        _, theirs = await get("c2-operator", "place=cell&min_count=2")
+        assert summary(theirs["items"]) == [("environment.garbage", 2, 0, 2)]  # only their community's pair
+        assert (await get("c1-worker", "place=cell"))[0] == 403
+        bad = await client.get(
+            "/api/v1/stats/clusters?since=2026-11-30T00:00:00Z&until=2026-11-01T00:00:00Z",
+            headers=world.auth("district-supervisor"),
+        )
+        assert bad.status == 400
 
-    asyncio.run(go())
+    w.run_api(database_url, scenario)

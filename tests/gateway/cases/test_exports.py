@@ -3,7 +3,6 @@ the caller's area, safe to open in a spreadsheet, and refused past 10,000 rows r
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -11,16 +10,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiohttp.test_utils import TestClient, TestServer
 from openpyxl import load_workbook
 
 from tests.gateway import world as w
 from tests.test_alert_format import alert
-from wangge.gateway.http.app import create_app
 from wangge.gateway.ingest.batch import Incoming, prepare
 from wangge.gateway.ingest.store import store
-from wangge.gateway.storage.migrations import migrate
-from wangge.gateway.storage.pool import create_pool
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -36,11 +31,8 @@ def local(iso: str | None) -> str:
 
 
 def test_exports_hold_the_queue_in_names_and_local_times_for_the_callers_area(database_url: str) -> None:
-    async def go() -> None:
-        pool = await create_pool(database_url)
+    async def scenario(client: Any, world: w.World, pool: Any) -> None:
         async with pool.acquire() as conn:
-            await migrate(conn)
-            world = await w.seed(conn)
             await raise_alert(conn, title="积水 Water at the underpass")
             await raise_alert(
                 conn,
@@ -49,51 +41,49 @@ def test_exports_hold_the_queue_in_names_and_local_times_for_the_callers_area(da
                 severity="critical",
                 title="=HYPERLINK(1) lift",  # text a spreadsheet would run as a formula
             )
-        async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}))) as client:
-            auth = world.auth("c1-operator")
-            listed = (await (await client.get("/api/v1/tickets?state=open", headers=auth)).json())["items"]
-            assert len(listed) == 2
+        auth = world.auth("c1-operator")
+        listed = (await (await client.get("/api/v1/tickets?state=open", headers=auth)).json())["items"]
+        assert len(listed) == 2
 
-            resp = await client.get("/api/v1/tickets/export.csv?state=open", headers=auth)
-            assert resp.status == 200 and resp.content_type == "text/csv"
-            assert resp.headers["Content-Disposition"].startswith('attachment; filename="tickets-')
-            raw = await resp.read()
-            assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 Chinese only after a byte-order mark
-            rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-            assert rows[0][:3] == ["编号 No.", "类别 Category", "标题 Title"]
-            assert [int(r[0]) for r in rows[1:]] == [t["id"] for t in listed]  # the queue's order
-            names = {
-                "emergencies.water_logging": "积水内涝 Water logging",
-                "emergencies.elevator_entrapment": "电梯困人 Elevator entrapment",
-            }
-            for row, ticket in zip(rows[1:], listed, strict=True):
-                assert row[1] == names[ticket["category"]]
-                assert row[4] == "待立案 reported" and row[6] == ticket["region_name"]
-                assert row[9] == local(ticket["opened_at"]) and row[10] == local(ticket["due_at"])
-            lift = next(r for r in rows[1:] if r[1].startswith("电梯困人"))
-            assert lift[2] == "'=HYPERLINK(1) lift" and lift[3] == "紧急 critical"
+        resp = await client.get("/api/v1/tickets/export.csv?state=open", headers=auth)
+        assert resp.status == 200 and resp.content_type == "text/csv"
+        assert resp.headers["Content-Disposition"].startswith('attachment; filename="tickets-')
+        raw = await resp.read()
+        assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 Chinese only after a byte-order mark
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+        assert rows[0][:3] == ["编号 No.", "类别 Category", "标题 Title"]
+        assert [int(r[0]) for r in rows[1:]] == [t["id"] for t in listed]  # the queue's order
+        names = {
+            "emergencies.water_logging": "积水内涝 Water logging",
+            "emergencies.elevator_entrapment": "电梯困人 Elevator entrapment",
+        }
+        for row, ticket in zip(rows[1:], listed, strict=True):
+            assert row[1] == names[ticket["category"]]
+            assert row[4] == "待立案 reported" and row[6] == ticket["region_name"]
+            assert row[9] == local(ticket["opened_at"]) and row[10] == local(ticket["due_at"])
+        lift = next(r for r in rows[1:] if r[1].startswith("电梯困人"))
+        assert lift[2] == "'=HYPERLINK(1) lift" and lift[3] == "紧急 critical"
 
-            resp = await client.get("/api/v1/tickets/export.xlsx?state=open", headers=auth)
-            assert resp.status == 200
-            sheet = load_workbook(io.BytesIO(await resp.read()), read_only=True).active
-            assert sheet is not None
-            cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            assert cells == rows  # the same figures as the CSV, and so as the API
+        resp = await client.get("/api/v1/tickets/export.xlsx?state=open", headers=auth)
+        assert resp.status == 200
+        sheet = load_workbook(io.BytesIO(await resp.read()), read_only=True).active
+        assert sheet is not None
+        cells = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        assert cells == rows  # the same figures as the CSV, and so as the API
 
-            other = await client.get("/api/v1/tickets/export.csv?state=open", headers=world.auth("c2-operator"))
-            assert len(list(csv.reader(io.StringIO((await other.read()).decode("utf-8-sig"))))) == 1  # header only
+        other = await client.get("/api/v1/tickets/export.csv?state=open", headers=world.auth("c2-operator"))
+        assert len(list(csv.reader(io.StringIO((await other.read()).decode("utf-8-sig"))))) == 1  # header only
 
-            await pool.execute(
-                "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path,"
-                " state, opened_at, updated_at) SELECT 'bulk/' || i, 'environment.garbage', 'minor', 'bulk', 'report',"
-                " r.id, r.path, 'registered', now(), now() FROM generate_series(1, 10000) i, regions r"
-                " WHERE r.code = $1",
-                w.GRID_1,
-            )
-            many = await client.get("/api/v1/tickets/export.xlsx", headers=auth)
-            assert many.status == 400 and "narrow" in (await many.json())["detail"]
-            some = await client.get("/api/v1/tickets/export.csv?q=underpass", headers=auth)
-            assert some.status == 200 and (await some.read()).decode("utf-8-sig").count("\r\n") == 2
-        await pool.close()
+        await pool.execute(
+            "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path,"
+            " state, opened_at, updated_at) SELECT 'bulk/' || i, 'environment.garbage', 'minor', 'bulk', 'report',"
+            " r.id, r.path, 'registered', now(), now() FROM generate_series(1, 10000) i, regions r"
+            " WHERE r.code = $1",
+            w.GRID_1,
+        )
+        many = await client.get("/api/v1/tickets/export.xlsx", headers=auth)
+        assert many.status == 400 and "narrow" in (await many.json())["detail"]
+        some = await client.get("/api/v1/tickets/export.csv?q=underpass", headers=auth)
+        assert some.status == 200 and (await some.read()).decode("utf-8-sig").count("\r\n") == 2
 
-    asyncio.run(go())
+    w.run_api(database_url, scenario)

@@ -3,16 +3,10 @@ history whose buckets are worked out below from the times (Asia/Shanghai is UTC+
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
-
 from tests.gateway import world as w
-from wangge.gateway.http.app import create_app
-from wangge.gateway.storage.migrations import migrate
-from wangge.gateway.storage.pool import create_pool
 
 # (name, category, region code, opened (UTC), closed (UTC) or None, overdue event (UTC) or None)
 HISTORY = [
@@ -55,48 +49,42 @@ def counts(opened: int, closed: int, overdue: int) -> dict[str, int]:
 
 
 def test_series_per_local_day_and_week_by_category_group_in_the_callers_area(database_url: str) -> None:
-    async def go() -> None:
-        pool = await create_pool(database_url)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            world = await w.seed(conn)
+    async def scenario(client: Any, world: w.World, pool: Any) -> None:
         await plant(pool)
-        async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}))) as client:
 
-            async def get(who: str, query: str) -> Any:
-                resp = await client.get(f"/api/v1/stats/series?{query}", headers=world.auth(who))
-                return resp.status, await resp.json()
+        async def get(who: str, query: str) -> Any:
+            resp = await client.get(f"/api/v1/stats/series?{query}", headers=world.auth(who))
+            return resp.status, await resp.json()
 
-            days = "since=2026-11-01T16:00:00Z&until=2026-11-05T16:00:00Z"  # local 11-02 00:00 .. 11-06 00:00
-            status, body = await get("c1-operator", days)
-            assert status == 200 and body["timezone"] == "Asia/Shanghai" and body["interval"] == "day"
-            assert [b["start"] for b in body["buckets"]] == ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
-            assert [counts(b["opened"], b["closed"], b["overdue"]) for b in body["buckets"]] == [
-                counts(1, 0, 0),  # A opened 23:30 local
-                counts(1, 1, 0),  # B opened 00:30 local; A closed 00:30 local
-                counts(1, 0, 1),  # C opened; B went overdue
-                counts(0, 0, 0),  # an empty day is still a bucket
-            ]
-            assert [b["by_group"] for b in body["buckets"]] == [
-                {"emergencies": counts(1, 0, 0)},
-                {"emergencies": counts(1, 1, 0)},
-                {"emergencies": counts(0, 0, 1), "environment": counts(1, 0, 0)},
-                {},
-            ]
-            _, district = await get("district-supervisor", days)
-            assert district["buckets"][2]["opened"] == 2  # C and D: the district sees both communities
-            assert district["buckets"][2]["by_group"]["environment"] == counts(2, 0, 0)
+        days = "since=2026-11-01T16:00:00Z&until=2026-11-05T16:00:00Z"  # local 11-02 00:00 .. 11-06 00:00
+        status, body = await get("c1-operator", days)
+        assert status == 200 and body["timezone"] == "Asia/Shanghai" and body["interval"] == "day"
+        assert [b["start"] for b in body["buckets"]] == ["2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+        assert [counts(b["opened"], b["closed"], b["overdue"]) for b in body["buckets"]] == [
+            counts(1, 0, 0),  # A opened 23:30 local
+            counts(1, 1, 0),  # B opened 00:30 local; A closed 00:30 local
+            counts(1, 0, 1),  # C opened; B went overdue
+            counts(0, 0, 0),  # an empty day is still a bucket
+        ]
+        assert [b["by_group"] for b in body["buckets"]] == [
+            {"emergencies": counts(1, 0, 0)},
+            {"emergencies": counts(1, 1, 0)},
+            {"emergencies": counts(0, 0, 1), "environment": counts(1, 0, 0)},
+            {},
+        ]
+        _, district = await get("district-supervisor", days)
+        assert district["buckets"][2]["opened"] == 2  # C and D: the district sees both communities
+        assert district["buckets"][2]["by_group"]["environment"] == counts(2, 0, 0)
 
-            weeks = "since=2026-10-25T16:00:00Z&until=2026-11-08T16:00:00Z&interval=week"  # Mon 10-26 .. Mon 11-09
-            _, body = await get("c1-operator", weeks)
-            assert [(b["start"], b["opened"], b["closed"], b["overdue"]) for b in body["buckets"]] == [
-                ("2026-10-26", 1, 0, 0),  # E, on the Sunday 11-01 local: still the week from Monday 10-26
-                ("2026-11-02", 3, 1, 1),
-            ]
+        weeks = "since=2026-10-25T16:00:00Z&until=2026-11-08T16:00:00Z&interval=week"  # Mon 10-26 .. Mon 11-09
+        _, body = await get("c1-operator", weeks)
+        assert [(b["start"], b["opened"], b["closed"], b["overdue"]) for b in body["buckets"]] == [
+            ("2026-10-26", 1, 0, 0),  # E, on the Sunday 11-01 local: still the week from Monday 10-26
+            ("2026-11-02", 3, 1, 1),
+        ]
 
-            assert (await get("c1-worker", days))[0] == 403  # an office figure
-            assert (await get("c1-operator", "since=2026-11-05T00:00:00Z&until=2026-11-01T00:00:00Z"))[0] == 400
-            assert (await get("c1-operator", "since=2020-01-01T00:00:00Z&until=2026-01-01T00:00:00Z"))[0] == 400
-        await pool.close()
+        assert (await get("c1-worker", days))[0] == 403  # an office figure
+        assert (await get("c1-operator", "since=2026-11-05T00:00:00Z&until=2026-11-01T00:00:00Z"))[0] == 400
+        assert (await get("c1-operator", "since=2020-01-01T00:00:00Z&until=2026-01-01T00:00:00Z"))[0] == 400
 
-    asyncio.run(go())
+    w.run_api(database_url, scenario)
