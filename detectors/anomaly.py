@@ -129,37 +129,30 @@ class AnomalyDetector:
         self.slots_learnt = 0
 
     def _surprise(self, timestamp: float, value: float) -> tuple[float, float, float, float]:
-        """Per test, the share of grids whose expectation the value breaks (then it is learnt). A time
-        of day with no history yet is judged against every time of day: no history is no surprise."""
+        """Per test, the share of grids whose expectation the value breaks (then it is learnt), in the order
+        new after the previous level, new for the slot, outside after it, outside the slot's. Until a time of
+        day has been lived through once, it is judged against every time of day seen."""
         slot = int(timestamp // SLOT_S) % SLOTS
         if slot != self.slot_now:  # the slot just left has been learnt whole
             if self.slot_now >= 0:
                 self.slots_learnt |= 1 << self.slot_now
             self.slot_now = slot
         judged_by_slot = bool(self.slots_learnt >> slot & 1)
-        new_after = outside_after = new_slot = outside_slot = 0
+        failed = [0, 0, 0, 0]
         for g, levels in enumerate(GRIDS):
             level = math.floor((value - self.anchor) * levels / self.span)
             bit = min(max(level + SPREAD, 0), 2 * SPREAD - 1)
-            after, by_slot = self.after[g], self.by_slot[g]
-            context = self.previous[g]
-            for masks, key, is_after in ((after, context, True), (by_slot, slot, False)):
+            for j, (masks, key) in enumerate(((self.after[g], self.previous[g]), (self.by_slot[g], slot))):
                 mask = masks[key]
-                if not (is_after or judged_by_slot):  # this time of day not learnt yet: judged by all times
+                if j == 1 and not judged_by_slot:
                     for other in masks:
                         mask |= other
-                new = not (mask >> bit) & 1
-                outside = mask == 0 or bit < (mask & -mask).bit_length() - 1 or bit >= mask.bit_length()
-                if is_after:
-                    new_after += new
-                    outside_after += outside
-                else:
-                    new_slot += new
-                    outside_slot += outside
+                failed[j] += not (mask >> bit) & 1
+                failed[2 + j] += mask == 0 or bit < (mask & -mask).bit_length() - 1 or bit >= mask.bit_length()
                 masks[key] |= 1 << bit
             self.previous[g] = bit
         k = len(GRIDS)
-        return new_after / k, new_slot / k, outside_after / k, outside_slot / k
+        return failed[0] / k, failed[1] / k, failed[2] / k, failed[3] / k
 
     def to_state(self) -> dict[str, Any]:
         """Everything learnt, as JSON-ready values (a few KB)."""

@@ -128,22 +128,25 @@ class Catalogue:
     def of(cls, categories: Iterable[CategoryConfig]) -> Catalogue:
         return cls({c.code: c for c in categories})
 
-    def _nearest(self, code: str) -> CategoryConfig | None:
+    def _lineage(self, code: str) -> list[CategoryConfig]:
+        """The catalogued entries of `code` and its groups, nearest first."""
+        out = []
         while code:
             if code in self.entries:
-                return self.entries[code]
+                out.append(self.entries[code])
             code = code.rpartition(".")[0]
-        return None
+        return out
 
     def name(self, code: str, lang: Literal["zh", "en"] = "zh") -> str:
         """The name people read; an uncatalogued code is its nearest group's name and its last part."""
         entry = self.entries.get(code)
         if entry is not None:
             return entry.zh if lang == "zh" else entry.en
-        group = self._nearest(code)
+        lineage = self._lineage(code)
         tail = code.rpartition(".")[2].replace("_", " ")
-        if group is None:
+        if not lineage:
             return tail or code
+        group = lineage[0]
         return f"{group.zh if lang == 'zh' else group.en} · {tail}"
 
     def both(self, code: str) -> str:
@@ -157,13 +160,7 @@ class Catalogue:
         return self._inherited(code, "icon")
 
     def _inherited(self, code: str, attr: Literal["colour", "icon"]) -> str | None:
-        while code:
-            entry = self.entries.get(code)
-            value: str | None = getattr(entry, attr) if entry is not None else None
-            if value is not None:
-                return value
-            code = code.rpartition(".")[0]
-        return None
+        return next((v for e in self._lineage(code) if (v := getattr(e, attr)) is not None), None)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every entry as the API lists it (colour and icon resolved through the groups)."""

@@ -8,27 +8,21 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.gateway.ingest.test_ingest_db import ingest
-from tests.gateway.world import seed
+from tests.gateway.world import World, run_api
 from tests.test_alert_format import alert
 from wangge.gateway.http.app import create_app
-from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
 
 Scenario = Callable[[TestClient[Any, Any], dict[str, str], Any], Awaitable[None]]
 
 
 def with_api(database_url: str, scenario: Scenario) -> None:
-    async def run() -> None:
-        pool = await create_pool(database_url)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            token = (await seed(conn)).tokens["admin"]
-        app = create_app(pool, {"broker": lambda: True})
-        async with TestClient(TestServer(app)) as client:
-            await scenario(client, {"Authorization": f"Bearer {token}"}, pool)
-        await pool.close()
+    """The API as the admin (run_api, with the admin's headers)."""
 
-    asyncio.run(run())
+    async def as_admin(client: TestClient[Any, Any], world: World, pool: Any) -> None:
+        await scenario(client, world.auth("admin"), pool)
+
+    run_api(database_url, as_admin)
 
 
 def test_requests_without_a_valid_token_are_refused_as_problems(database_url: str) -> None:
