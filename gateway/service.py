@@ -20,6 +20,7 @@ from wangge.gateway import metrics
 from wangge.gateway.accounts.broker import BrokerHooks
 from wangge.gateway.cases.escalation import run_escalations
 from wangge.gateway.cases.rules import CaseRules
+from wangge.gateway.cases.weekly import send_weekly
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.http.app import create_app
 from wangge.gateway.ingest.thread import IngestThread
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.001
+WEEKLY_POLL_S = 60.0  # the weekly job looks once a minute whether a report is due
 STOP_TASK_S = 10.0
 
 
@@ -49,6 +51,7 @@ class Gateway:
     runner: web.AppRunner | None = None
     sla_task: asyncio.Task[None] | None = None
     lifecycle_task: asyncio.Task[None] | None = None
+    weekly_task: asyncio.Task[None] | None = None
     webhook_worker: WebhookWorker | None = None
     webhook_task: asyncio.Task[None] | None = None
     # Tests move this clock to watch SLA lights change; production keeps the wall clock.
@@ -78,6 +81,11 @@ class Gateway:
                 lambda c: self._escalate(c, rules, self.clock),
             ),
             name="sla-escalation",
+        )
+        weekly = self.config.cases.weekly_report
+        self.weekly_task = asyncio.create_task(
+            self._every(WEEKLY_POLL_S, "weekly report", lambda c: send_weekly(c, rules, weekly, self.clock())),
+            name="weekly-report",
         )
         retention = self.config.retention
         self.lifecycle_task = asyncio.create_task(
@@ -139,7 +147,7 @@ class Gateway:
             metrics.ESCALATIONS.inc(touched)
 
     async def stop(self) -> None:
-        for task in (self.sla_task, self.lifecycle_task, self.webhook_task):
+        for task in (self.sla_task, self.lifecycle_task, self.weekly_task, self.webhook_task):
             if task is not None:
                 task.cancel()
                 done, _ = await asyncio.wait([task], timeout=STOP_TASK_S)

@@ -6,17 +6,26 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.accounts.principal import Principal
-from wangge.gateway.cases import workflow
+from wangge.gateway.cases import extensions, workflow
 from wangge.gateway.cases.deadlines import start_stage_clock
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.cases.escalation import escalate
 from wangge.gateway.cases.events import emit
 from wangge.gateway.cases.evidence import attach_photos
-from wangge.gateway.cases.rules import CaseRules
+from wangge.gateway.cases.root_causes import SUPERVISORS
+from wangge.gateway.cases.root_causes import close_linked as close_linked_cases
+from wangge.gateway.cases.rules import ROOT_CAUSE, CaseRules
 from wangge.gateway.cases.tickets import fetch_ticket
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
+
+
+def allowed_for(ticket: Any, principal: Principal) -> list[str]:
+    """The actions the principal may take on this ticket now (edges take none)."""
+    if principal.role is None:
+        return []
+    return workflow.allowed_actions(ticket["state"], principal.role, ticket["extension_requested"] is not None)
 
 
 async def apply_action(
@@ -30,19 +39,27 @@ async def apply_action(
     note: str | None = None,
     department: str | None = None,
     photos: list[tuple[str, bytes]] | None = None,
+    extension: str | None = None,
+    close_linked: bool = False,
 ) -> int:
     """Run one workflow action in the caller's transaction; returns the audit event id."""
     if principal.role is None:
         raise CaseError(403, "edges cannot act on tickets")
     ticket = await fetch_ticket(conn, principal, ticket_id, now, for_update=True)
     try:
-        action = workflow.check(name, ticket["state"], principal.role, note)
+        action = workflow.check(name, ticket["state"], principal.role, note, ticket["extension_requested"] is not None)
     except workflow.TransitionError as exc:
         raise CaseError(exc.status, str(exc), allowed_actions=exc.allowed, state=ticket["state"]) from None
+    if close_linked and (name != "close" or ticket["source"] != ROOT_CAUSE):
+        raise CaseError(422, "close_linked closes a root-cause case's linked cases with it: only with close")
+    if close_linked and principal.role not in SUPERVISORS:
+        raise CaseError(403, "only a supervisor may close the linked cases with their root-cause case")
     data: dict[str, Any] = {}
     state = ticket["state"]
     target = action.target or state
     overdue_now = ticket["due_at"] is not None and now >= ticket["due_at"]
+    if overdue_now:  # the deadline itself is the moment the indicators count as late (0013_ticket_facts.sql)
+        data.update(late_since=ticket["due_at"].isoformat(), late_stage=ticket["stage"])
     if name == "dispatch":
         if department is not None:
             if not department.strip():
@@ -62,13 +79,15 @@ async def apply_action(
         await conn.execute("UPDATE tickets SET supervised = true WHERE id = $1", ticket_id)
     if name == "escalate":
         data.update(await escalate(conn, rules, ticket, now, actor=principal.name, note=note))
+    if name in workflow.EXTENSION_ACTIONS:
+        data.update(await extensions.decide(conn, rules, ticket, name, extension, now))
     if action.target is not None:
         closing = target in workflow.CLOSED_STATES
         try:
             await conn.execute(
                 "UPDATE tickets SET state = $2, closed_at = CASE WHEN $3 THEN $4::timestamptz ELSE NULL END,"
                 " was_overdue = was_overdue OR $5, reopen_count = reopen_count + CASE WHEN $2 = 'reopened' THEN 1"
-                " ELSE 0 END, updated_at = $4 WHERE id = $1",
+                " ELSE 0 END, extension_requested = NULL, updated_at = $4 WHERE id = $1",
                 ticket_id,
                 target,
                 closing,
@@ -84,7 +103,7 @@ async def apply_action(
                     state=state,
                 ) from None
             raise
-        await start_stage_clock(conn, rules, ticket_id, target, ticket["category"], now)
+        await start_stage_clock(conn, rules, ticket_id, target, ticket["category"], now, ticket["source"])
     else:
         await conn.execute("UPDATE tickets SET updated_at = $2 WHERE id = $1", ticket_id, now)
     event_id: int = await conn.fetchval(
@@ -102,6 +121,11 @@ async def apply_action(
     if photos:
         ids = await attach_photos(conn, ticket_id, event_id, photos, principal.name)
         await conn.execute("UPDATE ticket_events SET data = data || $2 WHERE id = $1", event_id, {"attachments": ids})
+    if close_linked:
+        linked = await close_linked_cases(conn, ticket_id, now, principal.name, note)
+        await conn.execute(
+            "UPDATE ticket_events SET data = data || $2 WHERE id = $1", event_id, {"closed_linked": linked}
+        )
     if target == "closed":
         await emit(conn, "ticket.closed", ticket_id)
     elif name != "escalate":

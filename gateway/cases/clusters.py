@@ -26,7 +26,8 @@ METRES_PER_DEGREE = 111_320.0
 SAMPLE = 20  # ticket ids returned per cluster, newest first (the drill-down)
 
 _CATEGORY = "CASE WHEN $5 THEN split_part(t.category, '.', 1) ELSE t.category END"
-_PERIODS = "t.region_path LIKE $1 AND t.opened_at >= $3 AND t.opened_at < $4"
+# Root-cause cases (治理专项) sit at their cluster's place but are not cases of it.
+_PERIODS = "t.region_path LIKE $1 AND t.opened_at >= $3 AND t.opened_at < $4 AND t.source <> 'rootcause'"
 _PLACE: dict[Place, str] = {
     "cell": (  # one bigint per cell (x in the high 32 bits, y offset by 2^31 in the low): cheap to group by
         f"floor(t.lon * cos(radians(t.lat)) * {METRES_PER_DEGREE} / $8)::bigint * 4294967296"

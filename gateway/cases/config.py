@@ -57,6 +57,42 @@ DEFAULT_SLA = [
         limits={"register": "10m", "dispatch": "15m", "accept": "30m", "handle": "4h", "verify": "2h", "close": "4h"},
     ),
 ]
+# 治理专项: a root-cause case works on a place for weeks, not hours; it starts registered (its opening is the
+# 立案), so it has no register limit.
+DEFAULT_ROOT_CAUSE_SLA = SlaConfig(
+    category="", limits={"dispatch": "1d", "accept": "2d", "handle": "20d", "verify": "3d", "close": "2d"}
+)
+
+
+class WeeklyReportConfig(StrictModel):
+    """周报: sent each week to the webhook and robot subscriptions that take `report.weekly`."""
+
+    enabled: bool = True
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    at: str = Field(default="09:00", description="local time (cases.timezone) it is sent, for the week before")
+    console_url: str | None = Field(
+        default=None,
+        description="the console's address people open, for the report's link (e.g. https://grid.example.gov)",
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        match = re.match(r"^(\d{2}):(\d{2})$", value)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError(f"{value!r} is not a time like 09:00")
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    def send_time(self) -> tuple[int, time]:
+        hours, minutes = self.at.split(":")
+        return _WEEKDAYS[self.weekday], time(int(hours), int(minutes))
 
 
 class CasesConfig(StrictModel):
@@ -78,6 +114,10 @@ class CasesConfig(StrictModel):
     token_hours: float = Field(default=12, gt=0, le=24 * 90)
     sla: list[SlaConfig] = Field(default_factory=lambda: list(DEFAULT_SLA))
     routes: list[RouteConfig] = Field(default_factory=list)
+    weekly_report: WeeklyReportConfig = Field(default_factory=WeeklyReportConfig)
+    root_cause_sla: SlaConfig = Field(
+        default=DEFAULT_ROOT_CAUSE_SLA, description="治理专项: the time limits of root-cause cases (any category)"
+    )
     categories: list[CategoryConfig] = Field(
         default_factory=list, description="categories added to the built-in catalogue, or replacing one by code"
     )

@@ -42,7 +42,7 @@ async def escalate(
         parent["id"],
         now,
     )
-    await start_stage_clock(conn, rules, ticket["id"], ticket["state"], ticket["category"], now)
+    await start_stage_clock(conn, rules, ticket["id"], ticket["state"], ticket["category"], now, ticket["source"])
     await conn.execute(
         "INSERT INTO ticket_events (ticket_id, at, actor, kind, note, data) VALUES ($1, $2, $3, 'ticket.escalated',"
         " $4, $5)",
@@ -61,7 +61,7 @@ async def run_escalations(conn: Conn, rules: CaseRules, now: datetime, limit: in
     through SKIP LOCKED; returns how many tickets it touched."""
     async with conn.transaction():
         rows = await conn.fetch(
-            "SELECT id, state, category, overdue_notified, escalation_level FROM tickets"
+            "SELECT id, state, category, source, stage, due_at, overdue_notified, escalation_level FROM tickets"
             " WHERE closed_at IS NULL AND due_at <= $1 AND (NOT overdue_notified OR (escalation_level < 2"
             " AND EXISTS (SELECT 1 FROM regions h WHERE h.id = tickets.handling_region_id"
             " AND h.parent_id IS NOT NULL)))"
@@ -77,9 +77,10 @@ async def run_escalations(conn: Conn, rules: CaseRules, now: datetime, limit: in
                 )
                 await conn.execute(
                     "INSERT INTO ticket_events (ticket_id, at, actor, kind, data)"
-                    " VALUES ($1, $2, 'system', 'ticket.overdue', '{}')",
+                    " VALUES ($1, $2, 'system', 'ticket.overdue', $3)",
                     row["id"],
                     now,
+                    {"late_since": row["due_at"].isoformat(), "late_stage": row["stage"]},
                 )
                 await emit(conn, "ticket.overdue", row["id"])
             handling = await conn.fetchval("SELECT handling_region_id FROM tickets WHERE id = $1", row["id"])

@@ -1,6 +1,6 @@
-"""Tickets just opened (by alerts or a report) or reopened: their deadlines, route, handling region and 类案
-recurrence, and the events that announce them — a constant number of statements for any number of tickets,
-so a batch of alerts that opens hundreds of tickets costs what one does."""
+"""Tickets just opened (by alerts or a report) or reopened: their deadlines, route, handling region, 类案
+recurrence and the open 治理专项 they belong to, and the events that announce them — a constant number of
+statements for any number of tickets, so a batch of alerts that opens hundreds of tickets costs what one does."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ WHERE t.id = u.id
 _RECURRING = """
 WITH o AS (
     SELECT t.id, t.category, t.region_id, t.device_id, t.opened_at FROM tickets t WHERE t.id = ANY($1::bigint[])
+    AND t.source <> 'rootcause'
 ), earlier AS (
     SELECT o.id AS ticket, t.id, t.recurring_of, t.opened_at FROM o JOIN tickets t
         ON t.category = o.category AND t.region_id = o.region_id AND t.opened_at >= $2
@@ -72,6 +73,25 @@ SELECT m.id, 'system', 'ticket.recurring', jsonb_build_object('recurring_of', m.
 FROM marked m ORDER BY m.id
 """
 
+# 治理专项: a new case of an open root-cause case's cluster (same category or group, same place) is linked to it
+# (the oldest such root cause when several match), and both histories say so.
+_ATTACH = """
+WITH found AS (
+    SELECT DISTINCT ON (t.id) t.id, rc.ticket_id AS root
+    FROM tickets t
+    JOIN root_causes rc ON rc.category IN (t.category, split_part(t.category, '.', 1)) AND wangge_in_root_cause(t, rc)
+    JOIN tickets r ON r.id = rc.ticket_id AND r.closed_at IS NULL
+    WHERE t.id = ANY($1::bigint[]) AND t.root_cause_id IS NULL
+    ORDER BY t.id, rc.ticket_id
+), linked AS (
+    UPDATE tickets t SET root_cause_id = f.root FROM found f WHERE t.id = f.id RETURNING t.id, f.root
+)
+INSERT INTO ticket_events (ticket_id, at, actor, kind, data)
+SELECT l.id, $2::timestamptz, 'system', 'ticket.linked', jsonb_build_object('root_cause', l.root) FROM linked l
+UNION ALL
+SELECT l.root, $2::timestamptz, 'system', 'root_cause.case_added', jsonb_build_object('ticket', l.id) FROM linked l
+"""
+
 
 async def start_tickets(
     conn: Conn, rules: CaseRules, opened: Sequence[int], reopened: Sequence[int], now: datetime
@@ -83,11 +103,11 @@ async def start_tickets(
         return
     fresh = set(opened)
     rows = await conn.fetch(
-        "SELECT id, state, category, region_id, region_path FROM tickets WHERE id = ANY($1::bigint[])", ids
+        "SELECT id, state, category, source, region_id, region_path FROM tickets WHERE id = ANY($1::bigint[])", ids
     )
     cols: list[list[Any]] = [[] for _ in range(8)]
     for row in rows:
-        stage, limit = stage_clock(rules, row["state"], row["category"], now)
+        stage, limit = stage_clock(rules, row["state"], row["category"], now, row["source"])
         chosen = route(rules, row["category"], row["region_path"]) if row["id"] in fresh else None
         values = (
             row["id"],
@@ -105,6 +125,7 @@ async def start_tickets(
     if opened:
         since = now - timedelta(days=rules.recurring_days)
         await conn.execute(_RECURRING, list(opened), since, rules.recurring_count, rules.recurring_days)
+        await conn.execute(_ATTACH, list(opened), now)
 
 
 async def after_ingest(

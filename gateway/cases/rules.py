@@ -9,7 +9,9 @@ from functools import cache
 from wangge.gateway.cases.calendar import WorkCalendar
 from wangge.gateway.cases.categories import Catalogue
 from wangge.gateway.cases.config import CasesConfig, RouteConfig
-from wangge.gateway.cases.sla import SlaPolicy
+from wangge.gateway.cases.sla import SlaPolicy, pick_policy
+
+ROOT_CAUSE = "rootcause"  # tickets.source of a 治理专项
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class CaseRules:
     recurring_days: int
     token_hours: float
     categories: Catalogue
+    root_cause_policy: SlaPolicy
 
     @classmethod
     def from_config(cls, config: CasesConfig) -> CaseRules:
@@ -38,7 +41,12 @@ class CaseRules:
             recurring_days=config.recurring_days,
             token_hours=config.token_hours,
             categories=config.catalogue(),
+            root_cause_policy=config.root_cause_sla.policy(),
         )
+
+    def policy_for(self, category: str, source: str) -> SlaPolicy | None:
+        """A root-cause case (治理专项) runs on its own limits; every other ticket on its category's."""
+        return self.root_cause_policy if source == ROOT_CAUSE else pick_policy(self.policies, category)
 
 
 def route(rules: CaseRules, category: str, region_path: str) -> RouteConfig | None:

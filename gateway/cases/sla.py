@@ -65,12 +65,27 @@ def deadline(
     limit = policy.limits.get(stage)
     if limit is None:
         return None
-    if policy.clock == "wall":
-        minutes = limit.amount * {"m": 1, "h": 60, "d": 1440}[limit.unit]
-        return Deadline(started + timedelta(minutes=minutes), started + timedelta(minutes=minutes * yellow_share))
-    per_day = calendar.minutes_per_day
-    minutes = limit.amount * {"m": 1, "h": 60, "d": per_day}[limit.unit]
-    return Deadline(calendar.add(started, minutes), calendar.add(started, minutes * yellow_share))
+    minutes = _minutes(limit, policy.clock, calendar)
+    return Deadline(
+        _add(policy.clock, calendar, started, minutes), _add(policy.clock, calendar, started, minutes * yellow_share)
+    )
+
+
+def extended(policy: SlaPolicy | None, limit: Deadline, more: StageLimit, calendar: WorkCalendar) -> Deadline:
+    """延期: the deadline and its yellow moment moved on by `more`, counted on the clock the policy runs (a day
+    of a working-time policy is a working day); wall-clock when no policy."""
+    clock: Literal["work", "wall"] = policy.clock if policy else "wall"
+    minutes = _minutes(more, clock, calendar)
+    return Deadline(_add(clock, calendar, limit.due_at, minutes), _add(clock, calendar, limit.yellow_at, minutes))
+
+
+def _minutes(limit: StageLimit, clock: str, calendar: WorkCalendar) -> float:
+    per_day = 1440 if clock == "wall" else calendar.minutes_per_day
+    return limit.amount * {"m": 1, "h": 60, "d": per_day}[limit.unit]
+
+
+def _add(clock: str, calendar: WorkCalendar, start: datetime, minutes: float) -> datetime:
+    return start + timedelta(minutes=minutes) if clock == "wall" else calendar.add(start, minutes)
 
 
 def pick_policy(policies: list[SlaPolicy], category: str) -> SlaPolicy | None:

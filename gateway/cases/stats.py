@@ -1,4 +1,5 @@
-"""Figures for command centers, all computed by PostgreSQL over the caller's region subtree."""
+"""Figures for command centers, all computed by PostgreSQL over the caller's region subtree. They count the
+cases reported to the centre, not its own root-cause cases (治理专项)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ async def hotspots(conn: Conn, scope: str, now: datetime, days: int = 7) -> list
 async def _hotspot_rows(conn: Conn, scope: str, now: datetime, days: int) -> list[Any]:
     return await conn.fetch(
         "WITH w AS (SELECT category, opened_at >= $2 AS current FROM tickets"
-        "  WHERE region_path LIKE $1 AND opened_at >= $3 AND opened_at < $4),"
+        "  WHERE region_path LIKE $1 AND opened_at >= $3 AND opened_at < $4 AND source <> 'rootcause'),"
         " c AS (SELECT category, count(*) FILTER (WHERE current) AS now_n,"
         " count(*) FILTER (WHERE NOT current) AS prev_n"
         "  FROM w GROUP BY category),"
@@ -55,7 +56,7 @@ async def summary(conn: Conn, scope: str, now: datetime, since: datetime, until:
 
 async def _summary(conn: Conn, scope: str, now: datetime, since: datetime, until: datetime) -> dict[str, Any]:
     args = (subtree(scope), since, until)
-    in_period = "region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3"
+    in_period = "region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3 AND source <> 'rootcause'"
     by_state = await conn.fetch(f"SELECT state, count(*) AS n FROM tickets WHERE {in_period} GROUP BY state", *args)
     light = LIGHT_SQL.replace("$now", "$2").replace("t.", "")
     by_light = await conn.fetch(
@@ -137,10 +138,12 @@ WITH buckets AS (
 counted AS (
   SELECT date_trunc($4, opened_at AT TIME ZONE $5) AS start, split_part(category, '.', 1) AS grp,
          'opened' AS kind, count(*) AS n
-    FROM tickets WHERE region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3 GROUP BY 1, 2
+    FROM tickets WHERE region_path LIKE $1 AND opened_at >= $2 AND opened_at < $3 AND source <> 'rootcause'
+   GROUP BY 1, 2
   UNION ALL
   SELECT date_trunc($4, closed_at AT TIME ZONE $5), split_part(category, '.', 1), 'closed', count(*)
     FROM tickets WHERE closed_at IS NOT NULL AND region_path LIKE $1 AND closed_at >= $2 AND closed_at < $3
+     AND source <> 'rootcause'
    GROUP BY 1, 2
   UNION ALL
   SELECT date_trunc($4, e.at AT TIME ZONE $5), split_part(t.category, '.', 1), 'overdue', count(*)

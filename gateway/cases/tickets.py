@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.accounts.principal import Principal
+from wangge.gateway.cases import root_causes
 from wangge.gateway.cases.errors import CaseError
+from wangge.gateway.cases.rules import ROOT_CAUSE
 from wangge.gateway.storage.paths import subtree
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ TICKET_COLUMNS = (
     " t.first_alert_at, t.last_alert_at, t.region_path, t.lat, t.lon, t.department, t.matter, t.stage,"
     " t.stage_started_at, t.due_at, t.yellow_at, t.escalation_level, t.supervised, t.was_overdue,"
     " t.false_alarm_reason, t.recurring_of, t.reported_by, t.rating, t.rating_comment, t.reopen_count,"
+    " t.extension_requested, t.extension_count, t.root_cause_id,"
     " r.code AS region_code, r.name AS region_name, h.code AS handling_region_code, h.name AS handling_region_name"
 )
 
@@ -90,4 +93,6 @@ async def ticket_detail(conn: Conn, principal: Principal, ticket_id: int, now: d
     body["alerts"] = [dict(a) for a in alerts]
     body["events"] = [dict(e) for e in events]
     body["attachments"] = [dict(a) for a in attachments]
+    if body["source"] == ROOT_CAUSE:
+        body.update(await root_causes.describe(conn, ticket_id))
     return body

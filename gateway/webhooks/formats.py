@@ -33,6 +33,7 @@ EVENT_TYPES = (
     "ticket.closed",
     "alert.received",
     "device.offline",
+    "report.weekly",
 )
 CategoryNamer = Callable[[str], str]  # a category code -> the words people read
 _LIGHT_WORDS = {
@@ -43,6 +44,7 @@ _LIGHT_WORDS = {
     "ticket.closed": "结案 Closed",
     "alert.received": "告警 Alert",
     "device.offline": "设备离线 Offline",
+    "report.weekly": "周报 Weekly report",
 }
 
 
@@ -112,6 +114,9 @@ def feishu_sign(secret: str, timestamp_s: int) -> str:
 
 
 def _line(event: Event, name: CategoryNamer) -> str:
+    if event.type == "report.weekly":
+        report = event.payload.get("report", {})
+        return f"[周报 Weekly report] {report.get('week', '')} {report.get('scope', '')}: {report.get('link', '')}"
     ticket = event.payload.get("ticket", {})
     word = _LIGHT_WORDS.get(event.type, event.type)
     return (
@@ -120,9 +125,45 @@ def _line(event: Event, name: CategoryNamer) -> str:
     )
 
 
+def _percent(value: Any) -> str:
+    return "—" if value is None else f"{float(value) * 100:.1f}%"
+
+
+def weekly_markdown(report: dict[str, Any], name: CategoryNamer) -> tuple[str, str]:
+    """A weekly report's summary (gateway/cases/weekly.py) as a robot's message, with the link to the page."""
+    title = f"周报 Weekly report {report.get('week', '')}"
+    rates = report.get("rates", {})
+    lines = [
+        f"### {title}",
+        f"- 区域 area: {report.get('scope', '')}",
+        f"- 上报 reported: {report.get('reported', 0)} (上周 week before: {report.get('previous_reported', 0)})",
+        f"- 结案率 closed: {_percent(rates.get('close_rate'))} · 按期结案率 on time:"
+        f" {_percent(rates.get('on_time_close_rate'))} · 满意率 satisfied: {_percent(rates.get('satisfaction_rate'))}",
+        f"- 超时未结 overdue now: {report.get('overdue', 0)}",
+        "",
+        "**一周热点 Hotspots**",
+        *[
+            f"{i}. {name(str(h.get('category', '')))} {h.get('count', 0)}"
+            f" ({'+' if float(h.get('share_change', 0)) >= 0 else ''}{float(h.get('share_change', 0)) * 100:.1f} pts)"
+            for i, h in enumerate(report.get("hotspots", []), 1)
+        ],
+        "",
+        "**类案 Recurring**",
+        *[
+            f"{i}. {name(str(c.get('category', '')))} @ {c.get('place', '')} ×{c.get('count', 0)}"
+            for i, c in enumerate(report.get("clusters", []), 1)
+        ],
+        "",
+        f"[查看周报 Open the report]({report.get('link', '')})",
+    ]
+    return title, "\n".join(lines)
+
+
 def markdown(events: list[Event], limit_bytes: int | None = None, name: CategoryNamer = str) -> tuple[str, str]:
     """(title, markdown text) for one event or a digest of several; `name` words a category code for people."""
-    if len(events) == 1:
+    if len(events) == 1 and events[0].type == "report.weekly":
+        title, text = weekly_markdown(events[0].payload.get("report", {}), name)
+    elif len(events) == 1:
         event = events[0]
         ticket = event.payload.get("ticket", {})
         title = f"{_LIGHT_WORDS.get(event.type, event.type)} #{ticket.get('id', '?')}"

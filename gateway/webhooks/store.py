@@ -29,6 +29,8 @@ WITH ev AS (
     SELECT s.id, ev.id, 'msg_' || ev.id || '_' || s.id
     FROM ev JOIN webhook_subscriptions s ON s.enabled
      AND starts_with(ev.region_path, s.region_path)
+     -- a weekly report covers its own area: a district's subscription takes the district's, not each street's
+     AND (ev.event_type <> 'report.weekly' OR ev.region_path = s.region_path)
      AND (cardinality(s.event_types) = 0 OR ev.event_type = ANY (s.event_types))
      AND (cardinality(s.severities) = 0 OR ev.severity = ANY (s.severities))
      AND (cardinality(s.categories) = 0 OR EXISTS (

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from tests.console.browser import LiveGateway, chromium, live_gateway, open_page, screenshot, sign_in, wait_for_view
 from tests.console.test_console_browser import png, publish_alert, put_snapshot
 from tests.gateway import world as w
-from tests.support import Mosquitto, mqtt_publisher, wait_until
+from tests.support import Mosquitto, http_json, mqtt_publisher, wait_until
 from wangge.gateway.cases import registry
 
 
@@ -115,16 +115,58 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         assert opened.last.get_attribute("data-bucket") == today and opened.last.get_attribute("data-value") == "2"
         groups = page.locator("#chart-groups g.series").evaluate_all("gs => gs.map(g => g.dataset.key)")
         assert sorted(groups) == ["emergencies", "fire_safety"]
+        # The indicators: the total and one street (both tickets are in the east street), neither registered yet.
+        table = page.locator("#indicator-table tbody tr")
+        assert table.count() == 2
+        total = table.first
+        assert total.locator("td").first.inner_text() == "2"
+        assert total.locator("td[data-rate=register_rate]").inner_text().startswith("0.0%")  # 0 of 2
+        assert total.locator("td[data-rate=satisfaction_rate]").inner_text().startswith("—")  # nobody rated
+        assert table.nth(1).locator("th").inner_text() == "东街道 East Street"
+        with page.expect_download() as download:
+            page.click("#indicators-xlsx")
+        sheet = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active
+        assert sheet is not None
+        cells = list(sheet.iter_rows(values_only=True))
+        assert gw.world is not None  # the API's default period is the view's: the last 30 days
+        _, api = http_json(gw.base + "/api/v1/stats/indicators", token=gw.world.tokens["district-supervisor"])
+        assert [row[0] for row in cells] == ["区域 Region", "合计 Total", "东街道 East Street"]
+        assert cells[1][1] == api["total"]["current"]["counts"]["reported"] == 2
+        assert cells[1][2] == api["total"]["current"]["rates"]["register_rate"] == 0.0
+        assert cells[2][1] == api["rows"][0]["current"]["counts"]["reported"]
         screenshot(page, "statistics")
         page.fill("#stats-period input[name=since]", "2026-11-02")
         page.fill("#stats-period input[name=until]", "2026-11-15")
         page.select_option("#stats-period select[name=interval]", "week")
+        page.select_option("#stats-period select[name=by]", "department")
         page.click("#stats-period button[type=submit]")
-        page.wait_for_function("location.hash === '#/stats/2026-11-02~2026-11-15~week'")
+        page.wait_for_function("location.hash === '#/stats/2026-11-02~2026-11-15~week~department'")
         wait_for_view(page, "stats")
+        assert page.locator("#indicators-department").count() == 1  # the indicator rows are departments now
         weeks = page.locator("#chart-series g.series.opened circle")
         page.wait_for_function("document.querySelectorAll('#chart-series g.series.opened circle').length === 2")
         assert weeks.evaluate_all("cs => cs.map(c => c.dataset.bucket)") == ["2026-11-02", "2026-11-09"]
+        # 周报 of this week (the tickets are today's), printable: the page alone, without the console around it.
+        monday = page.evaluate(
+            "(() => { const d = new Date(Date.now() + 8 * 3600000);"
+            " d.setUTCDate(d.getUTCDate() - (d.getUTCDay() + 6) % 7); return d.toISOString().slice(0, 10); })()"
+        )
+        page.goto(gw.base + f"/#/report/{monday}")
+        wait_for_view(page, "report")
+        assert page.locator("#report-title").get_attribute("data-week") == monday
+        rows = page.locator("#hotspot-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.category)")
+        assert sorted(rows) == ["emergencies.water_logging", "fire_safety.fire_lane_blocked"]
+        assert "消防通道占用" in page.locator("#hotspot-table").inner_text()  # names, not codes
+        assert page.locator("#indicator-table tbody tr").count() == 2  # the total and the east street
+        departments = page.locator("#indicator-table-department tbody th").all_inner_texts()
+        assert departments[0] == "合计" and len(departments) == 2  # the total, then the one department row
+        assert page.locator("#overdue-table tbody tr").count() == 0  # nothing is late yet
+        page.emulate_media(media="print")
+        assert not page.locator("#top").is_visible() and not page.locator("#report-print").is_visible()
+        assert not page.locator("#feed").is_visible()
+        assert page.locator("#hotspot-table").is_visible()
+        screenshot(page, "weekly-report-print")
+        page.emulate_media(media="screen")
         page.goto(gw.base + "/#/stats")
         wait_for_view(page, "stats")
 
@@ -302,3 +344,18 @@ def test_recurring_problems_show_on_the_map_as_clusters(
         assert popup.get_attribute("data-count") == "3" and "垃圾满溢" in popup.inner_text()
         assert popup.locator("a").count() == 3  # the drill-down: each ticket of the cluster
         screenshot(page, "map-clusters")
+        # 治理专项: the supervisor turns the cluster into one root-cause case and lands on it.
+        popup.locator("input[name=department]").fill("环卫 治理组")
+        popup.locator("button[type=submit]").click()
+        page.wait_for_function("location.hash.startsWith('#/ticket/')")
+        page.locator("#linked-cases").wait_for()
+        roots = gw.sql("SELECT id, department FROM tickets WHERE source = 'rootcause'")
+        assert [r["department"] for r in roots] == ["环卫 治理组"]
+        assert page.evaluate("location.hash") == f"#/ticket/{roots[0]['id']}"
+        linked = page.locator("#linked-cases tbody tr").evaluate_all("rs => rs.map(r => Number(r.dataset.ticketId))")
+        expected = gw.sql("SELECT id FROM tickets WHERE root_cause_id = $1 ORDER BY opened_at DESC", roots[0]["id"])
+        assert linked == [r["id"] for r in expected] and len(linked) == 3
+        page.locator("#linked-cases a").first.click()
+        page.locator("#root-cause-link").wait_for()
+        assert page.locator("#root-cause-link").inner_text() == f"#{roots[0]['id']}"
+        screenshot(page, "root-cause")

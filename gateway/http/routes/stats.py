@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
+from wangge.gateway.cases import exports
 from wangge.gateway.cases.clusters import clusters
+from wangge.gateway.cases.indicators import Period, indicators
 from wangge.gateway.cases.stats import MAX_BUCKETS, hotspots, series, summary
+from wangge.gateway.cases.weekly import last_week, weekly_report
 from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, require_role
 from wangge.gateway.http.problems import ProblemError
-from wangge.gateway.http.responses import json_response
+from wangge.gateway.http.responses import CSV, XLSX, file_response, json_response
 from wangge.gateway.http.schemas.stats import (
     ClusterQuery,
     Clusters,
     HotspotQuery,
     Hotspots,
+    IndicatorQuery,
+    Indicators,
     Series,
     SeriesQuery,
     Summary,
     SummaryQuery,
+    WeeklyQuery,
+    WeeklyReport,
+    WeeklySectionQuery,
 )
-from wangge.gateway.http.spec import RouteTable, json_reply
+from wangge.gateway.http.spec import Reply, RouteTable, json_reply
 
 routes = RouteTable("stats")
 OFFICE = ("admin", "supervisor", "operator")
@@ -99,6 +108,95 @@ async def get_clusters(request: web.Request, query: ClusterQuery) -> web.Respons
             query.limit,
         )
     return json_response({"since": since, "until": until, "place": query.place, "items": items})
+
+
+@routes.get(
+    "/api/v1/stats/indicators",
+    summary="立案率, 处置率, 按期结案率 and the other indicators per region level, department, category, rule or"
+    " device, against the period before",
+    replies=json_reply(Indicators),
+    query=IndicatorQuery,
+)
+async def get_indicators(request: web.Request, query: IndicatorQuery) -> web.Response:
+    return json_response(await _indicators(request, query))
+
+
+@routes.get(
+    "/api/v1/stats/indicators.csv",
+    summary="The indicator table (same query) as CSV, worded for people",
+    replies=Reply(200, "UTF-8 CSV with a byte-order mark", media_type=CSV),
+    query=IndicatorQuery,
+)
+async def get_indicators_csv(request: web.Request, query: IndicatorQuery) -> web.Response:
+    table = exports.indicator_table(await _indicators(request, query), request.app[RULES].categories)
+    return file_response(exports.to_csv(table), "csv", "indicators", request.app[CLOCK]())
+
+
+@routes.get(
+    "/api/v1/stats/indicators.xlsx",
+    summary="The indicator table (same query) as an Excel workbook",
+    replies=Reply(200, "an XLSX workbook", media_type=XLSX),
+    query=IndicatorQuery,
+)
+async def get_indicators_xlsx(request: web.Request, query: IndicatorQuery) -> web.Response:
+    table = exports.indicator_table(await _indicators(request, query), request.app[RULES].categories)
+    return file_response(exports.to_xlsx(table, "考核指标 Indicators"), "xlsx", "indicators", request.app[CLOCK]())
+
+
+async def _indicators(request: web.Request, query: IndicatorQuery) -> dict[str, Any]:
+    principal = principal_of(request)
+    require_role(principal, OFFICE)
+    since, until = _period(request, query.since, query.until, timedelta(days=30), timedelta(days=366))
+    period = Period(since, until, request.app[CLOCK]())
+    async with request.app[POOL].acquire() as conn:
+        return await indicators(conn, principal.scope, period, query.by, query.level)
+
+
+@routes.get(
+    "/api/v1/stats/weekly",
+    summary="周报: hotspots, indicators per region and department, top clusters and overdue cases of one week",
+    replies=json_reply(WeeklyReport),
+    query=WeeklyQuery,
+)
+async def get_weekly(request: web.Request, query: WeeklyQuery) -> web.Response:
+    return json_response(await _weekly(request, query))
+
+
+@routes.get(
+    "/api/v1/stats/weekly.xlsx",
+    summary="The weekly report as an Excel workbook, one sheet per table",
+    replies=Reply(200, "an XLSX workbook", media_type=XLSX),
+    query=WeeklyQuery,
+)
+async def get_weekly_xlsx(request: web.Request, query: WeeklyQuery) -> web.Response:
+    rules = request.app[RULES]
+    tables = exports.weekly_tables(await _weekly(request, query), rules.categories, rules.calendar.timezone)
+    return file_response(exports.to_workbook(list(tables.values())), "xlsx", "weekly", request.app[CLOCK]())
+
+
+@routes.get(
+    "/api/v1/stats/weekly.csv",
+    summary="One table of the weekly report as CSV",
+    replies=Reply(200, "UTF-8 CSV with a byte-order mark", media_type=CSV),
+    query=WeeklySectionQuery,
+)
+async def get_weekly_csv(request: web.Request, query: WeeklySectionQuery) -> web.Response:
+    rules = request.app[RULES]
+    tables = exports.weekly_tables(await _weekly(request, query), rules.categories, rules.calendar.timezone)
+    _, table = tables[query.section]
+    return file_response(exports.to_csv(table), "csv", f"weekly-{query.section}", request.app[CLOCK]())
+
+
+async def _weekly(request: web.Request, query: WeeklyQuery) -> dict[str, Any]:
+    principal = principal_of(request)
+    require_role(principal, OFFICE)
+    rules = request.app[RULES]
+    now = request.app[CLOCK]()
+    monday = query.week or last_week(now, rules.calendar.timezone)
+    if monday.isoweekday() != 1:
+        raise ProblemError(400, "Bad Request", f"week must be a Monday; {monday.isoformat()} is not")
+    async with request.app[POOL].acquire() as conn:
+        return await weekly_report(conn, rules, principal.scope, monday, now)
 
 
 def _period(

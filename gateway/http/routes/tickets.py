@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from wangge.gateway.accounts.principal import ROLES, Principal
-from wangge.gateway.cases import exports, workflow
-from wangge.gateway.cases.actions import apply_action
+from wangge.gateway.cases import exports
+from wangge.gateway.cases.actions import allowed_for, apply_action
 from wangge.gateway.cases.evidence import attachment_in_scope
 from wangge.gateway.cases.queue import NEWEST_KEY_TYPES, QUEUE_KEY_TYPES, QueueFilter, queue_page
+from wangge.gateway.cases.root_causes import ClusterSpec, open_root_cause
 from wangge.gateway.cases.tickets import fetch_ticket, ticket_detail
 from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, region_path_in_scope, require_role
 from wangge.gateway.http.cursors import decode_cursor, encode_cursor
 from wangge.gateway.http.evidence import evidence_response
 from wangge.gateway.http.problems import ProblemError
-from wangge.gateway.http.responses import json_response
+from wangge.gateway.http.responses import CSV, XLSX, file_response, json_response
 from wangge.gateway.http.schemas.tickets import (
     ActionRequest,
+    RootCauseRequest,
     TicketDetail,
     TicketFilterQuery,
     TicketPage,
@@ -30,7 +31,6 @@ from wangge.gateway.http.schemas.tickets import (
 from wangge.gateway.http.spec import Body, Reply, RouteTable, json_reply
 
 routes = RouteTable("tickets")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PHOTOS_BODY_BYTES = 32 * 1024 * 1024  # up to 10 photos of 5 MiB, as base64, within the app's own limit
 
 
@@ -87,23 +87,15 @@ async def _export_table(request: web.Request, query: TicketFilterQuery) -> list[
     return exports.ticket_table(page.rows, rules.categories, rules.calendar.timezone)
 
 
-def _file(body: bytes, media_type: str, suffix: str, now: datetime) -> web.Response:
-    name = f"tickets-{now:%Y%m%d-%H%M}.{suffix}"
-    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
-    return web.Response(body=body, content_type=media_type, headers=headers)
-
-
 @routes.get(
     "/api/v1/tickets/export.csv",
     summary="The queue's tickets (same filters, at most 10,000) as CSV, worded for people: names, local times",
-    replies=Reply(200, "UTF-8 CSV with a byte-order mark", media_type="text/csv"),
+    replies=Reply(200, "UTF-8 CSV with a byte-order mark", media_type=CSV),
     query=TicketFilterQuery,
 )
 async def export_tickets_csv(request: web.Request, query: TicketFilterQuery) -> web.Response:
     table = await _export_table(request, query)
-    response = _file(exports.to_csv(table), "text/csv", "csv", request.app[CLOCK]())
-    response.charset = "utf-8"
-    return response
+    return file_response(exports.to_csv(table), "csv", "tickets", request.app[CLOCK]())
 
 
 @routes.get(
@@ -114,7 +106,7 @@ async def export_tickets_csv(request: web.Request, query: TicketFilterQuery) -> 
 )
 async def export_tickets_xlsx(request: web.Request, query: TicketFilterQuery) -> web.Response:
     table = await _export_table(request, query)
-    return _file(exports.to_xlsx(table, "工单 Tickets"), XLSX, "xlsx", request.app[CLOCK]())
+    return file_response(exports.to_xlsx(table, "工单 Tickets"), "xlsx", "tickets", request.app[CLOCK]())
 
 
 @routes.get(
@@ -129,7 +121,7 @@ async def get_ticket(request: web.Request, path: TicketPath) -> web.Response:
     now = request.app[CLOCK]()
     async with request.app[POOL].acquire() as conn:
         body = await ticket_detail(conn, principal, path.id, now)
-    body["allowed_actions"] = workflow.allowed_actions(body["state"], principal.role) if principal.role else []
+    body["allowed_actions"] = allowed_for(body, principal)
     body["now"] = now
     return json_response(body)
 
@@ -158,11 +150,44 @@ async def act_on_ticket(request: web.Request, path: TicketPath, body: ActionRequ
             note=body.note,
             department=body.department,
             photos=photos,
+            extension=body.extension,
+            close_linked=body.close_linked,
         )
         row = await fetch_ticket(conn, principal, path.id, now)
     result = dict(row)
-    result["allowed_actions"] = workflow.allowed_actions(row["state"], principal.role) if principal.role else []
+    result["allowed_actions"] = allowed_for(row, principal)
     return json_response(result)
+
+
+@routes.post(
+    "/api/v1/root-causes",
+    summary="治理专项: open a root-cause case from a 类案 cluster, linking its cases (supervisors)",
+    replies=json_reply(TicketWithActions, 201, "the root-cause case"),
+    body=Body(RootCauseRequest),
+    errors=(400, 401, 403, 413, 415, 422),
+)
+async def open_root_cause_case(request: web.Request, body: RootCauseRequest) -> web.Response:
+    principal = principal_of(request)
+    require_role(principal, ROLES)
+    if not body.since < body.until:
+        raise ProblemError(400, "Bad Request", "since must be before until")
+    now = request.app[CLOCK]()
+    spec = ClusterSpec(body.category, body.by == "group", body.place, body.key, body.radius_m, body.since, body.until)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        root = await open_root_cause(
+            conn,
+            request.app[RULES],
+            principal,
+            now,
+            spec,
+            title=body.title,
+            department=body.department,
+            note=body.note,
+        )
+        row = await fetch_ticket(conn, principal, root, now)
+    result = dict(row)
+    result["allowed_actions"] = allowed_for(row, principal)
+    return json_response(result, status=201)
 
 
 @routes.get(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
@@ -136,3 +136,117 @@ class Clusters(Out):
     until: datetime
     place: str
     items: list[Cluster]
+
+
+class IndicatorQuery(QueryModel):
+    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 30 days before until")
+    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    by: Literal["region", "department", "category", "group", "rule", "device"] = Field(
+        default="region", description="the grouping of the rows (group: a category's first part)"
+    )
+    level: Literal["district", "street", "community", "grid"] = Field(
+        default="street", description="by=region: the level of the regions the rows are"
+    )
+
+
+class IndicatorCounts(Out):
+    reported: int = Field(description="opened in the period (上报数)")
+    invalid: int = Field(description="found a false alarm before registration (不予立案)")
+    registered: int = Field(description="立案数")
+    due_to_handle: int = Field(description="应处置数: dispatched, not a false alarm")
+    handled: int = Field(description="处置数")
+    handled_on_time: int = Field(description="按期处置数")
+    due_to_close: int = Field(description="应结案数: registered, not a false alarm")
+    closed: int = Field(description="结案数")
+    closed_on_time: int = Field(description="按期结案数")
+    reworked: int = Field(description="返工数: sent back by 核查 at least once")
+    overdue_pending: int = Field(description="超期待处置数: past the handling deadline, not yet handled")
+    extended: int = Field(description="延期数: given an extension")
+    rated: int
+    satisfied: int = Field(description="rated satisfied or basically satisfied")
+    false_alarms: int
+
+
+class IndicatorRates(Out):
+    register_rate: float | None = Field(description="立案率 = registered / (reported − invalid)")
+    handle_rate: float | None = Field(description="处置率 = handled / due_to_handle")
+    on_time_handle_rate: float | None = Field(description="按期处置率 = handled_on_time / due_to_handle")
+    close_rate: float | None = Field(description="结案率 = closed / due_to_close")
+    on_time_close_rate: float | None = Field(description="按期结案率 = closed_on_time / due_to_close")
+    rework_rate: float | None = Field(description="返工率 = reworked / due_to_close")
+    overdue_pending_rate: float | None = Field(description="超期待处置率 = overdue_pending / due_to_handle")
+    extension_rate: float | None = Field(description="延期率 = extended / due_to_handle")
+    satisfaction_rate: float | None = Field(description="满意率 = satisfied / rated")
+    false_alarm_rate: float | None = Field(description="误报率 = false_alarms / reported")
+
+
+class StageMeans(Out):
+    registering: float | None = Field(description="opened → first registered, mean seconds")
+    dispatching: float | None = Field(description="registered → first dispatched")
+    handling: float | None = Field(description="dispatched → first handled")
+    closing: float | None = Field(description="first handled → first closed (核查 and 结案)")
+
+
+class IndicatorFigures(Out):
+    counts: IndicatorCounts
+    rates: IndicatorRates
+    stage_mean_s: StageMeans
+
+
+class IndicatorRow(Out):
+    key: str | None = Field(description="region code, department, category (code), rule or device; null: none")
+    name: str | None = Field(description="the region's name (by=region)")
+    current: IndicatorFigures
+    previous: IndicatorFigures = Field(description="the period of equal length just before")
+    change: dict[str, float | None] = Field(description="each rate's change against the previous period")
+
+
+class Indicators(Out):
+    since: datetime
+    until: datetime
+    as_of: datetime = Field(description="the moment the period is judged at: its end, or now while it runs")
+    previous_since: datetime
+    previous_until: datetime
+    previous_as_of: datetime
+    by: str
+    level: str | None
+    total: IndicatorRow
+    rows: list[IndicatorRow]
+
+
+class WeeklyQuery(QueryModel):
+    week: Annotated[date | None, Blank] = Field(
+        default=None, description="the report's Monday (local); default: the last whole week"
+    )
+
+
+class WeeklySectionQuery(WeeklyQuery):
+    section: Literal["hotspots", "regions", "departments", "clusters", "overdue"] = Field(
+        default="regions", description="which of the report's tables"
+    )
+
+
+class OverdueCase(Out):
+    id: int
+    title: str
+    category: str
+    state: str
+    department: str | None
+    due_at: datetime
+    escalation_level: int
+    region_name: str | None
+
+
+class WeeklyReport(Out):
+    week: str = Field(description="the report's Monday (local date)")
+    since: datetime
+    until: datetime
+    as_of: datetime
+    scope: str = Field(description="the area: the caller's region path")
+    level: str = Field(description="the region level of by_region's rows: one below the area's")
+    hotspots: list[Hotspot] = Field(description="一周热点: the top 10 categories against the week before")
+    by_region: Indicators
+    by_department: Indicators
+    clusters: list[Cluster] = Field(description="the top 10 类案 clusters by grid")
+    overdue: list[OverdueCase] = Field(description="open and past their deadline now, longest first (at most 100)")
+    overdue_total: int

@@ -12,6 +12,8 @@ from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from wangge.gateway.cases import workflow
 from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES
+from wangge.gateway.cases.extensions import MAX_EXTENSION_MINUTES
+from wangge.gateway.cases.sla import parse_duration
 from wangge.gateway.http.inputs import Blank, BodyModel, CommaList, PathModel, QueryModel
 from wangge.gateway.http.schemas.common import Out
 
@@ -62,6 +64,9 @@ class Ticket(Out):
     rating: str | None
     rating_comment: str | None
     reopen_count: int
+    extension_requested: str | None = Field(description="延期: the extra time asked for, pending a decision")
+    extension_count: int = Field(description="extensions granted so far")
+    root_cause_id: int | None = Field(description="治理专项: the root-cause case this case is linked to")
     region_code: str | None
     region_name: str | None
     handling_region_code: str | None
@@ -145,11 +150,48 @@ class TicketWithActions(Ticket):
     allowed_actions: list[str]
 
 
+class RootCauseCluster(Out):
+    category: str = Field(description="a category code, or a category group when by_group")
+    by_group: bool
+    place: str
+    place_key: str = Field(description="cell:x:y, a grid's code or a building's code, as the clusters name it")
+    radius_m: float | None
+    since: datetime
+    until: datetime
+
+
+class LinkedCase(Out):
+    id: int
+    state: TicketState
+    category: str
+    title: str
+    opened_at: datetime
+    closed_at: datetime | None
+
+
 class TicketDetail(TicketWithActions):
     alerts: list[Alert]
     events: list[TicketEvent]
     attachments: list[Attachment]
     now: datetime
+    root_cause: RootCauseCluster | None = Field(default=None, description="a root-cause case: its cluster")
+    linked: list[LinkedCase] | None = Field(default=None, description="a root-cause case: its cases, newest first")
+    linked_count: int | None = None
+
+
+class RootCauseRequest(BodyModel):
+    """Open a root-cause case (治理专项) from a cluster of GET /api/v1/stats/clusters."""
+
+    category: str = Field(min_length=1, max_length=128, description="the cluster's category (or group, by=group)")
+    by: Literal["category", "group"] = "category"
+    place: Literal["cell", "grid", "building"]
+    key: str = Field(min_length=1, max_length=128, description="the cluster's place, as the cluster list names it")
+    radius_m: float = Field(default=100, ge=10, le=2000, description="place=cell: the radius the clusters used")
+    since: AwareDatetime
+    until: AwareDatetime
+    title: str | None = Field(default=None, max_length=200)
+    department: str | None = Field(default=None, max_length=200, description="default: the category's route")
+    note: str | None = Field(default=None, max_length=4000)
 
 
 PhotoType = Literal["image/jpeg", "image/png", "image/webp"]
@@ -186,3 +228,19 @@ class ActionRequest(BodyModel):
     note: str | None = Field(default=None, max_length=4000)
     department: str | None = Field(default=None, max_length=200, description="dispatch: the department")
     photos: Photos | None = None
+    extension: str | None = Field(
+        default=None,
+        max_length=16,
+        description="request_extension: how much more time, e.g. 4h or 2d (a working day on a working-time clock),"
+        " at most 30 days",
+    )
+    close_linked: bool = Field(default=False, description="close on a root-cause case: close its open cases too")
+
+    @field_validator("extension")
+    @classmethod
+    def _extension(cls, value: str | None) -> str | None:
+        if value is not None:
+            amount, unit = parse_duration(value)
+            if not 0 < amount * {"m": 1, "h": 60, "d": 1440}[unit] <= MAX_EXTENSION_MINUTES:
+                raise ValueError("must be more than nothing and at most 30 days")
+        return value

@@ -20,8 +20,8 @@ from tests.test_alert_format import alert
 from wangge.gateway.accounts.tokens import issue_token
 from wangge.gateway.accounts.users import create_user
 from wangge.gateway.cases.rules import CaseRules
+from wangge.gateway.http.responses import XLSX
 from wangge.gateway.http.routes import ALL
-from wangge.gateway.http.routes.tickets import XLSX
 from wangge.gateway.webhooks import store
 
 MARK = "MARKER-C1"
@@ -66,6 +66,13 @@ def bodies(objects: dict[str, Any]) -> dict[tuple[str, str], Any]:
             "text": "here",
             "lon": w.POINT_GRID_1[0],
             "lat": w.POINT_GRID_1[1],
+        },
+        ("POST", "/api/v1/root-causes"): {  # community 1's grid, where its ticket is
+            "category": "emergencies.x",
+            "place": "grid",
+            "key": w.GRID_1,
+            "since": "2026-09-01T00:00:00Z",
+            "until": "2026-10-01T00:00:00Z",
         },
         ("POST", "/api/v1/webhooks/subscriptions"): {
             "name": "x",

@@ -53,6 +53,9 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0010_region_moves_and_sealed_secrets.sql",
             "0011_set_based_ingest.sql",
             "0012_stats_series.sql",
+            "0013_ticket_facts.sql",
+            "0014_root_causes.sql",
+            "0015_weekly_reports.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

@@ -44,6 +44,9 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
             "0010_region_moves_and_sealed_secrets.sql",
             "0011_set_based_ingest.sql",
             "0012_stats_series.sql",
+            "0013_ticket_facts.sql",
+            "0014_root_causes.sql",
+            "0015_weekly_reports.sql",
         ]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2

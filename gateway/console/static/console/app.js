@@ -265,7 +265,7 @@ function beep() {
 }
 
 // ---------------------------------------------------------------- router
-const VIEWS = { queue: queueView, ticket: ticketView, map: mapView, devices: devicesView, stats: statsView, worker: workerView, accounts: accountsView };
+const VIEWS = { queue: queueView, ticket: ticketView, map: mapView, devices: devicesView, stats: statsView, report: reportView, worker: workerView, accounts: accountsView };
 
 async function route() {
   if (!state.config) return;
@@ -338,10 +338,7 @@ async function queueView(main) {
     const params = new URL(query(null), location.origin).searchParams;
     params.delete("limit");
     try {
-      const resp = await api(`/api/v1/tickets/export.${suffix}?${params}`, { raw: true });
-      const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "")?.[1] || `tickets.${suffix}`;
-      const link = el("a", { href: URL.createObjectURL(await resp.blob()), download: name });
-      document.body.append(link); link.click(); link.remove();
+      await saveFile(`/api/v1/tickets/export.${suffix}?${params}`, `tickets.${suffix}`);
     } catch (err) {
       footer.textContent = err.status === 400 ? t("queue.toomany") : String(err.status || err);
     }
@@ -399,10 +396,18 @@ async function ticketView(main, id) {
   const facts = el("dl", { class: "facts" },
     ...[["col.category", categoryName(tk.category)], ["col.severity", t(`severity.${tk.severity}`)], ["col.region", tk.region_name || "—"],
       ["detail.department", tk.department || "—"], ["detail.due", fmtTime(tk.due_at)], ["col.opened", fmtTime(tk.opened_at)],
-      ["detail.escalation", String(tk.escalation_level)], ["detail.supervised", tk.supervised ? "✔" : "—"]]
+      ["detail.escalation", String(tk.escalation_level)], ["detail.supervised", tk.supervised ? "✔" : "—"],
+      ...(tk.extension_requested ? [["detail.extension_pending", tk.extension_requested]] : []),
+      ...(tk.root_cause_id ? [["root.of", el("a", { href: `#/ticket/${tk.root_cause_id}`, id: "root-cause-link" }, `#${tk.root_cause_id}`)]] : [])]
       .flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)]));
   const left = el("div"); const right = el("div");
   main.append(head, el("div", { class: "detail" }, left, right));
+  if (tk.linked) {  // a root-cause case (治理专项): the cases of its cluster, kept linked
+    left.append(el("section", { id: "linked-cases" }, el("h2", {}, `${t("root.linked")} (${tk.linked_count})`),
+      el("table", {}, el("tbody", {}, tk.linked.map((c) => el("tr", { dataset: { ticketId: c.id } },
+        el("td", {}, el("a", { href: `#/ticket/${c.id}` }, `#${c.id}`)), el("td", {}, c.title),
+        el("td", {}, t(`st.${c.state}`)), el("td", {}, fmtTime(c.opened_at))))))));
+  }
 
   // Snapshot with the rule's geometry, from the alert that carried it.
   const snapBox = el("section", { id: "snapshot" }, el("h2", {}, t("detail.snapshot")));
@@ -429,7 +434,7 @@ async function ticketView(main, id) {
       el("span", { class: "muted" }, `${a.device_id || a.edge_id} · ${a.rule_id} · ${fmtTime(a.started_at)} → ${a.ended_at ? fmtTime(a.ended_at) : "…"}`))))));
   left.append(el("section", { id: "history" }, el("h2", {}, t("detail.history")),
     el("table", {}, el("tbody", {}, tk.events.map((e) => el("tr", {},
-      el("td", {}, fmtTime(e.at)), el("td", {}, e.actor), el("td", {}, e.kind),
+      el("td", {}, fmtTime(e.at)), el("td", {}, e.actor), el("td", { dataset: { kind: e.kind } }, eventName(e.kind)),
       el("td", {}, e.from_state || e.to_state ? `${e.from_state ? t(`st.${e.from_state}`) : ""} → ${e.to_state ? t(`st.${e.to_state}`) : ""}` : ""),
       el("td", {}, e.note || "")))))));
 
@@ -483,6 +488,10 @@ function actionsPanel(tk) {
     const form = el("form", { class: "action-form", dataset: { action: name }, onsubmit: submit },
       el("strong", {}, t(`act.${name}`)),
       name === "dispatch" ? el("label", {}, t("detail.department"), el("input", { name: "department", value: tk.department || "", required: !tk.department })) : null,
+      name === "request_extension" ? el("label", {}, t("detail.extension"), el("input", { name: "extension", required: true, pattern: "\\s*\\d+(\\.\\d+)?\\s*(m|min|h|d)\\s*", placeholder: "2d" })) : null,
+      name === "close" && tk.source === "rootcause" && MANAGERS.includes(state.config.user.role)
+        ? el("label", { class: "check" }, el("input", { type: "checkbox", name: "close_linked" }), " ", t("detail.close_linked")) : null,
+      name === "approve_extension" && tk.extension_requested ? el("p", {}, `${t("detail.extension_pending")}: ${tk.extension_requested}`) : null,
       el("label", {}, t("detail.note"), el("textarea", { name: "note", rows: 2, required: info.needs_note })),
       ["comment", "handle"].includes(name) ? el("label", {}, t("detail.photo"), el("input", { name: "photo", type: "file", accept: "image/jpeg,image/png,image/webp" })) : null,
       el("div", { class: "actions" }, el("button", { type: "submit", class: "primary" }, t("detail.submit")),
@@ -495,6 +504,8 @@ function actionsPanel(tk) {
       if (form.note.value.trim()) body.note = form.note.value.trim();
       if (form.department && form.department.value.trim() && form.department.value.trim() !== tk.department) body.department = form.department.value.trim();
       if (form.department && !tk.department) body.department = form.department.value.trim();
+      if (form.extension) body.extension = form.extension.value.trim();
+      if (form.close_linked && form.close_linked.checked) body.close_linked = true;
       if (form.photo && form.photo.files[0]) body.photos = [await photoPayload(form.photo.files[0])];
       try {
         await api(`/api/v1/tickets/${tk.id}/actions`, { method: "POST", body });
@@ -503,6 +514,21 @@ function actionsPanel(tk) {
     }
   }
   return box;
+}
+
+// What an event in a ticket's history is, in words: an action by its button's name, the rest by its kind.
+function eventName(kind) {
+  const key = kind.startsWith("action.") ? `act.${kind.slice(7)}` : kind.startsWith("alert.") ? "event.alert" : `event.${kind}`;
+  const words = t(key);
+  return words === key ? kind : words;
+}
+
+// A file from the API (fetched with the token, so not a plain link), saved under the name the server gives.
+async function saveFile(url, fallback) {
+  const resp = await api(url, { raw: true });
+  const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "")?.[1] || fallback;
+  const link = el("a", { href: URL.createObjectURL(await resp.blob()), download: name });
+  document.body.append(link); link.click(); link.remove();
 }
 
 function photoPayload(file) {
@@ -589,7 +615,8 @@ async function mapView(main) {
         clusters.addLayer(L.circleMarker([c.lat, c.lon], { radius: 8 + 3 * Math.sqrt(c.count), className: "cluster", color: "#6d28d9", weight: 2, fillOpacity: 0.25 })
           .bindPopup(() => el("div", { class: "cluster-popup", dataset: { category: c.category, count: c.count } },
             el("strong", {}, categoryName(c.category)), el("br"), t("map.cluster", { n: c.count, change }), el("br"),
-            c.ticket_ids.slice(0, 10).flatMap((id) => [el("a", { href: `#/ticket/${id}` }, `#${id}`), " "]))));
+            c.ticket_ids.slice(0, 10).flatMap((id) => [el("a", { href: `#/ticket/${id}` }, `#${id}`), " "]),
+            MANAGERS.includes(state.config.user.role) ? rootCauseForm(c, body) : null)));
       }
       clusters.addTo(map);
       document.body.dataset.mapClusters = String(body.items.filter((x) => x.lat !== null).length);
@@ -598,6 +625,25 @@ async function mapView(main) {
   }
   const refresh = debounce(() => load().catch(() => {}), 500);
   return { onEvent: refresh, leave: () => map.remove() };
+}
+
+// 治理专项: a supervisor turns a cluster into one root-cause case, with its own department and deadline.
+function rootCauseForm(cluster, listing) {
+  const error = el("p", { class: "error", role: "alert" });
+  const form = el("form", { class: "root-cause-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const body = { category: cluster.category, place: listing.place, key: cluster.place, radius_m: 100,
+      since: listing.since, until: listing.until };
+    if (form.department.value.trim()) body.department = form.department.value.trim();
+    if (form.title.value.trim()) body.title = form.title.value.trim();
+    try {
+      const root = await api("/api/v1/root-causes", { method: "POST", body });
+      location.hash = `#/ticket/${root.id}`;
+    } catch (err) { error.textContent = err.message; }
+  } },
+    el("input", { name: "title", placeholder: t("root.title") }), el("input", { name: "department", placeholder: t("detail.department") }),
+    el("button", { type: "submit", class: "primary" }, t("root.open")), error);
+  return form;
 }
 
 // ---------------------------------------------------------------- devices
@@ -629,15 +675,18 @@ async function devicesView(main) {
 
 // ---------------------------------------------------------------- statistics
 async function statsView(main, arg) {
-  // The period: from the view's argument (#/stats/2026-11-01~2026-11-30~week, dates inclusive), else the last 30 days.
-  const [fromDay, toDay, interval = "day"] = (arg || "").split("~");
+  // The period: from the view's argument (#/stats/2026-11-01~2026-11-30~week~department, dates inclusive; the last
+  // part is the indicator table's rows), else the last 30 days per day and street.
+  const [fromDay, toDay, interval = "day", rows = "region"] = (arg || "").split("~");
   const day = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
   const midnight = (d) => new Date(`${d}T00:00:00`);  // the browser's local midnight
   const until = toDay ? new Date(midnight(toDay).getTime() + 86400000) : new Date();
   const since = fromDay ? midnight(fromDay) : new Date(until.getTime() - 30 * 86400000);
   const period = `since=${encodeURIComponent(since.toISOString())}&until=${encodeURIComponent(until.toISOString())}`;
-  const [hot, sum, ser] = await Promise.all([api("/api/v1/stats/hotspots?days=7"), api(`/api/v1/stats/summary?${period}`),
-    api(`/api/v1/stats/series?${period}&interval=${interval === "week" ? "week" : "day"}`)]);
+  const by = ["region", "department", "group", "category", "rule", "device"].includes(rows) ? rows : "region";
+  const [hot, sum, ser, ind] = await Promise.all([api("/api/v1/stats/hotspots?days=7"), api(`/api/v1/stats/summary?${period}`),
+    api(`/api/v1/stats/series?${period}&interval=${interval === "week" ? "week" : "day"}`),
+    api(`/api/v1/stats/indicators?${period}&by=${by}`)]);
   const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
   const none = () => el("p", { class: "muted" }, t("stats.none"));
   const card = (id, title, body) => el("section", { class: "chart", id }, el("h2", {}, title), body);
@@ -658,22 +707,87 @@ async function statsView(main, arg) {
     .map((g, i) => ({ key: g, label: categoryName(g), cls: `g${i}`, values: ser.buckets.map((b) => (b.by_group[g] || { opened: 0 }).opened) }));
   const picker = el("form", { class: "filters", id: "stats-period", onsubmit: (e) => {
     e.preventDefault();
-    location.hash = `#/stats/${picker.since.value}~${picker.until.value}~${picker.interval.value}`;
+    location.hash = `#/stats/${picker.since.value}~${picker.until.value}~${picker.interval.value}~${picker.by.value}`;
   } },
     el("label", {}, t("stats.since"), el("input", { name: "since", type: "date", value: day(since), required: true })),
     el("label", {}, t("stats.until"), el("input", { name: "until", type: "date", value: day(new Date(until.getTime() - 1)), required: true })),
     el("label", {}, t("stats.interval"), el("select", { name: "interval" },
       ["day", "week"].map((v) => el("option", { value: v, selected: v === ser.interval }, t(`stats.${v}`))))),
+    el("label", {}, t("ind.rows"), el("select", { name: "by" },
+      ["region", "department", "group", "category", "rule", "device"].map((v) => el("option", { value: v, selected: v === by }, t(`ind.by.${v}`))))),
     el("button", { type: "submit", class: "primary" }, t("stats.apply")));
-  main.append(el("h1", { class: "view-title" }, t("stats.title")), picker, el("div", { class: "charts" },
+  main.append(el("h1", { class: "view-title" }, t("stats.title"), " ", el("a", { href: "#/report", id: "weekly-link", class: "button" }, t("report.title"))),
+    picker, el("div", { class: "charts" },
     card("chart-series", t("stats.series"), lineChart(labels, lines)),
     card("chart-groups", t("stats.groups"), groups.length ? lineChart(labels, groups) : none()),
     card("chart-hotspots", t("stats.hotspots"), hotRows.length ? barChart(hotRows, 1) : none()),
     card("chart-lights", t("stats.lights"), barChart(lights)),
     card("chart-regions", `${t("stats.regions")} (${t("stats.created")} / ${t("stats.closed")})`, regions.length ? barChart(regions) : none()),
     card("chart-rates", `${t("stats.rates")} (${t("stats.closure")} / ${t("stats.ontime")})`, rates.length ? barChart(rates, 1) : none()),
-    card("chart-false", t("stats.false"), falses.length ? barChart(falses, 1) : none())));
+    card("chart-false", t("stats.false"), falses.length ? barChart(falses, 1) : none())),
+    indicatorTable(ind, period, pct));
   return {};
+}
+
+// ---------------------------------------------------------------- 周报 (printable)
+async function reportView(main, arg) {
+  const query = /^\d{4}-\d{2}-\d{2}$/.test(arg || "") ? `?week=${arg}` : "";
+  const rep = await api(`/api/v1/stats/weekly${query}`);
+  const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
+  const signed = (x) => `${x > 0 ? "▲" : x < 0 ? "▼" : "="}${Math.abs(x * 100).toFixed(1)}`;
+  const shift = (days) => {
+    const d = new Date(`${rep.week}T00:00:00Z`); d.setUTCDate(d.getUTCDate() + days);
+    return d.toISOString().slice(0, 10);
+  };
+  const period = `since=${encodeURIComponent(rep.since)}&until=${encodeURIComponent(rep.until)}`;
+  const table = (id, head, rows) => el("table", { class: "grid", id }, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, t(h))))),
+    el("tbody", {}, rows));
+  const section = (id, title, body, csv) => el("section", { class: "report-section", id },
+    el("h2", {}, t(title), " ", el("button", { type: "button", class: "no-print", onclick: () => saveFile(`/api/v1/stats/weekly.csv?week=${rep.week}&section=${csv}`, `weekly-${csv}.csv`) }, "CSV")), body);
+  main.append(
+    el("h1", { class: "view-title", id: "report-title", dataset: { week: rep.week } }, `${t("report.title")} ${rep.week} ~ ${shift(6)}`),
+    el("div", { class: "actions no-print" },
+      el("a", { class: "button", href: `#/report/${shift(-7)}`, id: "report-prev" }, t("report.prev")),
+      el("a", { class: "button", href: `#/report/${shift(7)}`, id: "report-next" }, t("report.next")),
+      el("button", { type: "button", id: "report-print", onclick: () => window.print() }, t("report.print")),
+      el("button", { type: "button", id: "report-xlsx", onclick: () => saveFile(`/api/v1/stats/weekly.xlsx?week=${rep.week}`, "weekly.xlsx") }, "XLSX")),
+    el("p", { class: "muted" }, t("report.asof", { at: fmtTime(rep.as_of) })),
+    section("report-hotspots", "report.hotspots", table("hotspot-table", ["report.rank", "col.category", "report.count", "report.share", "report.change"],
+      rep.hotspots.map((h) => el("tr", { dataset: { category: h.category } }, el("td", {}, String(h.rank)), el("td", {}, categoryName(h.category)),
+        el("td", {}, `${h.count} (${h.previous_count})`), el("td", {}, pct(h.share)), el("td", {}, signed(h.share_change))))), "hotspots"),
+    indicatorTable(rep.by_region, period, pct),
+    indicatorTable(rep.by_department, period, pct),
+    section("report-clusters", "report.clusters", table("cluster-table", ["report.rank", "col.category", "report.place", "report.count"],
+      rep.clusters.map((c) => el("tr", {}, el("td", {}, String(c.rank)), el("td", {}, categoryName(c.category)), el("td", {}, c.place_name || c.place),
+        el("td", {}, `${c.count} (${c.change >= 0 ? "+" : ""}${c.change})`)))), "clusters"),
+    section("report-overdue", "report.overdue", el("div", {}, el("p", {}, t("report.overdue_total", { n: rep.overdue_total })),
+      table("overdue-table", ["col.id", "col.category", "col.title", "col.region", "detail.department", "detail.due"],
+        rep.overdue.map((o) => el("tr", { dataset: { ticketId: o.id } }, el("td", {}, el("a", { href: `#/ticket/${o.id}` }, `#${o.id}`)),
+          el("td", {}, categoryName(o.category)), el("td", {}, o.title), el("td", {}, o.region_name || "—"), el("td", {}, o.department || "—"),
+          el("td", {}, fmtTime(o.due_at)))))), "overdue"));
+  return {};
+}
+
+// 考核指标: every rate of the period per row, with its change against the period before (docs/cases.md).
+const INDICATOR_RATES = ["register_rate", "handle_rate", "on_time_handle_rate", "close_rate", "on_time_close_rate",
+  "rework_rate", "overdue_pending_rate", "extension_rate", "satisfaction_rate", "false_alarm_rate"];
+
+function indicatorTable(ind, period, pct) {
+  const change = (x) => (x === null || x === undefined ? "" : ` ${x > 0 ? "▲" : x < 0 ? "▼" : "="}${Math.abs(x * 100).toFixed(1)}`);
+  const label = (row, total) => (total ? t("ind.total") : row.key === null ? t("ind.none") : ind.by === "region" ? row.name || row.key
+    : ["category", "group"].includes(ind.by) ? categoryName(row.key) : row.key);
+  const line = (row, cls) => el("tr", { class: cls || "", dataset: { key: row.key || "" } },
+    el("th", { scope: "row" }, label(row, cls === "total")), el("td", {}, String(row.current.counts.reported)),
+    ...INDICATOR_RATES.map((r) => el("td", { dataset: { rate: r } }, pct(row.current.rates[r]), el("small", {}, change(row.change[r])))));
+  const files = ["csv", "xlsx"].map((ext) => el("button", { type: "button", class: "no-print", id: ind.by === "region" ? `indicators-${ext}` : `indicators-${ind.by}-${ext}`,
+    onclick: () => saveFile(`/api/v1/stats/indicators.${ext}?${period}&by=${ind.by}`, `indicators.${ext}`) }, ext.toUpperCase()));
+  return el("section", { class: "chart wide indicators", id: ind.by === "region" ? "indicators" : `indicators-${ind.by}` },
+    el("h2", {}, t("ind.title"), " · ", t(`ind.by.${ind.by}`), " ", ...files),
+    el("table", { class: "grid", id: ind.by === "region" ? "indicator-table" : `indicator-table-${ind.by}` },
+      el("thead", {}, el("tr", {}, el("th", {}, t(`ind.by.${ind.by}`)), el("th", {}, t("ind.reported")),
+        ...INDICATOR_RATES.map((r) => el("th", { title: t(`ind.${r}.def`) }, t(`ind.${r}`))))),
+      el("tbody", {}, line(ind.total, "total"), ...ind.rows.map((r) => line(r)))),
+    el("p", { class: "muted" }, t("ind.note")));
 }
 
 // ---------------------------------------------------------------- grid worker (phone)
