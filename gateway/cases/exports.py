@@ -234,9 +234,6 @@ def overdue_table(rows: Iterable[dict[str, Any]], catalogue: Catalogue, timezone
     return table
 
 
-WEEKLY_SECTIONS = ("hotspots", "regions", "departments", "clusters", "overdue")
-
-
 def weekly_tables(
     report: dict[str, Any], catalogue: Catalogue, timezone: str
 ) -> dict[str, tuple[str, list[list[Any]]]]:

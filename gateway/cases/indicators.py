@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
 Grouping = Literal["region", "department", "category", "group", "rule", "device"]
-GROUPINGS: tuple[Grouping, ...] = ("region", "department", "category", "group", "rule", "device")
 
 # Each count: a condition on one ticket's facts as of its period's end `f.t` ("by t": the moment is before t).
 _ALIVE = "(f.cancelled_at IS NULL OR f.cancelled_at >= f.t)"  # not (yet) found to be a false alarm
