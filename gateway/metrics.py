@@ -13,6 +13,9 @@ ALERTS_REJECTED = Counter(
 TICKETS_OPENED = Counter("wangge_gateway_tickets_opened", "Tickets opened from alerts")
 TICKETS_REOPENED = Counter("wangge_gateway_tickets_reopened", "Closed tickets reopened by an alert in the window")
 ESCALATIONS = Counter("wangge_gateway_sla_escalations", "Tickets touched by the SLA job (overdue or escalated)")
+WEEKLY_REPORTS = Counter(
+    "wangge_gateway_weekly_reports_sent", "周报 handed to the webhook outbox, one per area and week"
+)
 INGEST_BATCH = Histogram(
     "wangge_gateway_ingest_batch_seconds",
     "Time to store one batch of alert messages",

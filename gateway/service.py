@@ -18,6 +18,7 @@ from aiohttp import web
 
 from wangge.gateway import metrics
 from wangge.gateway.accounts.broker import BrokerHooks
+from wangge.gateway.cases.config import WeeklyReportConfig
 from wangge.gateway.cases.escalation import run_escalations
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.cases.weekly import send_weekly
@@ -84,7 +85,7 @@ class Gateway:
         )
         weekly = self.config.cases.weekly_report
         self.weekly_task = asyncio.create_task(
-            self._every(WEEKLY_POLL_S, "weekly report", lambda c: send_weekly(c, rules, weekly, self.clock())),
+            self._every(WEEKLY_POLL_S, "weekly report", lambda c: self._send_weekly(c, rules, weekly, self.clock())),
             name="weekly-report",
         )
         retention = self.config.retention
@@ -145,6 +146,10 @@ class Gateway:
         """Overdue marking and escalation; replicas share it through SKIP LOCKED."""
         while (touched := await run_escalations(conn, rules, clock())) > 0:
             metrics.ESCALATIONS.inc(touched)
+
+    @staticmethod
+    async def _send_weekly(conn: Conn, rules: CaseRules, weekly: WeeklyReportConfig, now: datetime) -> None:
+        metrics.WEEKLY_REPORTS.inc(await send_weekly(conn, rules, weekly, now))
 
     async def stop(self) -> None:
         for task in (self.sla_task, self.lifecycle_task, self.weekly_task, self.webhook_task):

@@ -4,11 +4,16 @@ open, and closing it leaves the linked cases alone unless the supervisor asks.""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.gateway import world as w
 from tests.gateway.cases.test_clusters import DLAT, DLON, LAT, LON, M_LAT, M_LON, PERIOD, plant
+from tests.test_alert_format import alert
+from wangge.gateway.cases.rules import default_rules
+from wangge.gateway.ingest.batch import Incoming, prepare
+from wangge.gateway.ingest.store import store
 
 SINCE, UNTIL = "2026-10-31T00:00:00Z", "2026-11-30T00:00:00Z"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)  # inside the period: new reports and root causes count in it
@@ -153,5 +158,57 @@ def test_a_root_cause_case_links_its_cluster_takes_new_cases_and_closes_them_onl
 
         status, bad = await call("POST", "/api/v1/root-causes", "street-supervisor", {**spec(water), "key": "x"})
         assert status == 422 and "cell" in bad["detail"]
+
+    w.run_api(database_url, scenario, clock=lambda: NOW)
+
+
+def test_alerts_from_the_building_of_an_open_root_cause_attach_to_it_as_they_are_ingested(database_url: str) -> None:
+    async def scenario(client: Any, world: w.World, pool: Any) -> None:
+        ids = await plant(pool)  # E: the lift of building 2 trapped people three times this period
+        body = {
+            "category": "emergencies.elevator_entrapment",
+            "place": "building",
+            "key": "demo-b2",
+            "since": SINCE,
+            "until": UNTIL,
+            "department": "特种设备 维保",
+        }
+        resp = await client.post("/api/v1/root-causes", json=body, headers=world.auth("street-supervisor"))
+        assert resp.status == 201, await resp.text()
+        root = (await resp.json())["id"]
+        assert (await resp.json())["title"] == "治理专项 电梯困人 · 2号楼 Building 2"  # the building, by name
+        linked = await pool.fetch("SELECT id FROM tickets WHERE root_cause_id = $1 ORDER BY id", root)
+        assert [r["id"] for r in linked] == sorted(ids["E"])
+
+        async def ingest(category: str, rule_id: str) -> int:
+            """An alert from the building's lift, through the gateway's ingest batch path."""
+            message = alert(
+                edge_id="demo-estate",
+                source={"kind": "sensor", "device_id": "elevator-b2"},
+                category=category,
+                rule_id=rule_id,
+            )
+            incoming = Incoming(1, 1, 1, "wangge/edge/demo-estate/alerts", json.dumps(message).encode())
+            async with pool.acquire() as conn:
+                await store(conn, prepare([incoming]), default_rules(), NOW)
+                ticket: int = await conn.fetchval("SELECT max(id) FROM tickets")
+            return ticket
+
+        trapped = await ingest("emergencies.elevator_entrapment", "lift-trapped")
+        other = await ingest("safety.electrical_cabinet", "cabinet-hot")
+        rows = {
+            r["id"]: (r["root_cause_id"], r["events"])
+            for r in await pool.fetch(
+                "SELECT t.id, t.root_cause_id, array_agg(e.kind ORDER BY e.id) AS events FROM tickets t"
+                " JOIN ticket_events e ON e.ticket_id = t.id WHERE t.id = ANY($1::bigint[]) GROUP BY t.id",
+                [trapped, other],
+            )
+        }
+        assert rows[trapped][0] == root and "ticket.linked" in rows[trapped][1]  # through the ingest batch path
+        assert rows[other][0] is None and "ticket.linked" not in rows[other][1]  # another kind of problem
+        added = await pool.fetchval(
+            "SELECT count(*) FROM ticket_events WHERE ticket_id = $1 AND kind = 'root_cause.case_added'", root
+        )
+        assert added == 1
 
     w.run_api(database_url, scenario, clock=lambda: NOW)
