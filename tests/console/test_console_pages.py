@@ -359,3 +359,25 @@ def test_recurring_problems_show_on_the_map_as_clusters(
         page.locator("#root-cause-link").wait_for()
         assert page.locator("#root-cause-link").inner_text() == f"#{roots[0]['id']}"
         screenshot(page, "root-cause")
+
+
+def test_a_view_still_loading_when_the_next_starts_neither_marks_it_ready_nor_writes_into_it(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    with live_gateway(database_url, mosquitto.url, tmp_path / "gw") as gw, chromium() as browser:
+        page = open_page(browser.new_context(viewport={"width": 1400, "height": 900}))
+        sign_in(page, gw.base, "district-supervisor")
+        wait_for_view(page, "queue")
+        # The statistics answer late (1.5 s), as on a loaded server; the operator moves on to the devices first.
+        page.evaluate(
+            "(() => { const real = window.fetch; window.fetch = (url, opts) => String(url).includes('/api/v1/stats/')"
+            " ? new Promise((ok) => setTimeout(ok, 1500)).then(() => real(url, opts)) : real(url, opts); })()"
+        )
+        page.evaluate("location.hash = '#/stats'")
+        page.wait_for_function("document.body.dataset.view === 'stats'")
+        page.evaluate("location.hash = '#/devices'")
+        wait_for_view(page, "devices")
+        page.wait_for_timeout(2500)  # the statistics have answered by now
+        assert page.evaluate("document.body.dataset.ready") == "devices"
+        assert page.locator("#devices").count() == 1 and page.locator("#chart-series").count() == 0
+        assert page.script_errors == []

@@ -267,22 +267,32 @@ function beep() {
 // ---------------------------------------------------------------- router
 const VIEWS = { queue: queueView, ticket: ticketView, map: mapView, devices: devicesView, stats: statsView, report: reportView, worker: workerView, accounts: accountsView };
 
+// One view at a time: each route renders into a fresh container, and a view that is still loading when the
+// next route starts (a quick click, a hash set right after sign-in) neither writes into the new page nor marks
+// it ready.
 async function route() {
   if (!state.config) return;
+  const generation = (state.routeGeneration = (state.routeGeneration || 0) + 1);
   const [name, arg] = location.hash.replace(/^#\/?/, "").split("/");
   const view = VIEWS[name] ? name : "queue";
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.view === view);
   if (state.view && state.view.leave) state.view.leave();
-  const main = $("#view");
-  main.replaceChildren();
+  const main = el("div", { class: "view-body" });
+  $("#view").replaceChildren(main);
   document.body.dataset.view = view;
   document.body.dataset.ready = "loading";
   state.view = {};
+  let shown = {};
   try {
-    state.view = (await VIEWS[view](main, arg)) || {};
+    shown = (await VIEWS[view](main, arg)) || {};
   } catch (err) {
     main.append(el("p", { class: "error" }, err.status === 404 ? t("detail.notfound") : String(err.message || err)));
   }
+  if (generation !== state.routeGeneration) {  // a newer route took over while this one loaded
+    if (shown.leave) shown.leave();
+    return;
+  }
+  state.view = shown;
   document.body.dataset.ready = view;
 }
 
@@ -391,6 +401,7 @@ async function queueView(main) {
 async function ticketView(main, id) {
   const tk = await api(`/api/v1/tickets/${encodeURIComponent(id)}`);
   learnClock(tk.now);
+  let leave = null;  // the mini map, removed when the page is left
   const head = el("h1", { class: "view-title", id: "ticket-title", dataset: { ticketId: tk.id, state: tk.state } },
     slaCell(tk), ` #${tk.id} ${tk.title} · `, el("span", { class: "state" }, t(`st.${tk.state}`)));
   const facts = el("dl", { class: "facts" },
@@ -448,14 +459,14 @@ async function ticketView(main, id) {
     map.setView([tk.lat, tk.lon], 15);  // before any vector layer: Leaflet projects them against the view
     regions.addTo(map);
     L.circleMarker([tk.lat, tk.lon], markerStyle(lightOf(tk))).addTo(map);
-    state.view.leave = () => map.remove();
+    leave = () => map.remove();
   }
   // A change from elsewhere redraws the ticket, unless the operator is filling in an action: then say so instead
   // of throwing their note away.
   const stale = el("button", { type: "button", id: "stale", hidden: true, onclick: () => route() }, t("detail.stale"));
   head.append(" ", stale);
   const reload = debounce(() => { if ($("#actions form.action-form")) stale.hidden = false; else route(); }, 300);
-  return { leave: state.view.leave, onEvent: (evt) => { if (String(evt.ticket_id) === String(tk.id)) reload(); } };
+  return { leave, onEvent: (evt) => { if (String(evt.ticket_id) === String(tk.id)) reload(); } };
 }
 
 function geometrySvg(geometry) {
