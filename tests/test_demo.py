@@ -44,7 +44,7 @@ def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: P
         started = time.monotonic()
 
         def flood_ticket() -> dict[str, object] | None:
-            items = http_json(f"http://{http}/api/v1/tickets?state=open", token)[1]["items"]
+            items = http_json(f"http://{http}/api/v1/tickets?state=open&source=alert", token)[1]["items"]
             return next((t for t in items if t["rule_id"] == "underpass-flooding"), None)
 
         ticket = wait_until(flood_ticket, 70, "the flood ticket", interval=1)
@@ -52,6 +52,12 @@ def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: P
         assert ticket["category"] == "emergencies.water_logging"
         assert ticket["device_id"] == "underpass-gauge-1"
         assert http_json(f"http://{http}/readyz")[0] == 200
+
+        def history() -> bool:  # the first start fills eight weeks of cases in the background
+            weekly = http_json(f"http://{http}/api/v1/stats/weekly", token)[1]
+            return bool(weekly["by_region"]["total"]["current"]["counts"]["reported"] > 10 and weekly["hotspots"])
+
+        wait_until(history, 90, "the demo history's last week in the weekly report", interval=2)
         metrics = http_text(f"http://{http}/metrics")
         assert metric_value(metrics, "wangge_gateway_tickets_opened_total") >= 1
         proc.send_signal(signal.SIGTERM)

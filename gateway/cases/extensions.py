@@ -28,6 +28,8 @@ async def request_extension(conn: Conn, ticket: Any, extension: str | None) -> d
 
 async def approve_extension(conn: Conn, rules: CaseRules, ticket: Any, now: datetime) -> dict[str, Any]:
     asked = ticket["extension_requested"]
+    if ticket["due_at"] is None:  # the stage's clock was stopped since the request (no limit to move)
+        raise CaseError(409, "this ticket's stage has no deadline to extend any more", state=ticket["state"])
     before = Deadline(ticket["due_at"], ticket["yellow_at"] or ticket["due_at"])
     policy = rules.policy_for(ticket["category"], ticket["source"])
     after = extended(policy, before, StageLimit.parse(asked), rules.calendar)

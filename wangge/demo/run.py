@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import yaml
 
 from wangge import configfile
 from wangge.demo.broker import DemoIdentities, EmbeddedBroker
+from wangge.demo.history import seed_history
 from wangge.demo.simulator import SensorSimulator
 from wangge.edge.config import EdgeConfig
 from wangge.edge.service import EdgeService
@@ -22,6 +25,7 @@ from wangge.gateway.accounts.broker import GATEWAY_USER
 from wangge.gateway.accounts.tokens import issue_token
 from wangge.gateway.accounts.users import create_user, hash_password
 from wangge.gateway.cases import registry
+from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest.config import MqttConfig
 from wangge.gateway.service import Gateway, wait_for_signal
@@ -77,11 +81,16 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
     )
     edge: EdgeService | None = None
     simulator: SensorSimulator | None = None
+    history: asyncio.Task[int] | None = None
     try:
         await gateway.start()
         assert gateway.pool is not None
         async with gateway.pool.acquire() as conn:
             token, password = await seed(conn)
+        history = asyncio.create_task(
+            seed_history(gateway.pool, CaseRules.from_config(gateway.config.cases), datetime.now(UTC)),
+            name="demo-history",
+        )
         edge = EdgeService(demo_edge_config(mqtt, data_dir, identities))
         edge.start()
         simulator = SensorSimulator(parse_broker_url(f"mqtt://{identities.sensors_user}:{identities.sensors}@{mqtt}"))
@@ -90,9 +99,14 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         print(f"console: http://{http}/  (sign in: user demo-admin, password {password})")
         print(f"API token (curl -H 'Authorization: Bearer ...'): {token}")
         print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
+        print("on a first start, eight weeks of demo cases fill the statistics, 类案 and weekly report", flush=True)
         await wait_for_signal()
         print("stopping ...", flush=True)
     finally:
+        if history is not None and not history.done():
+            history.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await history
         if simulator is not None:
             simulator.stop()
         if edge is not None:

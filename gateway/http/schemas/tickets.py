@@ -96,7 +96,9 @@ class TicketFilterQuery(QueryModel):
     category: Annotated[str | None, Blank] = Field(default=None, max_length=128, description="this or any below")
     region: Annotated[str | None, Blank] = Field(default=None, max_length=32, description="a region code: its subtree")
     q: Text = Field(default=None, max_length=200, description="text in title or description")
-    source: CommaList[Literal["alert", "report"]] = Field(default_factory=list, description="alert or report")
+    source: CommaList[Literal["alert", "report", "rootcause"]] = Field(
+        default_factory=list, description="alert, report or rootcause (治理专项)"
+    )
     since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="opened at or after")
     until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="opened before")
     mine: CommaList[Literal["1", "true"]] = Field(default_factory=list, description="1: only tickets I reported")
