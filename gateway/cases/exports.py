@@ -35,7 +35,7 @@ STATE_NAMES = {
 }
 SEVERITY_NAMES = {"critical": "紧急 critical", "major": "重要 major", "minor": "一般 minor", "info": "提示 info"}
 LIGHT_NAMES = {"red": "超时 overdue", "yellow": "临期 due soon", "green": "正常 in time", "none": "无时限 no limit"}
-SOURCE_NAMES = {"alert": "告警 alert", "report": "上报 report"}
+SOURCE_NAMES = {"alert": "告警 alert", "report": "上报 report", "rootcause": "治理专项 root cause"}
 HEADER = (
     "编号 No.",
     "类别 Category",

@@ -9,7 +9,6 @@ it covers; which weeks went out is kept per area, so replicas and restarts send 
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -153,12 +152,11 @@ async def send_weekly(conn: Conn, rules: CaseRules, config: WeeklyReportConfig, 
                 continue
             report = await weekly_report(conn, rules, area["region_path"], week, now)
             link = f"{config.console_url or ''}/#/report/{week.isoformat()}"
-            payload = json.loads(json.dumps({"report": summary(report, link)}, default=str))
             await conn.execute(
                 "INSERT INTO outbox_events (event_type, region_path, payload) VALUES ($1, $2, $3)",
                 EVENT,
                 area["region_path"],
-                payload,
+                {"report": summary(report, link)},
             )
             sent += 1
     return sent

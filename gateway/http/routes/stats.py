@@ -128,7 +128,7 @@ async def get_indicators(request: web.Request, query: IndicatorQuery) -> web.Res
     query=IndicatorQuery,
 )
 async def get_indicators_csv(request: web.Request, query: IndicatorQuery) -> web.Response:
-    table = exports.indicator_table(await _indicators(request, query), request.app[RULES].categories)
+    table = await _indicator_table(request, query)
     return file_response(exports.to_csv(table), "csv", "indicators", request.app[CLOCK]())
 
 
@@ -139,8 +139,12 @@ async def get_indicators_csv(request: web.Request, query: IndicatorQuery) -> web
     query=IndicatorQuery,
 )
 async def get_indicators_xlsx(request: web.Request, query: IndicatorQuery) -> web.Response:
-    table = exports.indicator_table(await _indicators(request, query), request.app[RULES].categories)
+    table = await _indicator_table(request, query)
     return file_response(exports.to_xlsx(table, "考核指标 Indicators"), "xlsx", "indicators", request.app[CLOCK]())
+
+
+async def _indicator_table(request: web.Request, query: IndicatorQuery) -> list[list[Any]]:
+    return exports.indicator_table(await _indicators(request, query), request.app[RULES].categories)
 
 
 async def _indicators(request: web.Request, query: IndicatorQuery) -> dict[str, Any]:
@@ -169,8 +173,7 @@ async def get_weekly(request: web.Request, query: WeeklyQuery) -> web.Response:
     query=WeeklyQuery,
 )
 async def get_weekly_xlsx(request: web.Request, query: WeeklyQuery) -> web.Response:
-    rules = request.app[RULES]
-    tables = exports.weekly_tables(await _weekly(request, query), rules.categories, rules.calendar.timezone)
+    tables = await _weekly_tables(request, query)
     return file_response(exports.to_workbook(list(tables.values())), "xlsx", "weekly", request.app[CLOCK]())
 
 
@@ -181,10 +184,13 @@ async def get_weekly_xlsx(request: web.Request, query: WeeklyQuery) -> web.Respo
     query=WeeklySectionQuery,
 )
 async def get_weekly_csv(request: web.Request, query: WeeklySectionQuery) -> web.Response:
-    rules = request.app[RULES]
-    tables = exports.weekly_tables(await _weekly(request, query), rules.categories, rules.calendar.timezone)
-    _, table = tables[query.section]
+    _, table = (await _weekly_tables(request, query))[query.section]
     return file_response(exports.to_csv(table), "csv", f"weekly-{query.section}", request.app[CLOCK]())
+
+
+async def _weekly_tables(request: web.Request, query: WeeklyQuery) -> dict[str, tuple[str, list[list[Any]]]]:
+    rules = request.app[RULES]
+    return exports.weekly_tables(await _weekly(request, query), rules.categories, rules.calendar.timezone)
 
 
 async def _weekly(request: web.Request, query: WeeklyQuery) -> dict[str, Any]:

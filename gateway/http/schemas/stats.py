@@ -108,7 +108,8 @@ class ClusterQuery(QueryModel):
     since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 90 days before until")
     until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
     place: Literal["cell", "grid", "building"] = Field(
-        default="cell", description="within radius_m (cells of that size, neighbours merged), a grid, a building"
+        default="cell",
+        description="a cell of radius_m metres (cells stand alone, not merged with neighbours), a grid, a building",
     )
     radius_m: float = Field(default=100, ge=10, le=2000, description="the cell size for place=cell")
     by: Literal["category", "group"] = Field(default="category", description="one category, or its group")
