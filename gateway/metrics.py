@@ -10,6 +10,25 @@ ALERTS_RECEIVED = Counter(
 ALERTS_REJECTED = Counter(
     "wangge_gateway_alerts_rejected", "Alert messages rejected into the dead-letter table, by reason", ["reason"]
 )
+INTAKE = Counter(
+    "wangge_gateway_intake_cases",
+    "Cases opened, by channel (resident, open311, grid_worker, camera, sensor, edge, rootcause)",
+    ["channel"],
+)
+INTAKE_DUPLICATES = Counter(
+    "wangge_gateway_intake_duplicates", "Reports that joined an open case nearby instead of opening one", ["channel"]
+)
+INTAKE_REFUSED = Counter(
+    "wangge_gateway_intake_refused",
+    "Public and Open311 reports refused, by reason (rate_limited, invalid, outside_regions, photo, phone, api_key)",
+    ["reason"],
+)
+INTAKE_REGISTER = Histogram(
+    "wangge_gateway_intake_register_seconds",
+    "Time from a case's report to its 立案 (registration), by channel",
+    ["channel"],
+    buckets=(1, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+)
 TICKETS_OPENED = Counter("wangge_gateway_tickets_opened", "Tickets opened from alerts")
 TICKETS_REOPENED = Counter("wangge_gateway_tickets_reopened", "Closed tickets reopened by an alert in the window")
 ESCALATIONS = Counter("wangge_gateway_sla_escalations", "Tickets touched by the SLA job (overdue or escalated)")

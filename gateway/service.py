@@ -112,6 +112,7 @@ class Gateway:
             box,
             self._broker_hooks(),
             self.config.webhooks,
+            self.config.intake,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

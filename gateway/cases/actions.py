@@ -16,6 +16,7 @@ from wangge.gateway.cases.root_causes import SUPERVISORS
 from wangge.gateway.cases.root_causes import close_linked as close_linked_cases
 from wangge.gateway.cases.rules import ROOT_CAUSE, CaseRules
 from wangge.gateway.cases.tickets import fetch_ticket
+from wangge.gateway.metrics import INTAKE_REGISTER
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -73,6 +74,8 @@ async def apply_action(
             await conn.execute("UPDATE tickets SET department = $2 WHERE id = $1", ticket_id, department)
         elif ticket["department"] is None:
             raise CaseError(422, "no route matched this ticket: give a department")
+    if name == "register":
+        INTAKE_REGISTER.labels(ticket["channel"] or "unknown").observe((now - ticket["opened_at"]).total_seconds())
     if name == "false_alarm":
         await conn.execute("UPDATE tickets SET false_alarm_reason = $2 WHERE id = $1", ticket_id, note)
     if name == "supervise":

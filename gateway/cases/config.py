@@ -95,6 +95,14 @@ class WeeklyReportConfig(StrictModel):
         return _WEEKDAYS[self.weekday], time(int(hours), int(minutes))
 
 
+class DuplicatesConfig(StrictModel):
+    """A report of the same category this near an open case, within this time of its latest report, joins it."""
+
+    enabled: bool = True
+    distance_m: float = Field(default=50, gt=0, le=5000, description="metres from the open case's position")
+    window_h: float = Field(default=72, gt=0, le=24 * 365, description="hours since the case's latest report")
+
+
 class CasesConfig(StrictModel):
     timezone: str = "Asia/Shanghai"
     work_hours: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:30-18:00"], min_length=1)
@@ -115,6 +123,7 @@ class CasesConfig(StrictModel):
     sla: list[SlaConfig] = Field(default_factory=lambda: list(DEFAULT_SLA))
     routes: list[RouteConfig] = Field(default_factory=list)
     weekly_report: WeeklyReportConfig = Field(default_factory=WeeklyReportConfig)
+    duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig)
     root_cause_sla: SlaConfig = Field(
         default=DEFAULT_ROOT_CAUSE_SLA, description="治理专项: the time limits of root-cause cases (any category)"
     )

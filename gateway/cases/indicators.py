@@ -102,7 +102,7 @@ def _period_sql(current: bool, since: str, until: str, judged: str, key: str) ->
     return (
         f"SELECT {str(current).lower()} AS current, {key} AS key, {counts.replace('f.t', t)},"
         f" {stages.replace('f.t', t)} FROM ticket_facts f WHERE f.region_path LIKE $1 AND f.opened_at >= {since}"
-        f" AND f.opened_at < {until} AND f.source <> 'rootcause' GROUP BY 2"
+        f" AND f.opened_at < {until} AND f.source NOT IN ('rootcause', 'merged') GROUP BY 2"
     )
 
 

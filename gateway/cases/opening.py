@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from wangge.gateway.cases.deadlines import stage_clock
 from wangge.gateway.cases.events import Event, emit_many
 from wangge.gateway.cases.rules import CaseRules, route
+from wangge.gateway.metrics import INTAKE
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -39,9 +40,15 @@ UPDATE tickets t SET stage = u.stage, stage_started_at = $9, due_at = u.due_at, 
        lat = CASE WHEN u.fresh THEN coalesce(t.lat, (SELECT d.lat FROM devices d WHERE d.device_id = t.device_id))
                   ELSE t.lat END,
        lon = CASE WHEN u.fresh THEN coalesce(t.lon, (SELECT d.lon FROM devices d WHERE d.device_id = t.device_id))
-                  ELSE t.lon END
+                  ELSE t.lon END,
+       channel = CASE WHEN u.fresh AND t.channel IS NULL THEN coalesce(
+                     (SELECT a.payload->'source'->>'kind' FROM alerts a WHERE a.ticket_id = t.id
+                      ORDER BY a.started_at LIMIT 1),
+                     (SELECT d.kind FROM devices d WHERE d.device_id = t.device_id), 'sensor')
+                 ELSE t.channel END
 FROM u LEFT JOIN handling h ON h.start = u.region_id
 WHERE t.id = u.id
+RETURNING t.channel, u.fresh
 """
 
 # 类案: the same category at the same place (grid, or device when unplaced) N times in M days. A ticket counts
@@ -121,7 +128,9 @@ async def start_tickets(
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)
-    await conn.execute(_START, *cols, now)
+    for row in await conn.fetch(_START, *cols, now):
+        if row["fresh"] and row["channel"]:
+            INTAKE.labels(row["channel"]).inc()
     if opened:
         since = now - timedelta(days=rules.recurring_days)
         await conn.execute(_RECURRING, list(opened), since, rules.recurring_count, rules.recurring_days)

@@ -89,8 +89,8 @@ async def open_root_cause(
     place = await _place_columns(conn, spec, principal.scope)
     root: int = await conn.fetchval(
         "INSERT INTO tickets (correlation_key, state, category, severity, title, description, source, region_path,"
-        " reported_by, opened_at, updated_at)"
-        " VALUES ('rootcause/' || gen_random_uuid(), 'registered', $1, 'major', $2, $3, $4, $5, $6, $7, $7)"
+        " reported_by, opened_at, updated_at, channel)"
+        " VALUES ('rootcause/' || gen_random_uuid(), 'registered', $1, 'major', $2, $3, $4, $5, $6, $7, $7, $4)"
         " RETURNING id",
         spec.category,
         (title or "").strip() or "治理专项",

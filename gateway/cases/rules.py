@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
 from wangge.gateway.cases.calendar import WorkCalendar
 from wangge.gateway.cases.categories import Catalogue
-from wangge.gateway.cases.config import CasesConfig, RouteConfig
+from wangge.gateway.cases.config import CasesConfig, DuplicatesConfig, RouteConfig
 from wangge.gateway.cases.sla import SlaPolicy, pick_policy
 
 ROOT_CAUSE = "rootcause"  # tickets.source of a 治理专项
@@ -27,6 +27,7 @@ class CaseRules:
     token_hours: float
     categories: Catalogue
     root_cause_policy: SlaPolicy
+    duplicates: DuplicatesConfig = field(default_factory=DuplicatesConfig)
 
     @classmethod
     def from_config(cls, config: CasesConfig) -> CaseRules:
@@ -42,6 +43,7 @@ class CaseRules:
             token_hours=config.token_hours,
             categories=config.catalogue(),
             root_cause_policy=config.root_cause_sla.policy(),
+            duplicates=config.duplicates,
         )
 
     def policy_for(self, category: str, source: str) -> SlaPolicy | None:

@@ -95,6 +95,8 @@ async def _summary(conn: Conn, scope: str, now: datetime, since: datetime, until
         *args,
     )
 
+    channels = await _by_channel(conn, args)
+
     def rates(rows: list[Any], key: str) -> list[dict[str, Any]]:
         return [
             {
@@ -118,6 +120,7 @@ async def _summary(conn: Conn, scope: str, now: datetime, since: datetime, until
         "stage_seconds": {
             r["state"]: {"mean": float(r["mean_s"]), "p90": float(r["p90_s"]), "n": r["n"]} for r in stages
         },
+        "by_channel": channels,
         "false_alarms": [
             {
                 "rule_id": r["rule_id"],
@@ -129,6 +132,49 @@ async def _summary(conn: Conn, scope: str, now: datetime, since: datetime, until
             for r in false_alarms
         ],
     }
+
+
+# Intake per channel: cases opened (not merged away), how long they waited for 立案, and for people's channels
+# the reports, those that joined an open case nearby when they came in, and cases merged by hand.
+_CHANNEL_CASES = """
+SELECT coalesce(t.channel, 'unknown') AS channel, count(*) FILTER (WHERE t.merged_into IS NULL) AS cases,
+       count(*) FILTER (WHERE t.merged_into IS NOT NULL) AS merged, count(f.registered_at) AS registered,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM f.registered_at - t.opened_at))
+           FILTER (WHERE f.registered_at IS NOT NULL) AS register_median_s
+FROM tickets t LEFT JOIN ticket_facts f ON f.ticket_id = t.id
+WHERE t.region_path LIKE $1 AND t.opened_at >= $2 AND t.opened_at < $3 AND t.source <> 'rootcause'
+GROUP BY 1
+"""
+_CHANNEL_REPORTS = """
+SELECT p.channel, count(*) AS reports, count(*) FILTER (WHERE e.kind = 'ticket.reported_again') AS joined
+FROM ticket_reports p JOIN tickets t ON t.id = p.ticket_id LEFT JOIN ticket_events e ON e.id = p.event_id
+WHERE t.region_path LIKE $1 AND p.at >= $2 AND p.at < $3
+GROUP BY 1
+"""
+
+
+async def _by_channel(conn: Conn, args: tuple[str, datetime, datetime]) -> list[dict[str, Any]]:
+    cases = {r["channel"]: r for r in await conn.fetch(_CHANNEL_CASES, *args)}
+    reports = {r["channel"]: r for r in await conn.fetch(_CHANNEL_REPORTS, *args)}
+    out = []
+    for channel in sorted(set(cases) | set(reports)):
+        c, p = cases.get(channel), reports.get(channel)
+        n_reports = p["reports"] if p else (c["cases"] if c else 0)
+        joined, merged = (p["joined"] if p else 0), (c["merged"] if c else 0)
+        median = c["register_median_s"] if c else None
+        out.append(
+            {
+                "channel": channel,
+                "cases": c["cases"] if c else 0,
+                "reports": n_reports,
+                "joined": joined,
+                "merged": merged,
+                "duplicate_share": round((joined + merged) / n_reports, 4) if n_reports else None,
+                "registered": c["registered"] if c else 0,
+                "register_median_s": None if median is None else float(median),
+            }
+        )
+    return out
 
 
 SERIES_SQL = """

@@ -35,7 +35,7 @@ TICKET_COLUMNS = (
     " t.first_alert_at, t.last_alert_at, t.region_path, t.lat, t.lon, t.department, t.matter, t.stage,"
     " t.stage_started_at, t.due_at, t.yellow_at, t.escalation_level, t.supervised, t.was_overdue,"
     " t.false_alarm_reason, t.recurring_of, t.reported_by, t.rating, t.rating_comment, t.reopen_count,"
-    " t.extension_requested, t.extension_count, t.root_cause_id,"
+    " t.extension_requested, t.extension_count, t.root_cause_id, t.channel, t.reporters, t.merged_into,"
     " r.code AS region_code, r.name AS region_name, h.code AS handling_region_code, h.name AS handling_region_name"
 )
 

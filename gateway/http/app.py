@@ -24,9 +24,11 @@ from wangge.gateway.http.context import (
     CLOCK,
     CONSOLE,
     INGEST,
+    KEY_RING,
     LOGIN_THROTTLE,
     OPENAPI_TEXT,
     POOL,
+    PUBLIC_INTAKE,
     READY_CHECKS,
     RULES,
     SECRET_BOX,
@@ -45,6 +47,9 @@ from wangge.gateway.http.middleware import (
 from wangge.gateway.http.openapi import document_text
 from wangge.gateway.http.routes import ALL
 from wangge.gateway.ingest.config import IngestConfig
+from wangge.gateway.intake.config import IntakeConfig
+from wangge.gateway.intake.keys import KeyRing
+from wangge.gateway.intake.public import PublicIntake
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 
@@ -91,6 +96,7 @@ def create_app(
     secret_box: SecretBox | None = None,
     broker_hooks: BrokerHooks | None = None,
     webhooks: WebhooksConfig | None = None,
+    intake: IntakeConfig | PublicIntake | None = None,
 ) -> web.Application:
     """The API, console and health pages. Without `secret_box`, webhook secrets are sealed with a key that lives
     only as long as this app (tests that make no deliveries)."""
@@ -109,11 +115,16 @@ def create_app(
     app[BROKER_HOOKS] = broker_hooks or BrokerHooks()
     app[WEBHOOKS] = webhooks or WebhooksConfig()
     app[SECRET_BOX] = secret_box or SecretBox(env_keys=Fernet.generate_key().decode())
+    app[PUBLIC_INTAKE] = (
+        intake if isinstance(intake, PublicIntake) else PublicIntake.from_config(intake or IntakeConfig())
+    )
+    app[KEY_RING] = KeyRing()
     app[LOGIN_THROTTLE] = LoginThrottle.with_check_rate(app[ACCOUNTS].password_checks_per_s)
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")
     app.router.add_get("/", _static("static/index.html", "text/html"))
     app.router.add_get("/progress.html", _static("static/progress.html", "text/html"))
+    app.router.add_get("/report.html", _static("static/report.html", "text/html"))
     app.router.add_static("/static/", str(static), append_version=False)
     public = set()
     for table in ALL:

@@ -18,6 +18,8 @@ from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.console.live import OutboxSignal
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.ingest.config import IngestConfig
+from wangge.gateway.intake.keys import KeyRing
+from wangge.gateway.intake.public import PublicIntake
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 
@@ -33,6 +35,8 @@ INGEST = web.AppKey("ingest", IngestConfig)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 READY_CHECKS: web.AppKey[dict[str, Callable[[], bool]]] = web.AppKey("ready_checks")
 SIGNAL = web.AppKey("outbox_signal", OutboxSignal)
+PUBLIC_INTAKE = web.AppKey("public_intake", PublicIntake)
+KEY_RING = web.AppKey("key_ring", KeyRing)
 OPENAPI_TEXT = web.AppKey("openapi_text", str)  # generated once from the route table when the app is made
 
 

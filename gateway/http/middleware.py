@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -104,7 +105,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except ProblemError as exc:
         return exc.response()
     except CaseError as exc:
-        return problem(exc.status, _TITLES.get(exc.status, "Error"), str(exc), **exc.extra)
+        wait = exc.extra.get("retry_after")
+        headers = {"Retry-After": str(max(1, math.ceil(wait)))} if isinstance(wait, int | float) else None
+        return problem(exc.status, _TITLES.get(exc.status, "Error"), str(exc), headers, **exc.extra)
     except AccountError as exc:
         return problem(exc.status, _TITLES.get(exc.status, "Error"), str(exc))
     except web.HTTPException as exc:

@@ -133,7 +133,7 @@ async def _case(
     point: tuple[float, float],
 ) -> None:
     """One case from its report through the steps its fate allows before `now`."""
-    ticket, token = await create_report(
+    submitted = await create_report(
         conn,
         rules,
         admin,
@@ -143,6 +143,9 @@ async def _case(
         lat=point[0],
         lon=point[1],
     )
+    if submitted.duplicate:  # joined an open case at the same place: that case walks its own way
+        return
+    ticket, token = submitted.ticket_id, submitted.token
     at = opened
 
     async def step(name: str, hours: tuple[float, float], **more: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from wangge.gateway.accounts.principal import ROLES
-from wangge.gateway.cases.reports import create_report, progress, rate
+from wangge.gateway.cases.reports import create_report, progress, progress_links, rate
 from wangge.gateway.cases.tickets import fetch_ticket
 from wangge.gateway.http.context import CLOCK, POOL, RULES, principal_of, require_role
 from wangge.gateway.http.responses import json_response
@@ -17,7 +17,7 @@ from wangge.gateway.http.schemas.reports import (
     ReportCreated,
     ReportRequest,
 )
-from wangge.gateway.http.spec import Body, RouteTable, json_reply
+from wangge.gateway.http.spec import Body, Reply, RouteTable, json_reply
 
 routes = RouteTable("reports")
 
@@ -25,7 +25,10 @@ routes = RouteTable("reports")
 @routes.post(
     "/api/v1/reports",
     summary="One-tap report (一键上报) → ticket and a resident progress token",
-    replies=json_reply(ReportCreated, 201, "the ticket it opened"),
+    replies=(
+        Reply(201, "the ticket it opened", ReportCreated),
+        Reply(200, "an open case nearby of the same category: the report joined it", ReportCreated),
+    ),
     body=Body(ReportRequest, error_detail="the report is incomplete", max_bytes=32 * 1024 * 1024),
     errors=(400, 401, 403, 413, 415, 422),
 )
@@ -34,7 +37,7 @@ async def report(request: web.Request, body: ReportRequest) -> web.Response:
     require_role(principal, ROLES)
     now = request.app[CLOCK]()
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        ticket_id, token = await create_report(
+        submitted = await create_report(
             conn,
             request.app[RULES],
             principal,
@@ -46,11 +49,10 @@ async def report(request: web.Request, body: ReportRequest) -> web.Response:
             severity=body.severity,
             photos=[p.decoded() for p in body.photos or []],
         )
-        row = await fetch_ticket(conn, principal, ticket_id, now)
+        row = await fetch_ticket(conn, principal, submitted.ticket_id, now)
     out = dict(row)
-    out["progress_token"] = token
-    out["progress_url"] = f"/progress.html#{token}"
-    return json_response(out, status=201)
+    out.update(progress_links(submitted))
+    return json_response(out, status=200 if submitted.duplicate else 201)
 
 
 @routes.get(

@@ -29,8 +29,9 @@ class ReportRequest(BodyModel):
 
 
 class ReportCreated(Ticket):
-    progress_token: str = Field(description="the resident's link token, shown once")
+    progress_token: str = Field(description="the reporter's link token, shown once")
     progress_url: str
+    duplicate: bool = Field(description="true: an open case of the category nearby was joined, not a new one opened")
 
 
 class ProgressPath(PathModel):
@@ -58,6 +59,7 @@ class Progress(Out):
     closed_at: datetime | None
     rating: str | None
     rating_comment: str | None
+    reporters: int = Field(description="how many people reported this case")
     history: list[ProgressStep]
     can_rate: bool
 

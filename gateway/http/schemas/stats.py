@@ -65,6 +65,17 @@ class FalseAlarms(Out):
     rate: float
 
 
+class ChannelIntake(Out):
+    channel: str = Field(description="resident, open311, grid_worker, camera, sensor, edge")
+    cases: int = Field(description="cases it opened in the period (not merged into another)")
+    reports: int = Field(description="people's reports in the period; for alerts, the cases")
+    joined: int = Field(description="reports that joined an open case nearby as they came in")
+    merged: int = Field(description="cases merged into another by an operator")
+    duplicate_share: float | None = Field(description="(joined + merged) / reports")
+    registered: int
+    register_median_s: float | None = Field(description="median time from report to 立案")
+
+
 class Summary(Out):
     since: datetime
     until: datetime
@@ -73,6 +84,7 @@ class Summary(Out):
     by_region: list[RegionRates]
     by_category: list[CategoryRates]
     stage_seconds: dict[str, StageSeconds]
+    by_channel: list[ChannelIntake] = Field(description="intake per channel")
     false_alarms: list[FalseAlarms]
 
 

@@ -67,6 +67,9 @@ class Ticket(Out):
     extension_requested: str | None = Field(description="延期: the extra time asked for, pending a decision")
     extension_count: int = Field(description="extensions granted so far")
     root_cause_id: int | None = Field(description="治理专项: the root-cause case this case is linked to")
+    channel: str | None = Field(description="how it came in: resident, open311, grid_worker, camera, sensor, edge")
+    reporters: int = Field(description="people who reported it (duplicates joined it instead of opening cases)")
+    merged_into: int | None = Field(description="the case this one was merged into (then it is cancelled)")
     region_code: str | None
     region_name: str | None
     handling_region_code: str | None

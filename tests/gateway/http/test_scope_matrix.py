@@ -61,6 +61,10 @@ def bodies(objects: dict[str, Any]) -> dict[tuple[str, str], Any]:
         ("PATCH", "/api/v1/users/{username}"): {"disabled": True},
         ("POST", "/api/v1/users/{username}/password"): {"password": "another-password-1"},
         ("POST", "/api/v1/tickets/{id}/actions"): {"action": "comment", "note": "mine?"},
+        ("POST", "/api/v1/tickets/{id}/merge"): {"source": objects["ticket"]},
+        ("POST", "/api/v1/tickets/{id}/reports/{report_id}/split"): {},
+        ("POST", "/api/v1/open311/keys"): {"name": "x", "region": w.COMMUNITY_1},
+        ("DELETE", "/api/v1/open311/keys/{id}"): None,
         ("POST", "/api/v1/reports"): {
             "category": "public_facilities.manhole_cover",
             "text": "here",
@@ -106,6 +110,7 @@ def fill(path: str, o: dict[str, Any]) -> str:
         "/api/v1/tokens/": o["token_id"],
         "/api/v1/webhooks/subscriptions/": o["subscription"],
         "/api/v1/webhooks/deliveries/": o["delivery"],
+        "/api/v1/open311/keys/": 1,
     }
     for prefix, value in ids.items():
         if path.startswith(prefix):
@@ -115,6 +120,7 @@ def fill(path: str, o: dict[str, Any]) -> str:
         "edge_id": "demo-estate",
         "alert_id": o["alert_id"],
         "device_id": "underpass-gauge-1",
+        "report_id": 1,
     }
     path = re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), path)
     assert "{" not in path, f"say how to reach {path} in test_scope_matrix.fill"
@@ -133,6 +139,8 @@ async def snapshot_of_area(pool: Any) -> list[Any]:
             "SELECT id, revoked_at, expires_at FROM api_tokens ORDER BY id",
             "SELECT id, name, url, enabled, region_path, secret_sealed FROM webhook_subscriptions ORDER BY id",
             "SELECT id, state, attempts FROM webhook_deliveries ORDER BY id",
+            "SELECT id, ticket_id FROM ticket_reports ORDER BY id",
+            "SELECT id, revoked_at FROM open311_keys ORDER BY id",
         )
     ]
 

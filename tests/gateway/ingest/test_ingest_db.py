@@ -56,6 +56,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0013_ticket_facts.sql",
             "0014_root_causes.sql",
             "0015_weekly_reports.sql",
+            "0016_public_intake.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

@@ -47,6 +47,7 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
             "0013_ticket_facts.sql",
             "0014_root_causes.sql",
             "0015_weekly_reports.sql",
+            "0016_public_intake.sql",
         ]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2

@@ -409,6 +409,8 @@ async function ticketView(main, id) {
       ["detail.department", tk.department || "—"], ["detail.due", fmtTime(tk.due_at)], ["col.opened", fmtTime(tk.opened_at)],
       ["detail.escalation", String(tk.escalation_level)], ["detail.supervised", tk.supervised ? "✔" : "—"],
       ...(tk.extension_requested ? [["detail.extension_pending", tk.extension_requested]] : []),
+      ...(tk.channel ? [["rep.channel", t(`chan.${tk.channel}`)]] : []),
+      ...(tk.reporters > 1 ? [["detail.reporters", el("span", { id: "reporters" }, String(tk.reporters))]] : []),
       ...(tk.root_cause_id ? [["root.of", el("a", { href: `#/ticket/${tk.root_cause_id}`, id: "root-cause-link" }, `#${tk.root_cause_id}`)]] : [])]
       .flatMap(([k, v]) => [el("dt", {}, t(k)), el("dd", {}, v)]));
   const left = el("div"); const right = el("div");
@@ -439,6 +441,7 @@ async function ticketView(main, id) {
     snapBox.append(box);
   }
 
+  if (tk.source === "report" && OFFICE.includes(state.config.user.role)) left.append(await reportsSection(tk));
   left.append(el("section", { id: "alerts" }, el("h2", {}, t("detail.alerts")),
     el("ol", { class: "timeline" }, tk.alerts.map((a) => el("li", {},
       el("strong", { class: `sev-${a.severity}` }, t(`severity.${a.severity}`)), " ", a.title, el("br"),
@@ -450,6 +453,7 @@ async function ticketView(main, id) {
       el("td", {}, e.note || "")))))));
 
   right.append(el("section", { id: "actions" }, el("h2", {}, t("detail.actions")), actionsPanel(tk)));
+  if (!tk.closed_at && OFFICE.includes(state.config.user.role)) right.append(mergeForm(tk));
   right.append(el("section", {}, el("h2", {}, t("detail.facts")), facts));
   if (tk.lat !== null && tk.lon !== null && window.L) {
     const box = el("div", { class: "mini-map", id: "ticket-map" });
@@ -467,6 +471,37 @@ async function ticketView(main, id) {
   head.append(" ", stale);
   const reload = debounce(() => { if ($("#actions form.action-form")) stale.hidden = false; else route(); }, 300);
   return { leave, onEvent: (evt) => { if (String(evt.ticket_id) === String(tk.id)) reload(); } };
+}
+
+// The people who reported a case (a duplicate joins the case instead of opening one), and a wrong merge undone.
+async function reportsSection(tk) {
+  const { items } = await api(`/api/v1/tickets/${tk.id}/reports`);
+  const error = el("p", { class: "error", role: "alert" });
+  const split = async (report) => {
+    try {
+      const done = await api(`/api/v1/tickets/${tk.id}/reports/${report.id}/split`, { method: "POST", body: {} });
+      location.hash = `#/ticket/${done.ticket_id}`;
+    } catch (err) { error.textContent = err.message; }
+  };
+  return el("section", { id: "reports" }, el("h2", {}, `${t("rep.title")} (${items.length})`),
+    el("table", {}, el("tbody", {}, items.map((r) => el("tr", { dataset: { reportId: r.id } },
+      el("td", {}, fmtTime(r.at)), el("td", {}, t(`chan.${r.channel}`)), el("td", {}, r.description, r.address ? ` · ${r.address}` : ""),
+      el("td", {}, r.phone || "—"),
+      el("td", {}, items.length > 1 && !tk.closed_at ? el("button", { type: "button", class: "split", onclick: () => split(r) }, t("rep.split")) : ""))))),
+    error);
+}
+
+function mergeForm(tk) {
+  const error = el("p", { class: "error", role: "alert" });
+  const input = el("input", { name: "source", type: "number", min: 1, required: true });
+  const form = el("form", { id: "merge-form", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api(`/api/v1/tickets/${tk.id}/merge`, { method: "POST", body: { source: Number(input.value) } });
+      route();
+    } catch (err) { error.textContent = err.message; }
+  } }, el("label", {}, t("rep.merge_id"), input), el("button", { type: "submit" }, t("rep.merge_go")), error);
+  return el("section", { id: "merge" }, el("h2", {}, t("rep.merge")), form);
 }
 
 function geometrySvg(geometry) {
@@ -736,8 +771,19 @@ async function statsView(main, arg) {
     card("chart-regions", `${t("stats.regions")} (${t("stats.created")} / ${t("stats.closed")})`, regions.length ? barChart(regions) : none()),
     card("chart-rates", `${t("stats.rates")} (${t("stats.closure")} / ${t("stats.ontime")})`, rates.length ? barChart(rates, 1) : none()),
     card("chart-false", t("stats.false"), falses.length ? barChart(falses, 1) : none())),
+    intakeTable(sum.by_channel, pct),
     indicatorTable(ind, period, pct));
   return {};
+}
+
+// Intake per channel: how cases came in, how many reports were duplicates, how long they waited for 立案.
+function intakeTable(rows, pct) {
+  const head = ["rep.channel", "stats.cases", "stats.reports", "stats.dup_share", "stats.register_median"];
+  return el("section", { id: "intake" }, el("h2", {}, t("stats.intake")),
+    el("table", { class: "grid" }, el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, t(h))))),
+      el("tbody", {}, rows.map((r) => el("tr", { dataset: { channel: r.channel } },
+        el("td", {}, t(`chan.${r.channel}`)), el("td", {}, String(r.cases)), el("td", {}, String(r.reports)),
+        el("td", {}, pct(r.duplicate_share)), el("td", {}, r.register_median_s === null ? "—" : duration(r.register_median_s * 1000)))))));
 }
 
 // ---------------------------------------------------------------- 周报 (printable)

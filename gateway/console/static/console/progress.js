@@ -23,6 +23,7 @@ async function load() {
   const kind = line(`${c.category_name.zh} · ${c.category_name.en}`); kind.id = "case-category";
   const st = line(`${STATES[c.state] || c.state}`); st.id = "case-state"; st.dataset.state = c.state;
   box.replaceChildren(head, kind, st, list);
+  if (c.reporters > 1) { const n = line(`共 ${c.reporters} 人报告 · reported by ${c.reporters} people`); n.id = "case-reporters"; box.append(n); }
   if (c.rating) box.append(line(`您的评价 · Your rating: ${RATINGS[c.rating] || c.rating}`));
   form.hidden = !c.can_rate || !!c.rating;
   document.body.dataset.ready = "progress";
