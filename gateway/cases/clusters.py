@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from wangge.gateway.cases.regions import METRES_PER_DEGREE
 from wangge.gateway.storage.paths import subtree
 from wangge.gateway.storage.pool import custom_plans
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
 Place = Literal["cell", "grid", "building"]
-METRES_PER_DEGREE = 111_320.0
 SAMPLE = 20  # ticket ids returned per cluster, newest first (the drill-down)
 
 _CATEGORY = "CASE WHEN $5 THEN split_part(t.category, '.', 1) ELSE t.category END"

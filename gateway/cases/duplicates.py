@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.cases.events import emit
+from wangge.gateway.cases.regions import METRES_PER_DEGREE
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.cases.tickets import fetch_ticket
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
 
-METRES_PER_DEGREE = 111_320.0
 OFFICE_ROLES = frozenset({"admin", "supervisor", "operator"})
 
 # An open case of the category within a box around the point (the index's range), then the nearest inside the

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.cases.deadlines import stage_clock
 from wangge.gateway.cases.events import Event, emit_many
+from wangge.gateway.cases.regions import METRES_PER_DEGREE
 from wangge.gateway.cases.rules import CaseRules, route
-from wangge.gateway.metrics import INTAKE
+from wangge.gateway.metrics import INTAKE, INTAKE_DUPLICATES
 
 if TYPE_CHECKING:
     from wangge.gateway.storage.pool import Conn
@@ -48,7 +49,7 @@ UPDATE tickets t SET stage = u.stage, stage_started_at = $9, due_at = u.due_at, 
                  ELSE t.channel END
 FROM u LEFT JOIN handling h ON h.start = u.region_id
 WHERE t.id = u.id
-RETURNING t.channel, u.fresh
+RETURNING t.id, t.channel, u.fresh
 """
 
 # 类案: the same category at the same place (grid, or device when unplaced) N times in M days. A ticket counts
@@ -100,14 +101,86 @@ SELECT l.root, $2::timestamptz, 'system', 'root_cause.case_added', jsonb_build_o
 """
 
 
+# Duplicates among alerts: each new alert ticket with a position and the open case of its category nearest to it
+# within the distance, reported within the window — an older case, or a new one of this batch with a smaller id
+# (so of two smoke detectors set off by one fire, the second joins the first).
+_NEAREST_FOR_ALERTS = """
+SELECT DISTINCT ON (f.id) f.id, o.id AS into_id,
+       sqrt(power((o.lon - f.lon) * $4::double precision * cos(radians(f.lat)), 2) + power((o.lat - f.lat) * $4::double precision, 2)) AS metres
+FROM tickets f
+JOIN tickets o ON o.closed_at IS NULL AND o.lat IS NOT NULL AND o.category = f.category
+ AND o.lat BETWEEN f.lat - $2::double precision / $4::double precision AND f.lat + $2::double precision / $4::double precision
+ AND o.lon BETWEEN f.lon - $2::double precision / ($4::double precision * greatest(cos(radians(f.lat)), 1e-6))
+               AND f.lon + $2::double precision / ($4::double precision * greatest(cos(radians(f.lat)), 1e-6))
+ AND o.source <> 'rootcause' AND o.merged_into IS NULL AND o.correlation_key <> f.correlation_key
+ AND coalesce(o.last_reported_at, o.opened_at) >= $3::timestamptz
+ AND (o.id < f.id OR NOT o.id = ANY($1::bigint[]))
+WHERE f.id = ANY($1::bigint[]) AND f.source = 'alert' AND f.lat IS NOT NULL
+  AND sqrt(power((o.lon - f.lon) * $4::double precision * cos(radians(f.lat)), 2) + power((o.lat - f.lat) * $4::double precision, 2)) <= $2::double precision
+ORDER BY f.id, 3, o.id
+"""
+
+# The joining tickets' alerts, counts and history move to the case they join; each is cancelled as merged.
+_JOIN = """
+WITH j AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::double precision[]) AS j(src, dst, metres)),
+moved AS (UPDATE alerts a SET ticket_id = j.dst FROM j WHERE a.ticket_id = j.src RETURNING a.ticket_id),
+src AS (SELECT t.id, t.state, t.alert_count, t.active_alerts, t.last_alert_at, t.severity FROM tickets t
+        JOIN j ON j.src = t.id),
+grown AS (
+    UPDATE tickets t SET alert_count = t.alert_count + g.alerts, active_alerts = t.active_alerts + g.active,
+           last_alert_at = greatest(t.last_alert_at, g.last_at), last_reported_at = $4, updated_at = $4,
+           severity = CASE WHEN wangge_severity_rank(g.severity) > wangge_severity_rank(t.severity) THEN g.severity
+                           ELSE t.severity END
+    FROM (SELECT j.dst, sum(s.alert_count)::int AS alerts, sum(s.active_alerts)::int AS active,
+                 max(s.last_alert_at) AS last_at,
+                 (array_agg(s.severity ORDER BY wangge_severity_rank(s.severity) DESC))[1] AS severity
+          FROM j JOIN src s ON s.id = j.src GROUP BY j.dst) g
+    WHERE t.id = g.dst RETURNING t.id
+),
+cancelled AS (
+    UPDATE tickets t SET state = 'cancelled', closed_at = $4, merged_into = j.dst, alert_count = 0,
+           active_alerts = 0, stage = NULL, due_at = NULL, yellow_at = NULL, updated_at = $4
+    FROM j WHERE t.id = j.src RETURNING t.id
+)
+INSERT INTO ticket_events (ticket_id, at, actor, kind, from_state, to_state, note, data)
+SELECT j.src, $4, 'system', 'ticket.merged_into', s.state, 'cancelled', 'an open case of this category is nearby',
+       jsonb_build_object('into', j.dst, 'metres', round(j.metres::numeric, 1))
+FROM j JOIN src s ON s.id = j.src
+UNION ALL
+SELECT j.dst, $4, 'system', 'ticket.merged', NULL, NULL, 'an alert nearby joined this case',
+       jsonb_build_object('from', j.src, 'metres', round(j.metres::numeric, 1))
+FROM j
+"""
+
+
+async def join_nearby_alerts(conn: Conn, rules: CaseRules, opened: Sequence[int], now: datetime) -> dict[int, int]:
+    """New alert tickets that duplicate an open case nearby join it; returns {joining ticket: case joined}."""
+    cfg = rules.duplicates
+    if not cfg.enabled or not opened:
+        return {}
+    rows = await conn.fetch(
+        _NEAREST_FOR_ALERTS, list(opened), cfg.distance_m, now - timedelta(hours=cfg.window_h), METRES_PER_DEGREE
+    )
+    nearest = {r["id"]: (r["into_id"], float(r["metres"])) for r in rows}
+    joined: dict[int, int] = {}
+    for ticket in sorted(nearest):  # a new ticket that joined another of this batch passes its case on
+        target, _ = nearest[ticket]
+        joined[ticket] = joined.get(target, target)
+    if joined:
+        src = list(joined)
+        await conn.execute(_JOIN, src, [joined[t] for t in src], [nearest[t][1] for t in src], now)
+    return joined
+
+
 async def start_tickets(
     conn: Conn, rules: CaseRules, opened: Sequence[int], reopened: Sequence[int], now: datetime
-) -> None:
+) -> dict[int, int]:
     """Deadlines for tickets just opened or reopened; for the opened ones routing, the handling region, the
-    device's position and recurrence too."""
+    device's position and recurrence too. A new alert ticket that duplicates an open case nearby joins it;
+    returns those {joining ticket: case joined}."""
     ids = [*opened, *reopened]
     if not ids:
-        return
+        return {}
     fresh = set(opened)
     rows = await conn.fetch(
         "SELECT id, state, category, source, region_id, region_path FROM tickets WHERE id = ANY($1::bigint[])", ids
@@ -128,13 +201,17 @@ async def start_tickets(
         )
         for col, value in zip(cols, values, strict=True):
             col.append(value)
-    for row in await conn.fetch(_START, *cols, now):
-        if row["fresh"] and row["channel"]:
-            INTAKE.labels(row["channel"]).inc()
-    if opened:
+    channels = {row["id"]: row["channel"] for row in await conn.fetch(_START, *cols, now) if row["fresh"]}
+    joined = await join_nearby_alerts(conn, rules, opened, now)
+    for ticket, channel in channels.items():
+        if channel:
+            (INTAKE_DUPLICATES if ticket in joined else INTAKE).labels(channel).inc()
+    cases = [t for t in opened if t not in joined]
+    if cases:
         since = now - timedelta(days=rules.recurring_days)
-        await conn.execute(_RECURRING, list(opened), since, rules.recurring_count, rules.recurring_days)
-        await conn.execute(_ATTACH, list(opened), now)
+        await conn.execute(_RECURRING, cases, since, rules.recurring_count, rules.recurring_days)
+        await conn.execute(_ATTACH, cases, now)
+    return joined
 
 
 async def after_ingest(
@@ -143,12 +220,18 @@ async def after_ingest(
     """Start what a batch of alerts opened or reopened, and announce every stored alert event on its ticket."""
     opened = [t for o, t in zip(outcomes, tickets, strict=True) if o == "opened" and t is not None]
     reopened = [t for o, t in zip(outcomes, tickets, strict=True) if o == "reopened" and t is not None]
-    await start_tickets(conn, rules, opened, reopened, now)
+    joined = await start_tickets(conn, rules, opened, reopened, now)
     events: list[Event] = []
+    announced: set[int] = set()
     for outcome, ticket in zip(outcomes, tickets, strict=True):
         if ticket is None or outcome == "duplicate":
             continue
-        if outcome == "opened":
+        if ticket in joined:  # its alerts are the case's it joined now
+            if ticket not in announced:
+                announced.add(ticket)
+                events.append(("ticket.updated", joined[ticket], {"change": "alert joined", "from": ticket}))
+            ticket = joined[ticket]
+        elif outcome == "opened":
             events.append(("ticket.created", ticket, {}))
         elif outcome == "reopened":
             events.append(("ticket.updated", ticket, {"change": "reopened"}))

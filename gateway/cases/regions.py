@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+METRES_PER_DEGREE = 111_320.0  # of latitude (and of longitude at the equator): distances at a city's scale
+
 LEVELS = ("district", "street", "community", "grid")
 _CODE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 Ring = list[tuple[float, float]]
