@@ -76,12 +76,17 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    from wangge.gateway.intake.phone import SmsKeyMissing, sender_for
     from wangge.gateway.service import run_gateway
 
     try:
         config = configfile.load(GatewayConfig, Path(args.config) if args.config else None)
+        sender_for(config.intake.phone)  # a secret the environment must hold: said before anything starts
     except configfile.ConfigError as exc:
         return _report(exc)
+    except SmsKeyMissing as exc:
+        print(f"wangge gateway: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     asyncio.run(run_gateway(config))
     return 0
 

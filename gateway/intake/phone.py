@@ -81,11 +81,15 @@ class HttpSender:
             raise CaseError(503, f"the SMS gateway cannot be reached ({type(exc).__name__}); try again later") from None
 
 
+class SmsKeyMissing(ValueError):
+    """The http sender's signing key is not in the environment: the gateway does not start without it."""
+
+
 def sender_for(config: PhoneConfig) -> SmsSender:
     if config.sender == "http":
         secret = os.environ.get(config.sms_secret_env, "")
         if not secret:
-            raise ValueError(f"intake.phone.sender http needs the signing key in ${config.sms_secret_env}")
+            raise SmsKeyMissing(f"intake.phone.sender http needs the SMS signing key in ${config.sms_secret_env}")
         assert config.sms_url is not None  # the config's validator says so
         return HttpSender(config.sms_url, secret.encode())
     return LogSender()

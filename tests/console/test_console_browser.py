@@ -191,7 +191,11 @@ def test_the_feed_resumes_after_a_network_blip_without_losing_events(
         context.set_offline(True)
         page.evaluate("window.dispatchEvent(new Event('offline'))")
         page.wait_for_function("document.body.dataset.live === 'off'", timeout=20000)
-        missed = [publish_alert(mosquitto, title=f"missed-{i}", rule_id=f"r{i}") for i in range(3)]
+        # Three other problems at the gauge (another kind each, so three cases of their own, not one joined case).
+        missed = [
+            publish_alert(mosquitto, title=f"missed-{i}", rule_id=f"r{i}", category=f"devices.test_{i}")
+            for i in range(3)
+        ]
         wait_until(lambda: len(gw.sql("SELECT 1 FROM alerts")) == 4, 15, "the missed alerts stored")
         context.set_offline(False)
         page.wait_for_function("document.body.dataset.live === 'on'", timeout=30000)

@@ -101,6 +101,40 @@ def test_a_resident_reports_from_a_phone_a_neighbour_joins_and_the_result_is_rat
         neighbour.wait_for_function("document.body.dataset.ready === 'progress'")
         assert neighbour.locator("#case-reporters").inner_text().startswith("共 2 人报告")
 
+        # The operator splits the neighbour's report out (a different lane after all), then merges it back.
+        office.goto(f"{gw.base}/#/ticket/{case['id']}")
+        office.wait_for_function(f"document.querySelector('#ticket-title')?.dataset.ticketId === '{case['id']}'")
+        wait_for_view(office, "ticket")
+        assert office.locator("#reports tbody tr").count() == 2
+        office.locator("#reports tbody tr").nth(1).locator("button.split").click()
+        office.wait_for_function(f"document.querySelector('#ticket-title')?.dataset.ticketId !== '{case['id']}'")
+        wait_for_view(office, "ticket")
+        split_id = int(office.get_attribute("#ticket-title", "data-ticket-id") or 0)
+        assert office.locator("#reports tbody tr").count() == 1
+        assert gw.sql("SELECT reporters FROM tickets WHERE id = $1", case["id"])[0]["reporters"] == 1
+        office.goto(f"{gw.base}/#/ticket/{case['id']}")
+        office.wait_for_function(f"document.querySelector('#ticket-title')?.dataset.ticketId === '{case['id']}'")
+        wait_for_view(office, "ticket")
+        office.fill("#merge-form input[name=source]", str(split_id))
+        office.click("#merge-form button[type=submit]")
+        office.wait_for_selector("#reporters")
+        assert office.locator("#reporters").inner_text() == "2"
+        assert gw.sql("SELECT state, merged_into FROM tickets WHERE id = $1", split_id)[0]["merged_into"] == case["id"]
+        screenshot(office, "ticket-reports")
+
+        # An admin issues an Open311 key on the Accounts page; it is shown once.
+        admin = open_page(browser.new_context(viewport={"width": 1400, "height": 900}))
+        sign_in(admin, gw.base, "admin")
+        wait_for_view(admin, "queue")
+        admin.goto(gw.base + "/#/accounts")
+        wait_for_view(admin, "accounts")
+        admin.fill("#new-open311-key input[name=name]", "12345-hotline")
+        admin.fill("#new-open311-key input[name=region]", w.STREET_EAST)
+        admin.click("#new-open311-key button[type=submit]")
+        admin.wait_for_function("document.querySelector('#open311-new-key').textContent.includes('o311_')")
+        assert admin.locator("#open311-keys tbody tr").count() == 1
+        assert gw.sql("SELECT name, region_path FROM open311_keys")[0]["name"] == "12345-hotline"
+
         for who, action, more in (
             ("c1-operator", "register", {}),
             ("c1-operator", "dispatch", {"department": "消防"}),
@@ -116,7 +150,7 @@ def test_a_resident_reports_from_a_phone_a_neighbour_joins_and_the_result_is_rat
         page.check("#rating input[value=satisfied]")
         page.click("#rating button[type=submit]")
         page.wait_for_function("document.querySelector('#rating').hidden === true")
-        assert gw.sql("SELECT rating FROM tickets")[0]["rating"] == "satisfied"
+        assert gw.sql("SELECT rating FROM tickets WHERE id = $1", case["id"])[0]["rating"] == "satisfied"
         token = str(link).split("#", 1)[1]
         second = urllib.request.Request(
             f"{gw.base}/api/v1/progress/{token}/rating",
@@ -129,5 +163,12 @@ def test_a_resident_reports_from_a_phone_a_neighbour_joins_and_the_result_is_rat
             raise AssertionError("a second rating was taken")
         except urllib.error.HTTPError as err:
             assert err.code == 409
-        for name, p in (("resident", resident), ("neighbour", neighbour), ("rating", page), ("office", office)):
+        pages = (
+            ("resident", resident),
+            ("neighbour", neighbour),
+            ("rating", page),
+            ("office", office),
+            ("admin", admin),
+        )
+        for name, p in pages:
             assert p.script_errors == [], (name, p.script_errors)

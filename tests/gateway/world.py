@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from wangge.gateway.accounts.tokens import issue_token
 from wangge.gateway.accounts.users import create_user
 from wangge.gateway.cases import registry
+from wangge.gateway.cases.config import CasesConfig
+from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.http.app import create_app
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
@@ -24,6 +26,10 @@ COMMUNITY_1 = "990101001001"  # east street
 GRID_1 = "990101001001001"
 COMMUNITY_2 = "990101002001"  # west street
 GRID_2 = "990101002001001"
+# Rules for scenarios that open several cases of one category at one place on purpose (statistics, clusters,
+# webhooks): a report or alert joining an open case nearby is tested in tests/gateway/intake and
+# tests/gateway/cases/test_duplicates.py.
+SEPARATE_CASES = CaseRules.from_config(CasesConfig(duplicates={"enabled": False}))
 # A point inside GRID_1 and one inside GRID_2 (see wangge/demo/regions.geojson).
 POINT_GRID_1 = (113.91, 22.51)
 POINT_GRID_2 = (113.95, 22.51)

@@ -98,6 +98,7 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         # No token in the console's URL: it would stay in the browser's history and in screenshots.
         print(f"console: http://{http}/  (sign in: user demo-admin, password {password})")
         print(f"API token (curl -H 'Authorization: Bearer ...'): {token}")
+        print(f"residents report at http://{http}/report.html (no account; on a phone, tap the map)")
         print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
         print("on a first start, eight weeks of demo cases fill the statistics, 类案 and weekly report", flush=True)
         await wait_for_signal()

@@ -56,7 +56,8 @@ TO_CLOSED = (
 def run(
     database_url: str, scenario: Scenario, config: CasesConfig | None = None, start: datetime = FRIDAY_1730
 ) -> None:
-    rules = CaseRules.from_config(config or CasesConfig(routes=ROUTES))
+    # These scenarios open several cases of one category from one device on purpose (see w.SEPARATE_CASES).
+    rules = CaseRules.from_config(config or CasesConfig(routes=ROUTES, duplicates={"enabled": False}))
 
     async def main() -> None:
         pool = await create_pool(database_url)

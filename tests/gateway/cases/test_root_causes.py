@@ -11,15 +11,12 @@ from typing import Any
 from tests.gateway import world as w
 from tests.gateway.cases.test_clusters import DLAT, DLON, LAT, LON, M_LAT, M_LON, PERIOD, plant
 from tests.test_alert_format import alert
-from wangge.gateway.cases.config import CasesConfig
-from wangge.gateway.cases.rules import CaseRules, default_rules
+from wangge.gateway.cases.rules import default_rules
 from wangge.gateway.ingest.batch import Incoming, prepare
 from wangge.gateway.ingest.store import store
 
 SINCE, UNTIL = "2026-10-31T00:00:00Z", "2026-11-30T00:00:00Z"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)  # inside the period: new reports and root causes count in it
-
-SEPARATE_CASES = CaseRules.from_config(CasesConfig(duplicates={"enabled": False}))
 
 
 def test_a_root_cause_case_links_its_cluster_takes_new_cases_and_closes_them_only_when_asked(
@@ -163,7 +160,7 @@ def test_a_root_cause_case_links_its_cluster_takes_new_cases_and_closes_them_onl
         assert status == 422 and "cell" in bad["detail"]
 
     # A cluster of separate open cases at one place (a report joining an open case is tested in tests/gateway/intake).
-    w.run_api(database_url, scenario, clock=lambda: NOW, rules=SEPARATE_CASES)
+    w.run_api(database_url, scenario, clock=lambda: NOW, rules=w.SEPARATE_CASES)
 
 
 def test_alerts_from_the_building_of_an_open_root_cause_attach_to_it_as_they_are_ingested(database_url: str) -> None:

@@ -92,7 +92,7 @@ def test_openapi_documents_every_route_and_health_endpoints_answer(database_url:
         doc = await (await client.get("/api/v1/openapi.json")).json()
         documented = set(doc["paths"])
         routes = {r.resource.canonical for r in client.app.router.routes() if r.resource is not None}
-        pages = {"/", "/progress.html", "/static"}  # the console's page, the resident's page, their files
+        pages = {"/", "/progress.html", "/report.html", "/static"}  # the console, the resident's pages, their files
         assert routes - pages == documented
         assert (await client.get("/healthz")).status == 200
         ready = await client.get("/readyz")

@@ -80,7 +80,8 @@ async def subscribe(client: TestClient[Any, Any], world: w.World, **body: Any) -
 async def raise_alert(pool: Any, **changes: Any) -> None:
     message = alert(edge_id="demo-estate", source={"kind": "sensor", "device_id": "underpass-gauge-1"}, **changes)
     async with pool.acquire() as conn:
-        await store(conn, prepare([Incoming(1, 1, 1, "wangge/edge/demo-estate/alerts", json.dumps(message).encode())]))
+        batch = prepare([Incoming(1, 1, 1, "wangge/edge/demo-estate/alerts", json.dumps(message).encode())])
+        await store(conn, batch, w.SEPARATE_CASES)  # each alert a case of its own
 
 
 async def deliveries(pool: Any) -> list[Any]:

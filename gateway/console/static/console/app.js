@@ -973,6 +973,40 @@ async function accountsView(main) {
   main.append(el("h1", { class: "view-title" }, t("acct.title")), status,
     el("table", { id: "users" }, el("thead", {}, el("tr", {}, ["acct.username", "acct.name", "acct.role", "acct.region", "acct.state", "acct.lastlogin", ""].map((k) => el("th", {}, k ? t(k) : "")))), tbody),
     tokensBox, form);
+  if (me.role === "admin") main.append(await open311Keys(say));
   await load();
   return {};
+}
+
+// Open311 api keys (admins): one per integrating system, scoped to a region; the key is shown once.
+async function open311Keys(say) {
+  const box = el("section", { id: "open311-keys" });
+  const shown = el("p", { id: "open311-new-key", class: "muted" });
+  async function draw() {
+    const { items } = await api("/api/v1/open311/keys");
+    const rows = items.map((k) => el("tr", { dataset: { keyId: k.id } },
+      el("td", {}, k.name), el("td", {}, k.region_path), el("td", {}, String(k.per_minute)), el("td", {}, fmtTime(k.last_used_at)),
+      el("td", {}, k.revoked_at ? t("acct.revoked") : t("acct.active")),
+      el("td", {}, k.revoked_at ? "" : el("button", { type: "button", class: "revoke", onclick: async () => {
+        try { await api(`/api/v1/open311/keys/${k.id}`, { method: "DELETE" }); await draw(); } catch (err) { say(err.message, true); }
+      } }, t("acct.revoke")))));
+    const form = el("form", { id: "new-open311-key", onsubmit: async (event) => {
+      event.preventDefault();
+      const data = new FormData(form);
+      const body = { name: data.get("name").trim(), region: data.get("region").trim() || null };
+      try {
+        const issued = await api("/api/v1/open311/keys", { method: "POST", body });
+        await draw();
+        shown.textContent = `${t("o311.shown_once")}: ${issued.api_key}`;
+      } catch (err) { say(err.message, true); }
+    } },
+    el("label", {}, t("o311.system"), el("input", { name: "name", required: true, maxlength: 100 })),
+    el("label", {}, t("acct.region"), el("input", { name: "region", maxlength: 32 })),
+    el("button", { type: "submit" }, t("o311.issue")));
+    box.replaceChildren(el("h2", {}, t("o311.title")),
+      el("table", {}, el("thead", {}, el("tr", {}, ["o311.system", "acct.region", "o311.per_minute", "o311.last_used", "acct.state", ""].map((k) => el("th", {}, k ? t(k) : "")))),
+        el("tbody", {}, rows)), form, shown);
+  }
+  await draw();
+  return box;
 }
