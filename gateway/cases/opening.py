@@ -105,19 +105,22 @@ SELECT l.root, $2::timestamptz, 'system', 'root_cause.case_added', jsonb_build_o
 # within the distance, reported within the window — an older case, or a new one of this batch with a smaller id
 # (so of two smoke detectors set off by one fire, the second joins the first).
 _NEAREST_FOR_ALERTS = """
-SELECT DISTINCT ON (f.id) f.id, o.id AS into_id,
-       sqrt(power((o.lon - f.lon) * $4::double precision * cos(radians(f.lat)), 2) + power((o.lat - f.lat) * $4::double precision, 2)) AS metres
-FROM tickets f
-JOIN tickets o ON o.closed_at IS NULL AND o.lat IS NOT NULL AND o.category = f.category
- AND o.lat BETWEEN f.lat - $2::double precision / $4::double precision AND f.lat + $2::double precision / $4::double precision
- AND o.lon BETWEEN f.lon - $2::double precision / ($4::double precision * greatest(cos(radians(f.lat)), 1e-6))
-               AND f.lon + $2::double precision / ($4::double precision * greatest(cos(radians(f.lat)), 1e-6))
- AND o.source <> 'rootcause' AND o.merged_into IS NULL AND o.correlation_key <> f.correlation_key
- AND coalesce(o.last_reported_at, o.opened_at) >= $3::timestamptz
- AND (o.id < f.id OR NOT o.id = ANY($1::bigint[]))
-WHERE f.id = ANY($1::bigint[]) AND f.source = 'alert' AND f.lat IS NOT NULL
-  AND sqrt(power((o.lon - f.lon) * $4::double precision * cos(radians(f.lat)), 2) + power((o.lat - f.lat) * $4::double precision, 2)) <= $2::double precision
-ORDER BY f.id, 3, o.id
+WITH p AS (SELECT $2::double precision AS metres, $3::timestamptz AS since, $4::double precision AS per_degree),
+f AS (
+    SELECT t.id, t.category, t.lat, t.lon, t.correlation_key, p.per_degree * cos(radians(t.lat)) AS per_lon,
+           p.metres / p.per_degree AS dlat, p.metres / (p.per_degree * greatest(cos(radians(t.lat)), 1e-6)) AS dlon
+    FROM tickets t, p WHERE t.id = ANY($1::bigint[]) AND t.source = 'alert' AND t.lat IS NOT NULL
+), c AS (
+    SELECT f.id, o.id AS into_id,
+           sqrt(power((o.lon - f.lon) * f.per_lon, 2) + power((o.lat - f.lat) * p.per_degree, 2)) AS metres
+    FROM f CROSS JOIN p
+    JOIN tickets o ON o.closed_at IS NULL AND o.lat IS NOT NULL AND o.category = f.category
+     AND o.lat BETWEEN f.lat - f.dlat AND f.lat + f.dlat AND o.lon BETWEEN f.lon - f.dlon AND f.lon + f.dlon
+     AND o.source <> 'rootcause' AND o.merged_into IS NULL AND o.correlation_key <> f.correlation_key
+     AND coalesce(o.last_reported_at, o.opened_at) >= p.since AND (o.id < f.id OR NOT o.id = ANY($1::bigint[]))
+)
+SELECT DISTINCT ON (c.id) c.id, c.into_id, c.metres FROM c, p WHERE c.metres <= p.metres
+ORDER BY c.id, c.metres, c.into_id
 """
 
 # The joining tickets' alerts, counts and history move to the case they join; each is cancelled as merged.
