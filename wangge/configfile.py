@@ -86,7 +86,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 ENV_PREFIX = "WANGGE_"
-PROCESS_VARIABLES = frozenset({"WANGGE_LOG_LEVEL", "WANGGE_LOG_FORMAT"})  # read by the command line, not configs
+# Read by the command line or as secrets by the code that needs them, never as settings.
+PROCESS_VARIABLES = frozenset({"WANGGE_LOG_LEVEL", "WANGGE_LOG_FORMAT", "WANGGE_WEBHOOK_KEYS", "WANGGE_SMS_SECRET"})
 
 
 def env_overrides(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> tuple[dict[str, Any], dict[str, str]]:

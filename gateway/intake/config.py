@@ -78,6 +78,8 @@ class PhoneConfig(StrictModel):
             raise ValueError("sender http needs sms_url, an http(s) URL")
         if "{code}" not in self.template:
             raise ValueError("template must contain {code}")
+        if self.sms_secret_env.startswith("WANGGE_") and self.sms_secret_env != "WANGGE_SMS_SECRET":
+            raise ValueError("sms_secret_env: WANGGE_* variables are settings; use WANGGE_SMS_SECRET or another prefix")
         return self
 
 

@@ -204,6 +204,8 @@ def date_range(query: Mapping[str, str], now: datetime) -> tuple[datetime, datet
     return start, end
 
 
+# A request is a case people reported: opened by a report, or an alert's case someone reported too.
+PEOPLE = "(t.source = 'report' OR EXISTS (SELECT 1 FROM ticket_reports r WHERE r.ticket_id = t.id))"
 _REQUEST_COLUMNS = """
 t.id, t.state, t.category, t.description, t.title, t.department, t.opened_at, t.updated_at, t.due_at, t.lat, t.lon,
 t.merged_into,
@@ -229,7 +231,7 @@ async def find_requests(
         if len(ids) > MAX_IDS:
             raise fail(400, f"at most {MAX_IDS} service_request_id at once")
         return await conn.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM tickets t WHERE t.id = ANY($1::bigint[]) AND t.source = 'report'"
+            f"SELECT {_REQUEST_COLUMNS} FROM tickets t WHERE t.id = ANY($1::bigint[]) AND {PEOPLE}"
             " AND t.region_path LIKE $2 ORDER BY t.id DESC",
             ids,
             scope,
@@ -247,7 +249,7 @@ async def find_requests(
         raise fail(400, "status must be open, closed or both")
     closed = None if len(statuses) != 1 else statuses == {"closed"}
     return await conn.fetch(
-        f"SELECT {_REQUEST_COLUMNS} FROM tickets t WHERE t.source = 'report' AND t.region_path LIKE $1"
+        f"SELECT {_REQUEST_COLUMNS} FROM tickets t WHERE {PEOPLE} AND t.region_path LIKE $1"
         " AND t.opened_at >= $2 AND t.opened_at <= $3 AND (cardinality($4::text[]) = 0 OR t.category = ANY($4))"
         " AND ($5::boolean IS NULL OR (t.closed_at IS NOT NULL) = $5) ORDER BY t.opened_at DESC, t.id DESC LIMIT 1000",
         scope,
@@ -262,7 +264,7 @@ async def one_request(conn: Conn, client: Open311Client, request_id: str) -> lis
     if not request_id.isdigit() or len(request_id) > 18:
         raise fail(404, f"service_request_id {request_id} not found")
     rows = await conn.fetch(
-        f"SELECT {_REQUEST_COLUMNS} FROM tickets t WHERE t.id = $1 AND t.source = 'report' AND t.region_path LIKE $2",
+        f"SELECT {_REQUEST_COLUMNS} FROM tickets t WHERE t.id = $1 AND {PEOPLE} AND t.region_path LIKE $2",
         int(request_id),
         scope_like(client),
     )
@@ -329,7 +331,7 @@ async def updates(conn: Conn, client: Open311Client, query: Mapping[str, str], n
     start, end = date_range(query, now)
     rows = await conn.fetch(
         "SELECT e.id, e.ticket_id, e.at, e.to_state FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id"
-        " WHERE e.at >= $2 AND e.at <= $3 AND e.to_state IS NOT NULL AND t.source = 'report' AND t.region_path LIKE $1"
+        f" WHERE e.at >= $2 AND e.at <= $3 AND e.to_state IS NOT NULL AND {PEOPLE} AND t.region_path LIKE $1"
         " ORDER BY e.at, e.id LIMIT 5000",
         scope_like(client),
         start,
@@ -351,7 +353,7 @@ async def updates(conn: Conn, client: Open311Client, query: Mapping[str, str], n
 async def media_row(conn: Conn, client: Open311Client, attachment_id: int) -> Any:
     row = await conn.fetchrow(
         "SELECT a.id, a.ticket_id, a.content_type, a.data FROM attachments a JOIN tickets t ON t.id = a.ticket_id"
-        " WHERE a.id = $1 AND a.kind = 'photo' AND t.source = 'report' AND t.region_path LIKE $2",
+        f" WHERE a.id = $1 AND a.kind = 'photo' AND {PEOPLE} AND t.region_path LIKE $2",
         attachment_id,
         scope_like(client),
     )

@@ -111,6 +111,9 @@ def test_environment_overrides_and_secret_files(tmp_path: Path) -> None:
         "WANGGE_MQTT__BATCH_MAX": "250",
         "WANGGE_CASES__HOLIDAYS": "[2026-10-01, 2026-10-02]",
         "OTHER": "x",
+        # Secrets the docs tell operators to set under these names are read where they are used, not settings.
+        "WANGGE_WEBHOOK_KEYS": "a-fernet-key",
+        "WANGGE_SMS_SECRET": "sms-adapter-key",
     }
     path = tmp_path / "gateway.yaml"
     path.write_text("http: 0.0.0.0:8080\nmqtt: {client_id: gw-7}\n")

@@ -107,6 +107,14 @@ def test_alerts_and_reports_nearby_join_the_open_case_of_their_category(database
         )
         body = await resp.json()
         assert resp.status == 200 and body["ticket_id"] == case["id"] and body["reporters"] == 1
+        # So does a 12345 call handed in through Open311, and the system reads the gauge's case back as its request.
+        resp = await client.post("/api/v1/open311/keys", json={"name": "hotline"}, headers=world.auth("admin"))
+        key = (await resp.json())["api_key"]
+        form = {"api_key": key, "service_code": "flooding", "lat": str(LAT + 10 * METRE_LAT), "long": str(LON)}
+        posted = await (await client.post("/open311/v2/requests.json", data=form)).json()
+        assert posted[0]["service_request_id"] == str(case["id"])
+        read = await (await client.get(f"/open311/v2/requests/{case['id']}.json", params={"api_key": key})).json()
+        assert (read[0]["status"], read[0]["service_code"]) == ("open", "flooding")
         # And the indicators count three water cases' worth of tickets as two cases.
         sources = await pool.fetch("SELECT source, count(*) AS n FROM ticket_facts GROUP BY 1 ORDER BY 1")
         assert {r["source"]: r["n"] for r in sources} == {"alert": 3, "merged": 2}
