@@ -41,6 +41,11 @@ def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: P
             f"http://{http}/api/v1/auth/login", method="POST", body={"username": "demo-admin", "password": password[1]}
         )
         assert status == 200 and body["user"]["role"] == "admin"
+        # The printed Open311 endpoint answers with the demo key, as a 12345 platform would call it.
+        open311 = re.search(r"^Open311 GeoReport v2: (\S+)$", printed, re.M)
+        assert open311 is not None
+        status, services = http_json(open311.group(1))
+        assert status == 200 and "fire-lane" in [s["service_code"] for s in services]
         started = time.monotonic()
 
         def flood_ticket() -> dict[str, object] | None:

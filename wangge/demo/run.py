@@ -22,12 +22,14 @@ from wangge.demo.simulator import SensorSimulator
 from wangge.edge.config import EdgeConfig
 from wangge.edge.service import EdgeService
 from wangge.gateway.accounts.broker import GATEWAY_USER
-from wangge.gateway.accounts.tokens import issue_token
+from wangge.gateway.accounts.principal import Principal
+from wangge.gateway.accounts.tokens import hash_token, issue_token
 from wangge.gateway.accounts.users import create_user, hash_password
 from wangge.gateway.cases import registry
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest.config import MqttConfig
+from wangge.gateway.intake.keys import KEY_PREFIX, issue_key
 from wangge.gateway.service import Gateway, wait_for_signal
 from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.mqtt import parse_broker_url
@@ -49,6 +51,19 @@ async def seed(conn: Any) -> tuple[str, str]:
         await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, hash_password(password))
     token = await issue_token(conn, "demo", user_id=user_id)
     return token, password
+
+
+async def demo_open311_key(conn: Any) -> str:
+    """An Open311 key for a pretend 12345 hotline, new on every start (the old one stops working)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(30)
+    rotated = await conn.fetchval(
+        "UPDATE open311_keys SET key_sha256 = $1, revoked_at = NULL WHERE name = 'demo-hotline' RETURNING id",
+        hash_token(key),
+    )
+    if rotated is None:
+        issued = await issue_key(conn, Principal("demo-admin", "admin", "/"), "demo-hotline", None, 120, None)
+        key = issued["api_key"]
+    return str(key)
 
 
 def demo_edge_config(mqtt: str, data_dir: Path, identities: DemoIdentities) -> EdgeConfig:
@@ -87,6 +102,7 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         assert gateway.pool is not None
         async with gateway.pool.acquire() as conn:
             token, password = await seed(conn)
+            open311_key = await demo_open311_key(conn)
         history = asyncio.create_task(
             seed_history(gateway.pool, CaseRules.from_config(gateway.config.cases), datetime.now(UTC)),
             name="demo-history",
@@ -99,6 +115,7 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         print(f"console: http://{http}/  (sign in: user demo-admin, password {password})")
         print(f"API token (curl -H 'Authorization: Bearer ...'): {token}")
         print(f"residents report at http://{http}/report.html (no account; on a phone, tap the map)")
+        print(f"Open311 GeoReport v2: http://{http}/open311/v2/services.json?api_key={open311_key}")
         print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
         print("on a first start, eight weeks of demo cases fill the statistics, 类案 and weekly report", flush=True)
         await wait_for_signal()
