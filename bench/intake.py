@@ -39,7 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-import asyncpg  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -53,6 +52,7 @@ from wangge.gateway.cases.duplicates import lock_category, nearest_open_case  # 
 from wangge.gateway.cases.rules import default_rules  # noqa: E402
 from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
 from wangge.gateway.storage.migrations import migrate  # noqa: E402
+from wangge.gateway.storage.pool import create_pool  # noqa: E402
 from wangge.mqtt import parse_broker_url  # noqa: E402
 
 WEST, SOUTH, EAST, NORTH = 113.9, 22.5, 113.98, 22.56  # the demo district (wangge/demo/regions.geojson)
@@ -154,7 +154,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def duplicate_check(url: str, closed: int, open_: int, checks: int) -> dict[str, float]:
-    conn = await asyncpg.connect(url)
+    pool = await create_pool(url)  # the gateway's own pool: its JSON codecs and settings
+    conn = await pool.acquire()
     try:
         await migrate(conn)
         categories = [c.code for c in BUILTIN if "." in c.code][:20]
@@ -163,10 +164,11 @@ async def duplicate_check(url: str, closed: int, open_: int, checks: int) -> dic
             "INSERT INTO tickets (correlation_key, category, severity, title, source, channel, region_path, state,"
             " opened_at, updated_at, closed_at, lat, lon, reporters, last_reported_at)"
             " SELECT 'bench/' || i, ($1::text[])[1 + i % cardinality($1::text[])], 'minor', 'bench', 'report',"
-            " 'resident', '/990101/', CASE WHEN i <= $3 THEN 'closed' ELSE 'registered' END,"
+            " 'resident', '/990101/', CASE WHEN i <= $3::int THEN 'closed' ELSE 'registered' END,"
             " now() - (i % 365) * interval '1 day', now(),"
-            " CASE WHEN i <= $3 THEN now() - (i % 365) * interval '1 day' + interval '2 days' END,"
-            " $4 + random() * ($5 - $4), $6 + random() * ($7 - $6), 1, now() - (i % 3) * interval '1 day'"
+            " CASE WHEN i <= $3::int THEN now() - (i % 365) * interval '1 day' + interval '2 days' END,"
+            " $4::float8 + random() * ($5::float8 - $4::float8), $6::float8 + random() * ($7::float8 - $6::float8),"
+            " 1, now() - (i % 3) * interval '1 day'"
             " FROM generate_series(1, $2::int) i",
             categories,
             closed + open_,
@@ -203,7 +205,8 @@ async def duplicate_check(url: str, closed: int, open_: int, checks: int) -> dic
             "found": found,
         }
     finally:
-        await conn.close()
+        await pool.release(conn)
+        await pool.close()
 
 
 def main() -> None:
@@ -325,13 +328,14 @@ def start_gateway(work: Path, db: str, broker: str, port: int, name: str, limit:
 
 
 async def _seed_regions(url: str) -> None:
-    conn = await asyncpg.connect(url)
+    pool = await create_pool(url)
     try:
-        if not await conn.fetchval("SELECT count(*) FROM regions"):
-            files = REPO / "wangge" / "demo"
-            await registry.import_regions(conn, (files / "regions.geojson").read_text("utf-8"), "regions.geojson")
+        async with pool.acquire() as conn:
+            if not await conn.fetchval("SELECT count(*) FROM regions"):
+                files = REPO / "wangge" / "demo"
+                await registry.import_regions(conn, (files / "regions.geojson").read_text("utf-8"), "regions.geojson")
     finally:
-        await conn.close()
+        await pool.close()
 
 
 if __name__ == "__main__":
