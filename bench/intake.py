@@ -56,6 +56,7 @@ from wangge.gateway.storage.pool import create_pool  # noqa: E402
 from wangge.mqtt import parse_broker_url  # noqa: E402
 
 WEST, SOUTH, EAST, NORTH = 113.9, 22.5, 113.98, 22.56  # the demo district (wangge/demo/regions.geojson)
+CHUNK = 100_000  # cases inserted by one statement
 SERVICES = ("fire-lane", "garbage", "dumping", "street-light", "manhole", "road", "parking", "flooding")
 
 
@@ -160,24 +161,26 @@ async def duplicate_check(url: str, closed: int, open_: int, checks: int) -> dic
         await migrate(conn)
         categories = [c.code for c in BUILTIN if "." in c.code][:20]
         started = time.perf_counter()
-        await conn.execute(
-            "INSERT INTO tickets (correlation_key, category, severity, title, source, channel, region_path, state,"
-            " opened_at, updated_at, closed_at, lat, lon, reporters, last_reported_at)"
-            " SELECT 'bench/' || i, ($1::text[])[1 + i % cardinality($1::text[])], 'minor', 'bench', 'report',"
-            " 'resident', '/990101/', CASE WHEN i <= $3::int THEN 'closed' ELSE 'registered' END,"
-            " now() - (i % 365) * interval '1 day', now(),"
-            " CASE WHEN i <= $3::int THEN now() - (i % 365) * interval '1 day' + interval '2 days' END,"
-            " $4::float8 + random() * ($5::float8 - $4::float8), $6::float8 + random() * ($7::float8 - $6::float8),"
-            " 1, now() - (i % 3) * interval '1 day'"
-            " FROM generate_series(1, $2::int) i",
-            categories,
-            closed + open_,
-            closed,
-            SOUTH,
-            NORTH,
-            WEST,
-            EAST,
-        )
+        for first in range(1, closed + open_ + 1, CHUNK):  # in chunks: each within the pool's command timeout
+            await conn.execute(
+                "INSERT INTO tickets (correlation_key, category, severity, title, source, channel, region_path, state,"
+                " opened_at, updated_at, closed_at, lat, lon, reporters, last_reported_at)"
+                " SELECT 'bench/' || i, ($1::text[])[1 + i % cardinality($1::text[])], 'minor', 'bench', 'report',"
+                " 'resident', '/990101/', CASE WHEN i <= $3::int THEN 'closed' ELSE 'registered' END,"
+                " now() - (i % 365) * interval '1 day', now(),"
+                " CASE WHEN i <= $3::int THEN now() - (i % 365) * interval '1 day' + interval '2 days' END,"
+                " $4::float8 + random() * ($5::float8 - $4::float8), $6::float8 + random() * ($7::float8 - $6::float8),"
+                " 1, now() - (i % 3) * interval '1 day'"
+                " FROM generate_series($8::int, $2::int) i",
+                categories,
+                min(first + CHUNK - 1, closed + open_),
+                closed,
+                SOUTH,
+                NORTH,
+                WEST,
+                EAST,
+                first,
+            )
         await conn.execute("ANALYZE tickets")
         print(f"loaded {closed:,} closed and {open_:,} open cases in {time.perf_counter() - started:.0f} s", flush=True)
         rules, now = default_rules(), datetime.now(UTC)
