@@ -42,10 +42,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from login_flood import paced, percentiles, ready  # noqa: E402
+from login_flood import alerts_while, ready  # noqa: E402
 from tests.support import Mosquitto, Process, free_port, wait_until, write_yaml  # noqa: E402
-from wangge.edge.outbox import Outbox  # noqa: E402
-from wangge.edge.uplink import Uplink  # noqa: E402
 from wangge.gateway.cases import registry  # noqa: E402
 from wangge.gateway.cases.categories import BUILTIN  # noqa: E402
 from wangge.gateway.cases.duplicates import lock_category, nearest_open_case  # noqa: E402
@@ -53,7 +51,6 @@ from wangge.gateway.cases.rules import default_rules  # noqa: E402
 from wangge.gateway.storage.embedded import EmbeddedPostgres  # noqa: E402
 from wangge.gateway.storage.migrations import migrate  # noqa: E402
 from wangge.gateway.storage.pool import create_pool  # noqa: E402
-from wangge.mqtt import parse_broker_url  # noqa: E402
 
 WEST, SOUTH, EAST, NORTH = 113.9, 22.5, 113.98, 22.56  # the demo district (wangge/demo/regions.geojson)
 CHUNK = 100_000  # cases inserted by one statement
@@ -255,33 +252,14 @@ def main() -> None:
             # Flood: restarted with the default limits; alerts quiet, then under a one-address flood.
             gateway.terminate()
             gateway = start_gateway(work, postgres.url, broker.url, port, "flood", None)
-            address = parse_broker_url(broker.url)
-            phases: dict[str, tuple[float, float, int]] = {}
+            phases: dict[str, tuple[float, float]] = {}
             flood_status: Counter[int] = Counter()
             for phase in ("quiet", "flood"):
-                edge_id = f"bench-{phase}"
-                outbox = Outbox(work / f"{phase}.sqlite3")
-                uplink = Uplink(edge_id, outbox, address, edge_id, max_inflight=200)
-                uplink.start()
-                wait_until(lambda u=uplink: u.connected, 10, "the uplink")  # type: ignore[misc]
-                stop, out = multiprocessing.Event(), multiprocessing.Queue()  # type: ignore[var-annotated]
-                proc = multiprocessing.Process(target=flooder, args=(port, args.flood_rate, stop, out))
-                if phase == "flood":
-                    proc.start()
-                    time.sleep(1.0)
-                sent = paced(outbox, uplink, edge_id, args.seconds, args.rate)
-                if phase == "flood":
-                    stop.set()
-                    flood_status.update(out.get(timeout=60))
-                    proc.join(30)
-                wait_until(
-                    lambda e=edge_id, n=sent: asyncio.run(percentiles(postgres.url, e))[2] >= n,  # type: ignore[misc]
-                    60,
-                    "every alert",
-                )
-                uplink.stop()
-                phases[phase] = asyncio.run(percentiles(postgres.url, edge_id))
-                print(f"{phase}: alerts p50 {phases[phase][0]:.1f} ms p99 {phases[phase][1]:.1f} ms", flush=True)
+                flood = (flooder, (port, args.flood_rate)) if phase == "flood" else None
+                p50, p99, _, got = alerts_while(work, broker.url, postgres.url, phase, args.rate, args.seconds, flood)
+                flood_status.update(got)
+                phases[phase] = (p50, p99)
+                print(f"{phase}: alerts p50 {p50:.1f} ms p99 {p99:.1f} ms", flush=True)
             print(f"flood from one address: {dict(sorted(flood_status.items()))}", flush=True)
         finally:
             if gateway is not None:

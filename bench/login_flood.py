@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,40 @@ async def percentiles(url: str, edge_id: str) -> tuple[float, float, int]:
         await conn.close()
 
 
+Flood = tuple[Callable[..., None], tuple[Any, ...]]
+
+
+def alerts_while(
+    work: Path, broker_url: str, db_url: str, phase: str, rate: float, seconds: float, flood: Flood | None = None
+) -> tuple[float, float, int, dict[int, int]]:
+    """An edge's alerts at `rate` for `seconds`, while `flood` (a process target and its arguments, to which a
+    stop event and a result queue are added) runs; (p50 ms, p99 ms, alerts, what the flood counted). Fails on
+    an alert lost or doubled."""
+    edge_id = f"bench-{phase}"
+    outbox = Outbox(work / f"{phase}.sqlite3")
+    uplink = Uplink(edge_id, outbox, parse_broker_url(broker_url), edge_id, max_inflight=200)
+    uplink.start()
+    wait_until(lambda: uplink.connected, 10, "the uplink")
+    stop, out = multiprocessing.Event(), multiprocessing.Queue()  # type: ignore[var-annotated]
+    proc = None
+    if flood is not None:
+        proc = multiprocessing.Process(target=flood[0], args=(*flood[1], stop, out))
+        proc.start()
+        time.sleep(1.0)  # the flood is under way before the first alert
+    sent = paced(outbox, uplink, edge_id, seconds, rate)
+    counted: dict[int, int] = {}
+    if proc is not None:
+        stop.set()
+        counted = out.get(timeout=60)
+        proc.join(30)
+    wait_until(lambda: asyncio.run(percentiles(db_url, edge_id))[2] >= sent, 60, "every alert")
+    uplink.stop()
+    p50, p99, stored = asyncio.run(percentiles(db_url, edge_id))
+    if stored != sent:
+        raise SystemExit(f"LOST OR DOUBLED in the {phase} phase: {stored} stored of {sent}")
+    return p50, p99, sent, counted
+
+
 def ready(port: int) -> bool:
     try:
         return http_json(f"http://127.0.0.1:{port}/readyz")[0] == 200
@@ -136,36 +171,15 @@ def main() -> None:
             )
             gateway = Process(["--log-level", "warning", "gateway", "--config", str(config)], work / "gw.log").start()
             wait_until(lambda: ready(port), 60, "the gateway")
-            address = parse_broker_url(broker.url)
             results = {}
             statuses: Counter[int] = Counter()
             for phase in ("quiet", "flood"):
-                edge_id = f"bench-{phase}"
-                outbox = Outbox(work / f"{phase}.sqlite3")
-                uplink = Uplink(edge_id, outbox, address, edge_id, max_inflight=200)
-                uplink.start()
-                wait_until(lambda u=uplink: u.connected, 10, "the uplink")  # type: ignore[misc]
-                stop, out = multiprocessing.Event(), multiprocessing.Queue()  # type: ignore[var-annotated]
                 sources = [f"127.0.0.{2 + i % args.addresses}" for i in range(args.concurrency)]
-                flooding = phase == "flood"
-                proc = multiprocessing.Process(target=flooder, args=("127.0.0.1", port, sources, args.pace, stop, out))
-                if flooding:
-                    proc.start()
-                    time.sleep(1.0)  # the flood is under way before the first alert
-                sent = paced(outbox, uplink, edge_id, args.seconds, args.rate)
-                if flooding:
-                    stop.set()
-                    statuses.update(out.get(timeout=60))
-                    proc.join(30)
-                wait_until(
-                    lambda e=edge_id, n=sent: asyncio.run(percentiles(postgres.url, e))[2] >= n,  # type: ignore[misc]
-                    60,
-                    "every alert",
+                flood = (flooder, ("127.0.0.1", port, sources, args.pace)) if phase == "flood" else None
+                p50, p99, sent, got = alerts_while(
+                    work, broker.url, postgres.url, phase, args.rate, args.seconds, flood
                 )
-                uplink.stop()
-                p50, p99, stored = asyncio.run(percentiles(postgres.url, edge_id))
-                if stored != sent:
-                    raise SystemExit(f"LOST OR DOUBLED in the {phase} phase: {stored} stored of {sent}")
+                statuses.update(got)
                 results[phase] = (p50, p99, sent)
                 print(
                     f"{phase}: {sent} alerts at {args.rate:.0f}/s, latency p50 {p50:.1f} ms p99 {p99:.1f} ms",
