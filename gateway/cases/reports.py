@@ -200,10 +200,9 @@ async def split(
         row["channel"], row["category"], row["description"], row["lat"], row["lon"], reporter=row["reporter"]
     )
     new_id = await _open_ticket(conn, report, region, now)
-    event_id: int = await conn.fetchval(
+    await conn.execute(
         "INSERT INTO ticket_events (ticket_id, at, actor, kind, to_state, note, data) VALUES ($1, $2, $3,"
-        " 'ticket.opened', 'reported', $4, jsonb_build_object('split_from', $5::bigint, 'report', $6::bigint))"
-        " RETURNING id",
+        " 'ticket.opened', 'reported', $4, jsonb_build_object('split_from', $5::bigint, 'report', $6::bigint))",
         new_id,
         now,
         principal.name,
@@ -235,7 +234,6 @@ async def split(
     await start_tickets(conn, rules, [new_id], [], now)
     await emit(conn, "ticket.created", new_id)
     await emit(conn, "ticket.updated", ticket_id, {"change": "split", "to": new_id})
-    del event_id
     return Submitted(new_id, "", False, 1, report_id)
 
 

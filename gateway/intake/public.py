@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from wangge.gateway.accounts.throttle import Window
 from wangge.gateway.cases.errors import CaseError
@@ -66,7 +66,7 @@ class PublicIntake:
         self.codes_per_address.record(address, now)
 
 
-def refuse(reason: str, status: int, message: str, retry_after: float | None = None, **extra: Any) -> None:
+def refuse(reason: str, status: int, message: str, retry_after: float | None = None, **extra: Any) -> NoReturn:
     INTAKE_REFUSED.labels(reason).inc()
     if retry_after is not None:
         extra["retry_after"] = round(retry_after, 1)
@@ -93,7 +93,6 @@ async def submit_public(
     choice = cfg.by_code(report.service)
     if choice is None:
         refuse("invalid", 422, f"no category {report.service!r}: pick one of GET /api/v1/public/intake")
-        raise AssertionError  # refuse() raises; this tells the type checker
     if len(report.photos) > cfg.max_photos:
         refuse("photo", 422, f"at most {cfg.max_photos} photos")
     phone = None
@@ -144,7 +143,6 @@ async def ask_code(pool: asyncpg.Pool, intake: PublicIntake, number: str, addres
         phone = phones.normalise(number)
     except ValueError as exc:
         refuse("phone", 422, f"phone {exc}")
-        raise AssertionError from None
     intake.admit_code(address)
     async with pool.acquire() as conn, conn.transaction():
         await phones.send_code(conn, intake.config.phone, intake.sender, phone, now)

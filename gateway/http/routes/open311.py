@@ -102,8 +102,10 @@ async def _client(request: web.Request, form: Any = None) -> keys.Open311Client:
         return await request.app[KEY_RING].client(conn, api_key(request, form), request.app[CLOCK]())
 
 
-def _base_url(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+def _requests(request: web.Request, fmt: str, rows: list[Any]) -> web.Response:
+    """Cases as the spec's requests; photo links point back at this gateway as the client reached it."""
+    config, rules, base = request.app[PUBLIC_INTAKE].config, request.app[RULES], f"{request.scheme}://{request.host}"
+    return _render(fmt, "requests", [open311.request_out(config, rules, r, base) for r in rows])
 
 
 @routes.get(
@@ -176,11 +178,10 @@ async def open311_post(request: web.Request, path: FormatPath) -> web.Response:
 @spec_errors
 async def open311_requests(request: web.Request, path: FormatPath) -> web.Response:
     client = await _client(request)
-    intake, rules = request.app[PUBLIC_INTAKE].config, request.app[RULES]
     async with request.app[POOL].acquire() as conn:
-        rows = await open311.find_requests(conn, intake, client, request.query, request.app[CLOCK]())
-    base = _base_url(request)
-    return _render(path.fmt, "requests", [open311.request_out(intake, rules, r, base) for r in rows])
+        config = request.app[PUBLIC_INTAKE].config
+        rows = await open311.find_requests(conn, config, client, request.query, request.app[CLOCK]())
+    return _requests(request, path.fmt, rows)
 
 
 @routes.get(
@@ -194,10 +195,9 @@ async def open311_requests(request: web.Request, path: FormatPath) -> web.Respon
 @spec_errors
 async def open311_request(request: web.Request, path: RequestPath) -> web.Response:
     client = await _client(request)
-    intake, rules = request.app[PUBLIC_INTAKE].config, request.app[RULES]
     async with request.app[POOL].acquire() as conn:
         rows = await open311.one_request(conn, client, path.id)
-    return _render(path.fmt, "requests", [open311.request_out(intake, rules, r, _base_url(request)) for r in rows])
+    return _requests(request, path.fmt, rows)
 
 
 @routes.get(

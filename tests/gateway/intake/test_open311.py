@@ -157,7 +157,7 @@ def test_an_open311_system_lists_services_posts_a_request_and_follows_it_to_clos
 def test_a_wrong_revoked_or_out_of_region_key_is_refused(database_url: str) -> None:
     async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, clock: Clock) -> None:
         _, east = await issue(client, world, "east-app", w.STREET_EAST)
-        west_id, west = await issue(client, world, "west-app", w.COMMUNITY_2)
+        west_id, west = await issue(client, world, "west-app", "990101002")  # the west street
         created = await asyncio.to_thread(post, client, east, service_code="road", lat=LAT, long=LON)
         request_id = created.json()[0]["service_request_id"]
 
