@@ -6,14 +6,13 @@ split moves one back out with its photos and its link; the history of every tick
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.accounts.principal import Principal
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.cases.events import emit
-from wangge.gateway.cases.regions import METRES_PER_DEGREE
+from wangge.gateway.cases.nearby import METRES_PER_DEGREE, nearest_open_cases
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.cases.tickets import fetch_ticket
 
@@ -22,18 +21,10 @@ if TYPE_CHECKING:
 
 OFFICE_ROLES = frozenset({"admin", "supervisor", "operator"})
 
-# An open case of the category within a box around the point (the index's range), then the nearest inside the
-# circle by the equirectangular distance (exact enough at tens of metres), reported within the window.
-_NEAREST_OPEN = """
-SELECT t.id, sqrt(power((t.lon - $3) * $6, 2) + power((t.lat - $2) * $7, 2)) AS metres
-FROM tickets t
-WHERE t.closed_at IS NULL AND t.lat IS NOT NULL AND t.category = $1
-  AND t.lat BETWEEN $2 - $4 AND $2 + $4 AND t.lon BETWEEN $3 - $5 AND $3 + $5
-  AND coalesce(t.last_reported_at, t.opened_at) >= $8 AND t.source <> 'rootcause' AND t.merged_into IS NULL
-  AND sqrt(power((t.lon - $3) * $6, 2) + power((t.lat - $2) * $7, 2)) <= $9
-ORDER BY 2, t.id
-LIMIT 1
-"""
+# One report's point: the open case it would join (gateway/cases/nearby.py).
+_NEAREST_OPEN = nearest_open_cases(
+    "SELECT NULL::bigint AS id, $1::text AS category, $5::double precision AS lat, $6::double precision AS lon"
+)
 
 
 async def lock_category(conn: Conn, category: str) -> None:
@@ -49,20 +40,10 @@ async def nearest_open_case(
     cfg = rules.duplicates
     if not cfg.enabled:
         return None
-    per_lon = METRES_PER_DEGREE * max(math.cos(math.radians(lat)), 1e-6)
     row = await conn.fetchrow(
-        _NEAREST_OPEN,
-        category,
-        lat,
-        lon,
-        cfg.distance_m / METRES_PER_DEGREE,
-        cfg.distance_m / per_lon,
-        per_lon,
-        METRES_PER_DEGREE,
-        now - timedelta(hours=cfg.window_h),
-        cfg.distance_m,
+        _NEAREST_OPEN, category, cfg.distance_m, now - timedelta(hours=cfg.window_h), METRES_PER_DEGREE, lat, lon
     )
-    return None if row is None else (row["id"], float(row["metres"]))
+    return None if row is None else (row["into_id"], float(row["metres"]))
 
 
 def _require_office(principal: Principal) -> None:

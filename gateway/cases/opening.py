@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from wangge.gateway.cases.deadlines import stage_clock
 from wangge.gateway.cases.events import Event, emit_many
-from wangge.gateway.cases.regions import METRES_PER_DEGREE
+from wangge.gateway.cases.nearby import METRES_PER_DEGREE, nearest_open_cases
 from wangge.gateway.cases.rules import CaseRules, route
 from wangge.gateway.metrics import INTAKE, INTAKE_DUPLICATES
 
@@ -104,24 +104,11 @@ SELECT l.root, $2::timestamptz, 'system', 'root_cause.case_added', jsonb_build_o
 # Duplicates among alerts: each new alert ticket with a position and the open case of its category nearest to it
 # within the distance, reported within the window — an older case, or a new one of this batch with a smaller id
 # (so of two smoke detectors set off by one fire, the second joins the first).
-_NEAREST_FOR_ALERTS = """
-WITH p AS (SELECT $2::double precision AS metres, $3::timestamptz AS since, $4::double precision AS per_degree),
-f AS (
-    SELECT t.id, t.category, t.lat, t.lon, t.correlation_key, p.per_degree * cos(radians(t.lat)) AS per_lon,
-           p.metres / p.per_degree AS dlat, p.metres / (p.per_degree * greatest(cos(radians(t.lat)), 1e-6)) AS dlon
-    FROM tickets t, p WHERE t.id = ANY($1::bigint[]) AND t.source = 'alert' AND t.lat IS NOT NULL
-), c AS (
-    SELECT f.id, o.id AS into_id,
-           sqrt(power((o.lon - f.lon) * f.per_lon, 2) + power((o.lat - f.lat) * p.per_degree, 2)) AS metres
-    FROM f CROSS JOIN p
-    JOIN tickets o ON o.closed_at IS NULL AND o.lat IS NOT NULL AND o.category = f.category
-     AND o.lat BETWEEN f.lat - f.dlat AND f.lat + f.dlat AND o.lon BETWEEN f.lon - f.dlon AND f.lon + f.dlon
-     AND o.source <> 'rootcause' AND o.merged_into IS NULL AND o.correlation_key <> f.correlation_key
-     AND coalesce(o.last_reported_at, o.opened_at) >= p.since AND (o.id < f.id OR NOT o.id = ANY($1::bigint[]))
+_NEAREST_FOR_ALERTS = nearest_open_cases(
+    "SELECT t.id, t.category, t.lat, t.lon, t.correlation_key FROM tickets t"
+    " WHERE t.id = ANY($1::bigint[]) AND t.source = 'alert' AND t.lat IS NOT NULL",
+    "AND o.correlation_key <> f.correlation_key AND (o.id < f.id OR NOT o.id = ANY($1::bigint[]))",
 )
-SELECT DISTINCT ON (c.id) c.id, c.into_id, c.metres FROM c, p WHERE c.metres <= p.metres
-ORDER BY c.id, c.metres, c.into_id
-"""
 
 # The joining tickets' alerts, counts and history move to the case they join; each is cancelled as merged.
 _JOIN = """
