@@ -28,7 +28,7 @@ async def attach_photos(
     """Each photo is decoded whole first (off the event loop) and stored as the type it really is."""
     found = []
     for n, (_declared, data) in enumerate(photos, 1):
-        found.append(await _checked(data, f"photo {n}"))
+        found.append(await _checked(data, f"photo {n}", "photo"))
     ids = []
     for content_type, (_declared, data) in zip(found, photos, strict=True):
         ids.append(
@@ -47,18 +47,18 @@ async def attach_photos(
     return ids
 
 
-async def _checked(data: bytes, what: str) -> str:
+async def _checked(data: bytes, what: str, reason: str) -> str:
     try:
         return await asyncio.to_thread(image_type, data)
     except ValueError as exc:
-        raise CaseError(422, f"{what} {exc}") from None
+        raise CaseError(422, f"{what} {exc}", reason=reason) from None
 
 
 async def store_snapshot(
     conn: Conn, edge_id: str, alert_id: uuid.UUID, content_type: str, data: bytes
 ) -> tuple[int, bool]:
     """The best snapshot of one of the edge's alerts; a resend replaces it. Returns (ticket id, created)."""
-    content_type = await _checked(data, "the snapshot")
+    content_type = await _checked(data, "the snapshot", "snapshot")
     async with conn.transaction():
         alert = await conn.fetchrow("SELECT ticket_id, edge_id FROM alerts WHERE alert_id = $1", alert_id)
         if alert is None or alert["edge_id"] != edge_id:

@@ -128,10 +128,7 @@ async def submit_public(
                     now,
                 )
     except CaseError as exc:
-        if "reason" not in exc.extra:
-            INTAKE_REFUSED.labels("photo" if "photo" in str(exc) else "invalid").inc()
-        elif exc.extra["reason"] in ("outside_regions", "phone"):
-            INTAKE_REFUSED.labels(exc.extra["reason"]).inc()
+        INTAKE_REFUSED.labels(exc.extra.get("reason", "invalid")).inc()
         raise
 
 
