@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from login_flood import alerts_while, ready  # noqa: E402
-from tests.support import Mosquitto, Process, free_port, wait_until, write_yaml  # noqa: E402
+from login_flood import alerts_while, start_gateway  # noqa: E402
+from tests.support import Mosquitto, free_port  # noqa: E402
 from wangge.gateway.cases import registry  # noqa: E402
 from wangge.gateway.cases.categories import BUILTIN  # noqa: E402
 from wangge.gateway.cases.duplicates import lock_category, nearest_open_case  # noqa: E402
@@ -53,6 +53,8 @@ from wangge.gateway.storage.migrations import migrate  # noqa: E402
 from wangge.gateway.storage.pool import create_pool  # noqa: E402
 
 WEST, SOUTH, EAST, NORTH = 113.9, 22.5, 113.98, 22.56  # the demo district (wangge/demo/regions.geojson)
+WIDE = {"limit": 100_000, "seconds": 1}  # a flood limit no phase of reports meets
+WIDE_LIMITS = {"intake": {"per_address": WIDE, "per_browser": WIDE}}
 CHUNK = 100_000  # cases inserted by one statement
 SERVICES = ("fire-lane", "garbage", "dumping", "street-light", "manhole", "road", "parking", "flooding")
 
@@ -230,7 +232,7 @@ def main() -> None:
         gateway = None
         try:
             port = free_port()
-            gateway = start_gateway(work, postgres.url, broker.url, port, "floor", None)
+            gateway = start_gateway(work, postgres.url, broker.url, port, "floor")
             asyncio.run(_seed_regions(postgres.url))
 
             floor_lat, floor_status = run_clients(get_floor, port, args.clients, args.seconds)
@@ -239,7 +241,9 @@ def main() -> None:
 
             # Throughput needs no flood limit in the way: the same gateway restarted with a wide one.
             gateway.terminate()
-            gateway = start_gateway(work, postgres.url, broker.url, port, "reports", 100_000)
+            gateway = start_gateway(
+                work, postgres.url, broker.url, port, "reports", {"intake": {"per_address": WIDE, "per_browser": WIDE}}
+            )
             rep_lat, rep_status = run_clients(post_reports, port, args.clients, args.seconds, photo)
             accepted = rep_status[201] + rep_status[200]
             reports_rps = accepted / args.seconds
@@ -251,7 +255,7 @@ def main() -> None:
 
             # Flood: restarted with the default limits; alerts quiet, then under a one-address flood.
             gateway.terminate()
-            gateway = start_gateway(work, postgres.url, broker.url, port, "flood", None)
+            gateway = start_gateway(work, postgres.url, broker.url, port, "flood")
             phases: dict[str, tuple[float, float]] = {}
             flood_status: Counter[int] = Counter()
             for phase in ("quiet", "flood"):
@@ -285,27 +289,6 @@ def main() -> None:
         f" p99_ratio={flooded[1] / quiet[1]:.2f} flood_201={flood_status[201] + flood_status[200]}"
         f" flood_429={flood_status[429]} clients={args.clients} seconds={args.seconds:.0f}"
     )
-
-
-def start_gateway(work: Path, db: str, broker: str, port: int, name: str, limit: int | None) -> Process:
-    """`wangge gateway` on the bench's database and broker; `limit`: public reports per address and browser per
-    second (None: the defaults)."""
-    intake = (
-        {} if limit is None else {"intake": {k: {"limit": limit, "seconds": 1} for k in ("per_address", "per_browser")}}
-    )
-    config = write_yaml(
-        work / f"{name}.yaml",
-        {
-            "database_url": db,
-            "http": f"127.0.0.1:{port}",
-            "data_dir": str(work / "gw"),
-            "mqtt": {"url": broker, "client_id": "intake-gw", "shared_group": "gateway"},
-            **intake,
-        },
-    )
-    gateway = Process(["--log-level", "warning", "gateway", "--config", str(config)], work / f"{name}.log").start()
-    wait_until(lambda: ready(port), 60, "the gateway")
-    return gateway
 
 
 async def _seed_regions(url: str) -> None:

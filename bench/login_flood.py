@@ -136,6 +136,25 @@ def alerts_while(
     return p50, p99, sent, counted
 
 
+def start_gateway(
+    work: Path, db: str, broker: str, port: int, name: str, settings: dict[str, Any] | None = None
+) -> Process:
+    """`wangge gateway` on the bench's database and broker, with more `settings` for gateway.yaml; ready."""
+    config = write_yaml(
+        work / f"{name}.yaml",
+        {
+            "database_url": db,
+            "http": f"127.0.0.1:{port}",
+            "data_dir": str(work / "gw"),
+            "mqtt": {"url": broker, "client_id": "bench-gw", "shared_group": "gateway"},
+            **(settings or {}),
+        },
+    )
+    gateway = Process(["--log-level", "warning", "gateway", "--config", str(config)], work / f"{name}.log").start()
+    wait_until(lambda: ready(port), 60, "the gateway")
+    return gateway
+
+
 def ready(port: int) -> bool:
     try:
         return http_json(f"http://127.0.0.1:{port}/readyz")[0] == 200
@@ -160,17 +179,7 @@ def main() -> None:
         gateway = None
         try:
             port = free_port()
-            config = write_yaml(
-                work / "gw.yaml",
-                {
-                    "database_url": postgres.url,
-                    "http": f"127.0.0.1:{port}",
-                    "data_dir": str(work / "gw"),
-                    "mqtt": {"url": broker.url, "client_id": "flood-gw", "shared_group": "gateway"},
-                },
-            )
-            gateway = Process(["--log-level", "warning", "gateway", "--config", str(config)], work / "gw.log").start()
-            wait_until(lambda: ready(port), 60, "the gateway")
+            gateway = start_gateway(work, postgres.url, broker.url, port, "gw")
             results = {}
             statuses: Counter[int] = Counter()
             for phase in ("quiet", "flood"):
