@@ -73,6 +73,8 @@ class AlertComposer:
         self._clock = clock
         self._active = outbox.active_alerts()
         self._lock = threading.RLock()  # sensor and camera threads write through one composer
+        # Called with every event written (clips want to know when an alert starts and ends); quick, no I/O waits.
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
 
     @property
     def active_keys(self) -> list[tuple[str, str]]:
@@ -154,4 +156,9 @@ class AlertComposer:
             self._active[key] = state
         metrics.ALERT_EVENTS.labels(message["event"]).inc()
         metrics.OUTBOX_DEPTH.set(self._outbox.depth)
+        for observer in self.observers:
+            try:
+                observer(message)
+            except Exception:
+                log.exception("an alert observer failed on %s", message["alert_id"])
         return message

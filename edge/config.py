@@ -129,6 +129,9 @@ class DeviceConfig(StrictModel):
     rules: dict[Ident, dict[str, Any]] = Field(
         default_factory=dict, description="rule id -> fields to change, e.g. {flooding: {for_s: 60}}"
     )
+    cameras: list[Ident] = Field(
+        default_factory=list, max_length=16, description="报警联动: cameras whose clips this device's alerts get"
+    )
 
 
 class UplinkConfig(StrictModel):
@@ -168,6 +171,10 @@ class EdgeConfig(StrictModel):
     video: VideoConfig = VideoConfig()
     cameras: list[CameraConfig] = Field(default_factory=list)
 
+    def linked_cameras(self) -> dict[str, list[str]]:
+        """报警联动: sensor device id → the cameras its alerts get clips from."""
+        return {d.id: list(d.cameras) for d in self.devices if d.cameras}
+
     def all_profiles(self) -> dict[str, DeviceProfile]:
         return {**BUILTIN, **{p.name: p for p in self.profiles}}
 
@@ -198,10 +205,14 @@ class EdgeConfig(StrictModel):
                         f"{profile.name!r} ({', '.join(profile.metrics)})"
                     )
         ids: set[str] = set()
+        cameras = {c.id for c in self.cameras}
         for i, device in enumerate(self.devices):
             if device.id in ids:
                 problems.append(f"devices[{i}].id: {device.id!r} is listed twice")
             ids.add(device.id)
+            for j, camera in enumerate(device.cameras):
+                if camera not in cameras:
+                    problems.append(f"devices[{i}].cameras[{j}]: {camera!r} is not one of this edge's cameras")
             profile = profiles.get(device.profile)
             if profile is None:
                 problems.append(f"devices[{i}].profile: unknown profile {device.profile!r}; known: {sorted(profiles)}")

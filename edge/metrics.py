@@ -44,3 +44,26 @@ LEARNT_DROPPED = Counter(
     ["reason"],
 )
 LEARNT_SAVE_FAILURES = Counter("wangge_edge_learnt_state_save_failures", "Saves of detector states that failed")
+RECORDER_UP = Gauge("wangge_edge_recorder_up", "1 while the camera's recorder (ffmpeg -c copy) runs", ["camera"])
+RECORDER_RESTARTS = Counter(
+    "wangge_edge_recorder_restarts", "Times a camera's recorder exited and was started again", ["camera"]
+)
+RECORDING_BYTES = Gauge("wangge_edge_recording_bytes", "Bytes of recorded segments kept for a camera", ["camera"])
+RECORDING_SECONDS = Gauge("wangge_edge_recording_seconds", "Seconds of video kept for a camera", ["camera"])
+RECORDING_DELETED = Counter(
+    "wangge_edge_recording_deleted",
+    "Segments deleted from the rolling buffer, by reason (age, bytes, disk_floor)",
+    ["camera", "reason"],
+)
+CLIPS = Counter(
+    "wangge_edge_clips",
+    "Event clip parts, by outcome (cut, missing, sent, refused, dropped)",
+    ["outcome"],
+)
+UPLOAD_SPOOL_BYTES = Gauge(
+    "wangge_edge_upload_spool_bytes", "Bytes waiting in an upload spool, by kind (snapshot, clip)", ["kind"]
+)
+LIVE_SESSIONS = Gauge("wangge_edge_live_sessions", "Live-view streams this edge pushes now")
+LIVE_REFUSED = Counter(
+    "wangge_edge_live_refused", "Live-view requests refused, by reason (busy, unknown_camera, invalid)", ["reason"]
+)

@@ -44,7 +44,13 @@ class EdgeService:
             on_alert=self.uplink.wake,
         )
         self.video = VideoService(
-            config.edge_id, config.video, config.cameras, self.sensors.composer, config.data_dir, self.uplink.wake
+            config.edge_id,
+            config.video,
+            config.cameras,
+            self.sensors.composer,
+            config.data_dir,
+            self.uplink.wake,
+            config.linked_cameras(),
         )
         self._http: ThreadingHTTPServer | None = None
 

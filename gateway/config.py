@@ -12,6 +12,7 @@ from wangge.gateway.cases.config import CasesConfig
 from wangge.gateway.console.config import ConsoleConfig
 from wangge.gateway.ingest.config import IngestConfig, MqttConfig
 from wangge.gateway.intake.config import IntakeConfig
+from wangge.gateway.media.config import MediaConfig
 from wangge.gateway.storage.config import RetentionConfig
 from wangge.gateway.webhooks.config import WebhooksConfig
 
@@ -30,6 +31,7 @@ class GatewayConfig(StrictModel):
     retention: RetentionConfig = RetentionConfig()
     console: ConsoleConfig = ConsoleConfig()
     intake: IntakeConfig = IntakeConfig()
+    media: MediaConfig = MediaConfig()
 
     def webhook_keys_file(self) -> Path:
         return self.webhooks.secret_keys_file or self.data_dir / "webhook-keys"

@@ -91,3 +91,31 @@ BROKER_REFUSALS = Counter(
 LOGINS_THROTTLED = Counter(
     "wangge_gateway_logins_throttled", "Sign-in attempts turned away with 429 (throttle or busy)"
 )
+MEDIA_REQUESTS = Counter(
+    "wangge_gateway_media_requests",
+    "Object store requests, by operation (put, get, delete) and outcome (ok, unavailable, missing)",
+    ["op", "outcome"],
+)
+MEDIA_SECONDS = Histogram(
+    "wangge_gateway_media_seconds",
+    "Object store request time, by operation",
+    ["op"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+MEDIA_STORED = Counter(
+    "wangge_gateway_media_stored", "Media objects stored, by kind (snapshot, clip, photo, live)", ["kind"]
+)
+MEDIA_REFUSED = Counter(
+    "wangge_gateway_media_refused",
+    "Media uploads refused, by kind and reason (too_big, not_video, too_long, store_down)",
+    ["kind", "reason"],
+)
+MEDIA_STAGED = Gauge(
+    "wangge_gateway_media_staged", "Attachments whose bytes still wait in PostgreSQL for the object store"
+)
+LIVE_SESSIONS = Gauge("wangge_gateway_live_sessions", "Live-view sessions running, on every edge")
+LIVE_STARTED = Counter(
+    "wangge_gateway_live_started",
+    "Live-view sessions asked for, by outcome (started, busy, offline, failed)",
+    ["outcome"],
+)

@@ -25,6 +25,9 @@ from wangge.gateway.cases.weekly import send_weekly
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.http.app import create_app
 from wangge.gateway.ingest.thread import IngestThread
+from wangge.gateway.media.embedded import EmbeddedObjectStore
+from wangge.gateway.media.objects import Media, offload, sweep_garbage
+from wangge.gateway.media.store import MediaUnavailable, ObjectStore
 from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import connect_with_retry
@@ -55,6 +58,8 @@ class Gateway:
     weekly_task: asyncio.Task[None] | None = None
     webhook_worker: WebhookWorker | None = None
     webhook_task: asyncio.Task[None] | None = None
+    store: ObjectStore | None = None
+    media_task: asyncio.Task[None] | None = None
     # Tests move this clock to watch SLA lights change; production keeps the wall clock.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -97,6 +102,19 @@ class Gateway:
             self.pool, self.config.webhooks, box, catalogue=self.config.cases.catalogue()
         )
         self.webhook_task = asyncio.create_task(self.webhook_worker.run(), name="webhooks")
+        media = None
+        if self.store is not None:
+            store = self.store
+            try:
+                await store.ensure_bucket()
+                self._bucket_ready = True
+            except MediaUnavailable as exc:
+                log.error("the object store does not answer (%s): media uploads wait until it does", exc)
+            media = Media(store, self.pool)
+            self.media_task = asyncio.create_task(
+                self._every(self.config.media.offload_interval_s, "media", lambda c: self._media_pass(c, store)),
+                name="media",
+            )
         app = create_app(
             self.pool,
             {
@@ -113,6 +131,8 @@ class Gateway:
             self._broker_hooks(),
             self.config.webhooks,
             self.config.intake,
+            media,
+            self.config.media,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -148,12 +168,24 @@ class Gateway:
         while (touched := await run_escalations(conn, rules, clock())) > 0:
             metrics.ESCALATIONS.inc(touched)
 
+    _bucket_ready: bool = False
+
+    async def _media_pass(self, conn: Conn, store: ObjectStore) -> None:
+        """Photos staged in PostgreSQL go to the store, objects of deleted rows are deleted."""
+        if not self._bucket_ready:
+            await store.ensure_bucket()
+            self._bucket_ready = True
+        report = await offload(conn, store, limit=500)
+        if report.moved:
+            log.info("moved %d attachments to the object store (%d left)", report.moved, report.left)
+        await sweep_garbage(conn, store)
+
     @staticmethod
     async def _send_weekly(conn: Conn, rules: CaseRules, weekly: WeeklyReportConfig, now: datetime) -> None:
         metrics.WEEKLY_REPORTS.inc(await send_weekly(conn, rules, weekly, now))
 
     async def stop(self) -> None:
-        for task in (self.sla_task, self.lifecycle_task, self.weekly_task, self.webhook_task):
+        for task in (self.sla_task, self.lifecycle_task, self.weekly_task, self.webhook_task, self.media_task):
             if task is not None:
                 task.cancel()
                 done, _ = await asyncio.wait([task], timeout=STOP_TASK_S)
@@ -178,6 +210,18 @@ async def wait_for_signal() -> None:
     await stop.wait()
 
 
+def object_store(config: GatewayConfig) -> tuple[ObjectStore, EmbeddedObjectStore | None]:
+    """The configured S3 endpoint, or an embedded SeaweedFS under data_dir/media when none is set."""
+    media = config.media
+    if media.s3_url is not None:
+        access, secret = media.credentials()
+        return ObjectStore(media.s3_url, media.bucket, access, secret, media.region, media.timeout_s), None
+    embedded = EmbeddedObjectStore(config.data_dir / "media").start()
+    log.info("no media.s3_url: using the embedded SeaweedFS under %s (%s)", config.data_dir / "media", embedded.url)
+    store = ObjectStore(embedded.url, media.bucket, embedded.access_key, embedded.secret_key, timeout_s=media.timeout_s)
+    return store, embedded
+
+
 async def run_gateway(config: GatewayConfig) -> None:
     embedded: EmbeddedPostgres | None = None
     url = config.database_url
@@ -185,12 +229,15 @@ async def run_gateway(config: GatewayConfig) -> None:
         embedded = EmbeddedPostgres(config.data_dir / "pg")
         url = embedded.url
         log.info("no database_url: using the embedded PostgreSQL under %s", config.data_dir / "pg")
-    gateway = Gateway(config, url)
+    store, objects = await asyncio.to_thread(object_store, config)
+    gateway = Gateway(config, url, store=store)
     try:
         await gateway.start()
         await wait_for_signal()
         log.info("gateway stopping")
     finally:
         await gateway.stop()
+        if objects is not None:
+            objects.stop()
         if embedded is not None:
             embedded.stop()

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.contract import check_response
-from tests.support import Mosquitto, Process, free_port, http_json, start_service, write_yaml
+from tests.support import Mosquitto, Process, free_port, http_json, media_section, start_service, write_yaml
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -149,6 +149,7 @@ def gateway_yaml(tmp_path: Path, database_url: str, broker_url: str, name: str =
         "mqtt": {"url": broker_url, "client_id": f"wangge-test-{name}", "shared_group": "gateway"},
         # Recorded test alerts carry fixed dates; the time window itself is tested with its own settings.
         "ingest": {"max_event_age_days": 3650},
+        "media": media_section(),
         **extra,
     }
     # Replicas of one test share their webhook sealing keys, as every replica of a site must.

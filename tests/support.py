@@ -265,3 +265,43 @@ def wangge_admin(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+_OBJECT_STORE: Any = None
+
+
+def shared_object_store() -> Any:
+    """One real SeaweedFS (the embedded object store) for this test process, started on first use; its keys are
+    put in the environment under the names gateway.yaml's `media:` reads, so child gateways find them."""
+    global _OBJECT_STORE
+    if _OBJECT_STORE is None:
+        import atexit
+        import tempfile
+
+        from wangge.gateway.media.config import ACCESS_KEY_ENV, SECRET_KEY_ENV
+        from wangge.gateway.media.embedded import EmbeddedObjectStore
+
+        store = EmbeddedObjectStore(Path(tempfile.mkdtemp(prefix="wangge-s3-"))).start()
+        atexit.register(store.stop)
+        os.environ[ACCESS_KEY_ENV], os.environ[SECRET_KEY_ENV] = store.access_key, store.secret_key
+        _OBJECT_STORE = store
+    return _OBJECT_STORE
+
+
+def media_section(bucket: str | None = None) -> dict[str, Any]:
+    """gateway.yaml's `media:` for the shared store, with a bucket of this test's own."""
+    import uuid
+
+    return {"s3_url": shared_object_store().url, "bucket": bucket or f"t-{uuid.uuid4().hex[:16]}"}
+
+
+def new_object_store(bucket: str | None = None) -> Any:
+    """An ObjectStore client on the shared store, with a new bucket made."""
+    import uuid
+
+    from wangge.gateway.media.store import ObjectStore
+
+    server = shared_object_store()
+    store = ObjectStore(server.url, bucket or f"t-{uuid.uuid4().hex[:16]}", server.access_key, server.secret_key)
+    store.ensure_bucket_sync()
+    return store

@@ -87,7 +87,16 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 ENV_PREFIX = "WANGGE_"
 # Read by the command line or as secrets by the code that needs them, never as settings.
-PROCESS_VARIABLES = frozenset({"WANGGE_LOG_LEVEL", "WANGGE_LOG_FORMAT", "WANGGE_WEBHOOK_KEYS", "WANGGE_SMS_SECRET"})
+PROCESS_VARIABLES = frozenset(
+    {
+        "WANGGE_LOG_LEVEL",
+        "WANGGE_LOG_FORMAT",
+        "WANGGE_WEBHOOK_KEYS",
+        "WANGGE_SMS_SECRET",
+        "WANGGE_S3_ACCESS_KEY",
+        "WANGGE_S3_SECRET_KEY",
+    }
+)
 
 
 def env_overrides(environ: Mapping[str, str], prefix: str = ENV_PREFIX) -> tuple[dict[str, Any], dict[str, str]]:

@@ -144,6 +144,28 @@ class TamperConfig(StrictModel):
         return TamperSettings(min_duration_s=self.min_duration_s, clear_after_s=self.clear_after_s)
 
 
+class RecordConfig(StrictModel):
+    """Recording at the edge: the stream copied (never re-encoded) into short MP4 segments in a rolling buffer.
+
+    By default the buffer holds just enough for event clips (`keep_s`); `continuous: true` keeps everything up to
+    `continuous_s`. `max_bytes` and the edge's free-disk floor are hard limits over both."""
+
+    enabled: bool = True
+    segment_s: float = Field(default=10.0, ge=1, le=60, description="segment length (cut at the next keyframe)")
+    keep_s: float = Field(default=120.0, ge=10, le=86400, description="the rolling buffer when not continuous")
+    continuous: bool = False
+    continuous_s: float = Field(default=86400.0, ge=60, le=90 * 86400, description="kept when continuous")
+    max_bytes: int = Field(default=2 * 1024**3, ge=100_000, description="this camera's recordings, at most")
+    pre_capture_s: float = Field(default=5.0, ge=0, le=120, description="a clip starts this long before its alert")
+    post_capture_s: float = Field(default=5.0, ge=0, le=120, description="and ends this long after it")
+    max_part_s: float = Field(default=60.0, ge=5, le=300, description="a longer alert's clip comes in parts")
+    max_parts: int = Field(default=10, ge=1, le=1000, description="footage past this many parts is not clipped")
+
+    @property
+    def retain_s(self) -> float:
+        return self.continuous_s if self.continuous else self.keep_s
+
+
 class CameraConfig(StrictModel):
     id: Ident
     name: str = ""
@@ -155,6 +177,7 @@ class CameraConfig(StrictModel):
     blur_faces: bool = Field(default=False, description="blur faces and heads in snapshots")
     offline_severity: Severity = "major"
     tamper: TamperConfig = TamperConfig()
+    record: RecordConfig = RecordConfig()
     rules: list[VideoRuleConfig] = Field(default_factory=list)
 
     @field_validator("rules")
@@ -216,4 +239,13 @@ class VideoConfig(StrictModel):
     threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads")
     min_score: float = Field(default=0.25, gt=0, lt=1)
     snapshot_dir: Path | None = Field(default=None, description="default: <data_dir>/snapshots")
-    snapshot_upload: SnapshotUploadConfig | None = None
+    snapshot_upload: SnapshotUploadConfig | None = Field(
+        default=None, description="where snapshots, clips and live view go (the gateway), with the edge's token"
+    )
+    recordings_dir: Path | None = Field(default=None, description="default: <data_dir>/recordings")
+    clip_dir: Path | None = Field(default=None, description="clips waiting for the gateway; default <data_dir>/clips")
+    clip_spool_max_bytes: int = Field(default=2 * 1024**3, ge=1024 * 1024, description="oldest clips go first")
+    min_free_bytes: int = Field(
+        default=1024**3, ge=0, description="recordings give way (oldest first) before the disk has less free"
+    )
+    live_max_sessions: int = Field(default=2, ge=0, le=64, description="live-view streams at once (the uplink)")

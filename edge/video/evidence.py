@@ -1,15 +1,10 @@
 """Snapshots as evidence for a ticket: the full frame with the rule's geometry and the objects' boxes drawn, the
-main object enlarged in a corner, faces and heads blurred when the camera says so; kept on disk until the gateway
+main object enlarged in a corner, faces and heads blurred when the camera says so; kept in a spool until the gateway
 has them."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -17,7 +12,7 @@ import numpy as np
 
 from wangge.detectors.video.boxes import Frame
 from wangge.detectors.video.rules import Box, VideoEvent
-from wangge.edge.credentials import EdgeToken
+from wangge.edge.video.spool import UploadSpool
 
 log = logging.getLogger(__name__)
 
@@ -77,80 +72,11 @@ def render(frame: Frame, event: VideoEvent, geometry: Geometry, blur: bool) -> b
     return jpeg.tobytes()
 
 
-class SnapshotSpool:
-    """Snapshots waiting for the gateway, one file per alert (a better one replaces it). A thread sends them with
-    the edge's token; a 404 means the alert has not reached the gateway yet, so the file waits for the next try."""
+class SnapshotSpool(UploadSpool):
+    """Snapshots waiting for the gateway, one file per alert (a better one replaces it)."""
 
-    def __init__(self, directory: Path, edge_id: str, gateway_url: str | None, token: EdgeToken | None) -> None:
-        self.directory = directory
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._edge_id = edge_id
-        self._url = gateway_url.rstrip("/") if gateway_url else None
-        self._token = token
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="snapshot-upload", daemon=True)
-        self.sent = 0
+    kind = "snapshot"
+    suffix = ".jpg"
 
-    def put(self, alert_id: str, jpeg: bytes, meta: dict[str, object]) -> Path:
-        path = self.directory / f"{alert_id}.jpg"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(jpeg)
-        tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps(meta))
-        self._wake.set()
-        return path
-
-    def start(self) -> None:
-        if self._url is not None:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(5.0)
-            self._wake.clear()
-            for path in sorted(self.directory.glob("*.jpg"), key=lambda p: p.stat().st_mtime):
-                if self._stop.is_set():
-                    return
-                self._send(path)
-
-    def _send(self, path: Path) -> None:
-        assert self._url is not None and self._token is not None
-        try:
-            stamp = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return
-        try:
-            token = self._token.value()
-            data = path.read_bytes()
-        except OSError as exc:  # the token file being replaced, or the snapshot gone: next round
-            log.warning("snapshot upload waits: %s", exc)
-            return
-        request = urllib.request.Request(
-            f"{self._url}/api/v1/edges/{self._edge_id}/alerts/{path.stem}/snapshot",
-            data=data,
-            method="PUT",
-            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as reply:
-                self._token.after_reply(reply.headers)
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 409) or exc.code >= 500:
-                return  # not there yet, or the gateway is busy: next round
-            log.error("snapshot %s refused by the gateway (%s); dropped", path.name, exc.code)
-        except OSError as exc:
-            log.warning("snapshot upload failed (%s); will retry", exc)
-            time.sleep(1.0)
-            return
-        else:
-            self.sent += 1
-        if path.exists() and path.stat().st_mtime_ns == stamp:  # a better snapshot may have replaced it meanwhile
-            path.unlink(missing_ok=True)
-            path.with_suffix(".json").unlink(missing_ok=True)
+    def target(self, path: Path, meta: dict[str, object]) -> tuple[str, str]:
+        return f"/api/v1/edges/{self._edge_id}/alerts/{path.stem}/snapshot", "image/jpeg"

@@ -27,6 +27,7 @@ from wangge.edge.video.capture import CameraCapture, CameraHealth, RateWindow
 from wangge.edge.video.config import CameraConfig, LineRuleConfig, TamperConfig, VideoConfig, VideoRuleBase
 from wangge.edge.video.detector import Detector, build_detector
 from wangge.edge.video.evidence import Geometry, SnapshotSpool, render
+from wangge.edge.video.recorder_service import RecordingService
 from wangge.models.manifests import ModelError
 
 log = logging.getLogger(__name__)
@@ -256,6 +257,7 @@ class VideoService:
         composer: AlertComposer,
         data_dir: Path,
         on_alert: Callable[[], None] = lambda: None,
+        linked: dict[str, list[str]] | None = None,
     ) -> None:
         self.model_error: str | None = None
         detector: Detector | None = None
@@ -272,6 +274,8 @@ class VideoService:
         self.spool = SnapshotSpool(
             video.snapshot_dir or data_dir / "snapshots", edge_id, upload.gateway_url if upload else None, token
         )
+        self.recording = RecordingService(edge_id, video, cameras, data_dir, token, linked or {})
+        composer.observers.append(self.recording.jobs.observe)
         alerts = VideoAlerts(edge_id, composer, self.spool)
         if cameras and (closed := alerts.close_stale(cameras, time.time())):
             log.info("ended %d video alerts left open by the previous run", closed)
@@ -280,12 +284,14 @@ class VideoService:
 
     def start(self) -> None:
         self.spool.start()
+        self.recording.start()
         for worker in self.workers:
             worker.start()
 
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+        self.recording.stop()
         self.spool.stop()
 
     def status(self) -> dict[str, dict[str, Any]]:
@@ -313,5 +319,6 @@ class VideoService:
                 "last_seen": None if h.last_frame_age_s is None else alert_format.iso(time.time() - h.last_frame_age_s),
                 "error": h.error or self.model_error,
                 "resolution": f"{h.width}x{h.height}" if h.width else None,
+                **self.recording.health(worker.camera.id),
             }
         return out

@@ -25,7 +25,10 @@ from wangge.gateway.http.context import (
     CONSOLE,
     INGEST,
     KEY_RING,
+    LIVE,
     LOGIN_THROTTLE,
+    MAX_CLIP,
+    MEDIA,
     OPENAPI_TEXT,
     POOL,
     PUBLIC_INTAKE,
@@ -50,6 +53,8 @@ from wangge.gateway.ingest.config import IngestConfig
 from wangge.gateway.intake.config import IntakeConfig
 from wangge.gateway.intake.keys import KeyRing
 from wangge.gateway.intake.public import PublicIntake
+from wangge.gateway.media.config import MediaConfig
+from wangge.gateway.media.objects import Media
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 
@@ -97,6 +102,8 @@ def create_app(
     broker_hooks: BrokerHooks | None = None,
     webhooks: WebhooksConfig | None = None,
     intake: IntakeConfig | PublicIntake | None = None,
+    media: Media | None = None,
+    media_config: MediaConfig | None = None,
 ) -> web.Application:
     """The API, console and health pages. Without `secret_box`, webhook secrets are sealed with a key that lives
     only as long as this app (tests that make no deliveries)."""
@@ -119,6 +126,11 @@ def create_app(
         intake if isinstance(intake, PublicIntake) else PublicIntake.from_config(intake or IntakeConfig())
     )
     app[KEY_RING] = KeyRing()
+    if media is not None:
+        app[MEDIA] = media
+    media_config = media_config or MediaConfig()
+    app[LIVE] = media_config.live
+    app[MAX_CLIP] = (media_config.max_clip_bytes, media_config.max_clip_s)
     app[LOGIN_THROTTLE] = LoginThrottle.with_check_rate(app[ACCOUNTS].password_checks_per_s)
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")

@@ -20,6 +20,8 @@ from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.ingest.config import IngestConfig
 from wangge.gateway.intake.keys import KeyRing
 from wangge.gateway.intake.public import PublicIntake
+from wangge.gateway.media.config import LiveConfig
+from wangge.gateway.media.objects import Media
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 
@@ -37,6 +39,9 @@ READY_CHECKS: web.AppKey[dict[str, Callable[[], bool]]] = web.AppKey("ready_chec
 SIGNAL = web.AppKey("outbox_signal", OutboxSignal)
 PUBLIC_INTAKE = web.AppKey("public_intake", PublicIntake)
 KEY_RING = web.AppKey("key_ring", KeyRing)
+MEDIA = web.AppKey("media", Media)
+LIVE = web.AppKey("live", LiveConfig)
+MAX_CLIP = web.AppKey("max_clip", tuple)  # (bytes, seconds)
 OPENAPI_TEXT = web.AppKey("openapi_text", str)  # generated once from the route table when the app is made
 
 
@@ -45,6 +50,13 @@ def principal_of(request: web.Request) -> Principal:
     if not isinstance(principal, Principal):
         raise ProblemError(401, "Unauthorized", "sign in first")
     return principal
+
+
+def media_of(request: web.Request) -> Media:
+    media = request.app.get(MEDIA)
+    if media is None:
+        raise ProblemError(503, "Service Unavailable", "this gateway has no object store configured (media:)")
+    return media
 
 
 def require_role(principal: Principal, roles: Iterable[str]) -> None:

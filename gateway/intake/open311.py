@@ -352,8 +352,9 @@ async def updates(conn: Conn, client: Open311Client, query: Mapping[str, str], n
 
 async def media_row(conn: Conn, client: Open311Client, attachment_id: int) -> Any:
     row = await conn.fetchrow(
-        "SELECT a.id, a.ticket_id, a.content_type, a.data FROM attachments a JOIN tickets t ON t.id = a.ticket_id"
-        f" WHERE a.id = $1 AND a.kind = 'photo' AND {PEOPLE} AND t.region_path LIKE $2",
+        "SELECT a.id, a.ticket_id, a.content_type, a.object_key, a.data FROM attachments a"
+        " JOIN tickets t ON t.id = a.ticket_id WHERE a.id = $1 AND a.kind = 'photo'"
+        f" AND {PEOPLE} AND t.region_path LIKE $2",
         attachment_id,
         scope_like(client),
     )

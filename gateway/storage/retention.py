@@ -51,13 +51,23 @@ async def _delete_in_batches(conn: Conn, sql: str, cutoff: datetime) -> int:
 
 
 # Each batch by primary key (= ANY of an array): `id IN (subquery)` may be planned as a scan of the whole table.
-_SNAPSHOTS = (
-    "WITH gone AS (DELETE FROM attachments WHERE id = ANY (ARRAY(SELECT id FROM attachments WHERE kind = 'snapshot'"
-    " AND created_at < $1 ORDER BY created_at LIMIT $2)) RETURNING id, ticket_id, sha256, created_at)"
-    " INSERT INTO ticket_events (ticket_id, actor, kind, data)"
-    " SELECT ticket_id, 'system', 'attachment.expired', jsonb_build_object('attachment_id', id,"
-    " 'sha256', encode(sha256, 'hex'), 'created_at', created_at) FROM gone RETURNING 1"
-)
+def _evidence(kind: str) -> str:
+    """Expired evidence of one kind: rows deleted, their objects handed to the media sweep, the ticket's history
+    told (the checksum stays there as a record of what was held)."""
+    return (
+        "WITH gone AS (DELETE FROM attachments WHERE id = ANY (ARRAY(SELECT id FROM attachments"
+        f" WHERE kind = '{kind}' AND created_at < $1 ORDER BY created_at LIMIT $2))"
+        " RETURNING id, ticket_id, sha256, created_at, object_key),"
+        " swept AS (INSERT INTO media_garbage (object_key, since) SELECT object_key, '-infinity' FROM gone"
+        " WHERE object_key IS NOT NULL ON CONFLICT (object_key) DO NOTHING)"
+        " INSERT INTO ticket_events (ticket_id, actor, kind, data)"
+        " SELECT ticket_id, 'system', 'attachment.expired', jsonb_build_object('attachment_id', id,"
+        f" 'kind', '{kind}', 'sha256', encode(sha256, 'hex'), 'created_at', created_at) FROM gone RETURNING 1"
+    )
+
+
+_SNAPSHOTS = _evidence("snapshot")
+_CLIPS = _evidence("clip")
 _DEAD_LETTERS = (
     "DELETE FROM dead_letters WHERE id = ANY (ARRAY(SELECT id FROM dead_letters WHERE received_at < $1"
     " ORDER BY received_at LIMIT $2)) RETURNING 1"
@@ -92,6 +102,7 @@ async def run_lifecycle(conn: Conn, config: RetentionConfig, now: datetime) -> L
                 report.partitions_dropped += await partitions.drop_before(conn, table, now - timedelta(days=days))
         for kind, days, sql in (
             ("snapshots", config.snapshots_days, _SNAPSHOTS),
+            ("clips", config.clips_days, _CLIPS),
             ("dead_letters", config.dead_letters_days, _DEAD_LETTERS),
             ("webhook_deliveries", config.webhook_history_days, _DELIVERIES),
             ("webhook_attempts", config.webhook_history_days, _ATTEMPTS),

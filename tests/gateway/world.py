@@ -11,12 +11,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.support import new_object_store
 from wangge.gateway.accounts.tokens import issue_token
 from wangge.gateway.accounts.users import create_user
 from wangge.gateway.cases import registry
 from wangge.gateway.cases.config import CasesConfig
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.http.app import create_app
+from wangge.gateway.media.objects import Media
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
 
@@ -74,6 +76,7 @@ def run_api(database_url: str, scenario: Callable[[Any, World, Any], Awaitable[N
             async with pool.acquire() as conn:
                 await migrate(conn)
                 world = await seed(conn)
+            app.setdefault("media", Media(new_object_store(), pool))
             async with TestClient(TestServer(create_app(pool, {"broker": lambda: True}, **app))) as client:
                 await scenario(client, world, pool)
         finally:

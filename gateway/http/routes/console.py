@@ -58,9 +58,9 @@ async def categories(request: web.Request) -> web.Response:
 @routes.get(
     "/api/v1/devices/{device_id}/snapshot",
     summary="A camera's newest alert snapshot in the caller's area (each view audited)",
-    replies=Reply(200, "the image", media_type="image/*"),
+    replies=(Reply(200, "the image", media_type="image/*"), Reply(206, "a byte range of it", media_type="image/*")),
     path_params=DevicePath,
-    errors=(400, 401, 404),
+    errors=(400, 401, 404, 410, 416, 503),
 )
 async def device_snapshot(request: web.Request, path: DevicePath) -> web.Response:
     principal = principal_of(request)

@@ -9,11 +9,14 @@ import uuid
 from aiohttp import web
 
 from wangge.gateway import metrics
-from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES, PHOTO_TYPES, store_snapshot
-from wangge.gateway.http.context import CLOCK, INGEST, POOL, RULES, principal_of, require_role
+from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES, PHOTO_TYPES, Clip, store_clip, store_snapshot
+from wangge.gateway.http.context import CLOCK, INGEST, MAX_CLIP, POOL, RULES, media_of, principal_of, require_role
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.edges import (
+    ClipPath,
+    ClipQuery,
+    ClipStored,
     DeadLetterPage,
     DeadLetterQuery,
     EdgeAlertsResult,
@@ -24,8 +27,16 @@ from wangge.gateway.http.schemas.edges import (
 from wangge.gateway.http.spec import Body, RouteTable, json_reply
 from wangge.gateway.ingest.dead_letters import list_dead_letters
 from wangge.gateway.ingest.uplink import store_posted
+from wangge.gateway.media.probe import ClipRefused, ProbeUnavailable, probe_clip
 
 routes = RouteTable("edges")
+
+
+def _alert_uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ProblemError(404, "Not Found", "the alert id is not a UUID") from None
 
 
 def _own_edge(request: web.Request, edge_id: str, what: str) -> None:
@@ -62,24 +73,62 @@ async def edge_alerts(request: web.Request, path: EdgePath) -> web.Response:
     replies=(json_reply(SnapshotStored, 201, "stored"), json_reply(SnapshotStored, 200, "replaced")),
     path_params=SnapshotPath,
     body=Body(media_types=PHOTO_TYPES),
-    errors=(400, 401, 403, 404, 409, 413, 415, 422),
+    errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def edge_snapshot(request: web.Request, path: SnapshotPath) -> web.Response:
     """The best snapshot of one of the edge's alerts (evidence for its ticket)."""
     _own_edge(request, path.edge_id, "send snapshots")
-    try:
-        alert_id = uuid.UUID(path.alert_id)
-    except ValueError:
-        raise ProblemError(404, "Not Found", "the alert id is not a UUID") from None
+    alert_id = _alert_uuid(path.alert_id)
     if request.content_type not in PHOTO_TYPES:
         raise ProblemError(415, "Unsupported Media Type", f"send one of {', '.join(PHOTO_TYPES)}")
     data = await request.read()
     if not 0 < len(data) <= MAX_PHOTO_BYTES:
         raise ProblemError(413, "Content Too Large", f"a snapshot is 1 to {MAX_PHOTO_BYTES} bytes")
     async with request.app[POOL].acquire() as conn:
-        ticket_id, created = await store_snapshot(conn, path.edge_id, alert_id, request.content_type, data)
+        ticket_id, created = await store_snapshot(
+            conn, media_of(request), path.edge_id, alert_id, request.content_type, data
+        )
     metrics.SNAPSHOTS_STORED.inc()
     return json_response({"alert_id": str(alert_id), "ticket_id": ticket_id}, status=201 if created else 200)
+
+
+@routes.put(
+    "/api/v1/edges/{edge_id}/alerts/{alert_id}/clips/{camera}/{part}",
+    summary="One part of an alert's event clip from one camera (MP4, edge token); idempotent by alert, camera, part",
+    replies=(json_reply(ClipStored, 201, "stored"), json_reply(ClipStored, 200, "already stored")),
+    path_params=ClipPath,
+    query=ClipQuery,
+    body=Body(media_types=("video/mp4",)),
+    errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+)
+async def edge_clip(request: web.Request, path: ClipPath, query: ClipQuery) -> web.Response:
+    """Checked by ffprobe before it is stored; while the object store is down the edge is told to come again."""
+    _own_edge(request, path.edge_id, "send clips")
+    alert_id = _alert_uuid(path.alert_id)
+    if request.content_type != "video/mp4":
+        raise ProblemError(415, "Unsupported Media Type", "send video/mp4")
+    max_bytes, max_s = request.app[MAX_CLIP]
+    if request.content_length is not None and request.content_length > max_bytes:
+        metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
+        raise ProblemError(413, "Content Too Large", f"a clip part is at most {max_bytes} bytes")
+    data = await request.content.read(max_bytes + 1)
+    if not 0 < len(data) <= max_bytes:
+        metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
+        raise ProblemError(413, "Content Too Large", f"a clip part is 1 to {max_bytes} bytes")
+    if not query.covers_from <= query.covers_to:
+        raise ProblemError(400, "Bad Request", "covers_from must not be after covers_to")
+    try:
+        facts = await probe_clip(data, max_s)
+    except ClipRefused as exc:
+        metrics.MEDIA_REFUSED.labels("clip", exc.reason).inc()
+        raise ProblemError(422, "Unprocessable Content", str(exc)) from None
+    except ProbeUnavailable as exc:
+        raise ProblemError(503, "Service Unavailable", str(exc), {"Retry-After": "300"}) from None
+    clip = Clip(alert_id, path.camera, path.part, query.covers_from, query.covers_to, facts.duration_s, data)
+    async with request.app[POOL].acquire() as conn:
+        ticket_id, attachment_id, created = await store_clip(conn, media_of(request), path.edge_id, clip)
+    body = {"alert_id": str(alert_id), "ticket_id": ticket_id, "attachment_id": attachment_id}
+    return json_response({**body, "duration_s": round(facts.duration_s, 3)}, status=201 if created else 200)
 
 
 @routes.get(

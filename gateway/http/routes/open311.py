@@ -15,6 +15,7 @@ from aiohttp import web
 from wangge.gateway.accounts.audit import audit
 from wangge.gateway.cases.errors import CaseError
 from wangge.gateway.http.context import CLOCK, KEY_RING, POOL, PUBLIC_INTAKE, RULES, principal_of
+from wangge.gateway.http.evidence import media_bytes
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.intake import (
     FormatPath,
@@ -248,9 +249,8 @@ async def open311_media(request: web.Request, path: MediaPath) -> web.Response:
         await audit(
             conn, f"open311:{client.name}", "evidence.view", str(path.id), request.remote, {"ticket": row["ticket_id"]}
         )
-    return web.Response(
-        body=row["data"], content_type=row["content_type"], headers={"Cache-Control": "private, no-store"}
-    )
+    data = await media_bytes(request, row, path.id)
+    return web.Response(body=data, content_type=row["content_type"], headers={"Cache-Control": "private, no-store"})
 
 
 @routes.post(

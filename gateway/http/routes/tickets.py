@@ -192,10 +192,13 @@ async def open_root_cause_case(request: web.Request, body: RootCauseRequest) -> 
 
 @routes.get(
     "/api/v1/attachments/{id}",
-    summary="A photo or snapshot (each view is audited)",
-    replies=Reply(200, "the image", media_type="image/*"),
+    summary="A photo, snapshot or event clip (each view is audited; byte ranges for video players)",
+    replies=(
+        Reply(200, "the image or clip", media_type="*/*"),
+        Reply(206, "the range asked for (Range: bytes=...)", media_type="*/*"),
+    ),
     path_params=TicketPath,
-    errors=(400, 401, 404),
+    errors=(400, 401, 404, 410, 416, 503),
 )
 async def get_attachment(request: web.Request, path: TicketPath) -> web.Response:
     principal = principal_of(request)

@@ -59,3 +59,22 @@ class DeadLetter(Out):
 class DeadLetterPage(Out):
     items: list[DeadLetter]
     next_cursor: str | None
+
+
+class ClipPath(PathModel):
+    edge_id: str = Field(max_length=128)
+    alert_id: str = Field(max_length=64, description="the alert's UUID")
+    camera: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$", description="the camera that recorded it")
+    part: int = Field(ge=0, le=9999, description="parts of a long alert count from 0")
+
+
+class ClipQuery(QueryModel):
+    covers_from: AwareDatetime = Field(description="the wall time of the clip's first frame")
+    covers_to: AwareDatetime = Field(description="the wall time of its last frame")
+
+
+class ClipStored(Out):
+    alert_id: str
+    ticket_id: int
+    attachment_id: int
+    duration_s: float

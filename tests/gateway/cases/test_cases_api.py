@@ -13,11 +13,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.gateway import world as w
 from tests.images import png_base64
+from tests.support import new_object_store
 from tests.test_alert_format import alert
 from wangge.gateway.cases.config import CasesConfig, RouteConfig
 from wangge.gateway.cases.escalation import run_escalations
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.http.app import create_app
+from wangge.gateway.media.objects import Media
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
 
@@ -65,7 +67,7 @@ def run(
             await migrate(conn)
             world = await w.seed(conn)
         clock = Clock(start)
-        app = create_app(pool, {"broker": lambda: True}, rules, clock)
+        app = create_app(pool, {"broker": lambda: True}, rules, clock, media=Media(new_object_store(), pool))
         async with TestClient(TestServer(app)) as client:
             await scenario(client, world, pool, clock, rules)
         await pool.close()

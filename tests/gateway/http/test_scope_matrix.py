@@ -96,6 +96,7 @@ def bodies(objects: dict[str, Any]) -> dict[tuple[str, str], Any]:
             source={"kind": "sensor", "device_id": "underpass-gauge-1"},
         ),
         ("PUT", "/api/v1/edges/{edge_id}/alerts/{alert_id}/snapshot"): images.jpeg(shade=200),
+        ("PUT", "/api/v1/edges/{edge_id}/alerts/{alert_id}/clips/{camera}/{part}"): b"\x00\x00\x00\x18ftypmp42",
         ("POST", "/api/v1/edges/{edge_id}/token"): None,
         ("DELETE", "/api/v1/tokens/{id}"): None,
         ("DELETE", "/api/v1/webhooks/subscriptions/{id}"): None,
@@ -121,6 +122,8 @@ def fill(path: str, o: dict[str, Any]) -> str:
         "alert_id": o["alert_id"],
         "device_id": "underpass-gauge-1",
         "report_id": 1,
+        "camera": "underpass-cam",
+        "part": 0,
     }
     path = re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), path)
     assert "{" not in path, f"say how to reach {path} in test_scope_matrix.fill"

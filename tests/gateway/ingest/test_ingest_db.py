@@ -57,6 +57,7 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0014_root_causes.sql",
             "0015_weekly_reports.sql",
             "0016_public_intake.sql",
+            "0017_object_storage.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

@@ -12,10 +12,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.gateway import world as w
 from tests.gateway.cases.test_cases_api import ROUTES, TO_CLOSED, Clock
+from tests.support import new_object_store
 from wangge.gateway.cases.config import CasesConfig, RouteConfig
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.http.app import create_app
 from wangge.gateway.intake.config import IntakeConfig
+from wangge.gateway.media.objects import Media
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
 
@@ -41,7 +43,8 @@ def run(database_url: str, scenario: Scenario, intake: IntakeConfig | None = Non
                 await migrate(conn)
                 world = await w.seed(conn)
             clock = Clock(START)
-            app = create_app(pool, {"broker": lambda: True}, rules, clock, intake=intake or IntakeConfig())
+            media = Media(new_object_store(), pool)
+            app = create_app(pool, {"broker": lambda: True}, rules, clock, intake=intake or IntakeConfig(), media=media)
             async with TestClient(TestServer(app)) as client:
                 await scenario(client, world, pool, clock)
         finally:
