@@ -234,11 +234,13 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
 
 
 @contextlib.contextmanager
-def running(*procs: Process) -> Iterator[None]:
+def running(*procs: Process) -> Iterator[list[Process]]:
+    """Kill every process at the end, and those a test adds to the list it is given (restarts)."""
+    started = list(procs)
     try:
-        yield
+        yield started
     finally:
-        for p in procs:
+        for p in started:
             p.kill()
 
 

@@ -1,21 +1,32 @@
 """A camera on an edge box, end to end: RTSP from a GStreamer server → the edge process (capture, YOLOX, ByteTrack,
-zone rule) → outbox → MQTT → the gateway process → a ticket with the snapshot attached, and the camera's state on
-the device list."""
+zone rule, recording) → outbox → MQTT → the gateway process → a ticket with the snapshot and the event clip
+attached (the clip in the object store, surviving a gateway outage and an edge killed while it held it), and the
+camera's state on the device list."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 import urllib.request
+import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import create_token, edge_yaml, gateway_yaml, start_gateway
+import yaml
+
+from tests.conftest import create_token, edge_yaml, gateway_yaml, sql, start_gateway
 from tests.edge.video.rtsp import RtspServer
 from tests.edge.video.test_rtsp_pipeline import ZONE
-from tests.support import Mosquitto, asset, http_json, running, start_service, wait_until
+from tests.support import Mosquitto, asset, http_json, new_object_store, running, start_service, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def admin(config: Path, *args: str) -> str:
@@ -59,6 +70,7 @@ def test_a_camera_intrusion_becomes_a_ticket_with_its_snapshot(
                     "id": "plaza-cam",
                     "name": "广场",
                     "url": rtsp.url("plaza"),
+                    "record": {"segment_s": 2, "pre_capture_s": 5, "post_capture_s": 5, "max_part_s": 60},
                     "rules": [
                         {
                             "kind": "zone",
@@ -79,7 +91,7 @@ def test_a_camera_intrusion_becomes_a_ticket_with_its_snapshot(
             lambda base: bool(http_json(base + "/healthz")[1]["sensor_broker_connected"]),
             timeout=30,
         )
-        with running(gateway, edge):
+        with running(gateway, edge) as procs:
 
             def intrusion() -> dict[str, Any] | None:
                 items = http_json(api + "/api/v1/tickets?state=open", token)[1]["items"]
@@ -110,3 +122,57 @@ def test_a_camera_intrusion_becomes_a_ticket_with_its_snapshot(
 
             row = wait_until(camera_row, 30, "the camera's state from the edge status", interval=1)
             assert row["state"] == "online" and row["live"]["fps"] > 0
+            assert row["live"]["recording"] == "on"
+
+            # The gateway goes away; the edge cuts the alert's clip into its spool meanwhile, and is then killed.
+            gateway.terminate()
+            spool = tmp_path / "edge-e1" / "clips"
+            wait_until(lambda: list(spool.glob("*.mp4")), 90, "the clip cut into the edge's spool", interval=0.5)
+            edge.kill()
+            gateway, api = start_gateway(tmp_path, gw_config)
+            edge, _ = start_service(
+                "edge", config, tmp_path / "edge.log", lambda b: http_json(b + "/healthz")[0] == 200
+            )
+            procs.extend([gateway, edge])
+
+            def clip() -> dict[str, Any] | None:
+                detail = http_json(f"{api}/api/v1/tickets/{ticket['id']}", token)[1]
+                return next((a for a in detail["attachments"] if a["kind"] == "clip"), None)
+
+            attachment = wait_until(clip, 60, "the clip on the ticket after both restarts", interval=1)
+            assert attachment["content_type"] == "video/mp4" and attachment["device_id"] == "plaza-cam"
+            detail = http_json(f"{api}/api/v1/tickets/{ticket['id']}", token)[1]
+            [alert] = [a for a in detail["alerts"] if a["alert_id"] == attachment["alert_id"]]
+            started, ended = (epoch(alert[k]) for k in ("started_at", "ended_at"))
+            covers = epoch(attachment["covers_from"]), epoch(attachment["covers_to"])
+            assert abs(covers[0] - (started - 5)) <= 2.5 and abs(covers[1] - (ended + 5)) <= 2.5  # ± one segment
+            request = urllib.request.Request(
+                f"{api}/api/v1/attachments/{attachment['id']}", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                body = resp.read()
+            (tmp_path / "clip.mp4").write_bytes(body)
+            facts = json.loads(
+                subprocess.run(
+                    ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", "clip.mp4"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=tmp_path,
+                ).stdout
+            )
+            assert facts["streams"][0]["codec_name"] == "h264" and "mp4" in facts["format"]["format_name"]
+            assert abs(float(facts["format"]["duration"]) - (covers[1] - covers[0])) <= 2.5
+            assert abs(float(facts["format"]["duration"]) - attachment["duration_s"]) < 0.01
+            # Once in the store with its metadata, and once only, though the edge was killed holding it.
+            rows = sql(
+                database_url,
+                "SELECT object_key, sha256, size, part FROM attachments WHERE kind = 'clip' AND alert_id = $1",
+                uuid.UUID(attachment["alert_id"]),
+            )
+            assert [r["part"] for r in rows] == [0] and rows[0]["size"] == len(body)
+            bucket = yaml.safe_load(gw_config.read_text())["media"]["bucket"]
+            store = new_object_store(bucket)
+            assert store.get_sync(rows[0]["object_key"]) == body
+            assert bytes(rows[0]["sha256"]) == hashlib.sha256(body).digest()
+            assert len(store.keys_sync("clip/")) == 1

@@ -24,11 +24,12 @@ from urllib.parse import urlencode
 
 from wangge import alert_format
 from wangge.edge import metrics
-from wangge.edge.video.recording import Recorder, Segment, ffmpeg_binary
+from wangge.edge.video.recording import Recorder, Segment, ffmpeg_binary, probe_duration
 from wangge.edge.video.spool import UploadSpool
 
 log = logging.getLogger(__name__)
 GIVE_UP_AFTER_S = 120.0  # footage this late is not coming (recorder down): cut what there is
+KEYFRAME_SLACK_S = 2.0  # a stream copy starts at the keyframe before the wanted start
 
 
 class ClipSpool(UploadSpool):
@@ -93,10 +94,18 @@ def cut(segments: list[Segment], first: float, last: float, out: Path) -> tuple[
         )
     finally:
         Path(listing.name).unlink(missing_ok=True)
+    complaint = done.stderr.decode(errors="replace").strip()
     if done.returncode != 0:
-        log.error("clip cut failed: %s", done.stderr.decode(errors="replace")[-300:])
+        log.error("clip cut failed: %s", complaint[-300:])
         return None
-    return max(first, chosen[0].start), min(last, chosen[-1].end)
+    start = max(first, chosen[0].start)
+    wanted = min(last, chosen[-1].end) - start
+    got = probe_duration(out)
+    if got is None or got < wanted - KEYFRAME_SLACK_S:
+        # A segment that would not open (still being finished, damaged) ends a concat early without an error.
+        log.warning("clip cut short (%.1fs of %.1fs; %s); trying again", got or 0, wanted, complaint[-200:] or "-")
+        return None
+    return start, start + got
 
 
 class ClipJobs:
@@ -191,7 +200,8 @@ class ClipJobs:
             waited_out = now > b + GIVE_UP_AFTER_S
             if recorded_to < b and not waited_out:
                 break  # the footage is still being recorded
-            self._cut_part(job, part, segments, a, b)
+            if not self._cut_part(job, part, segments, a, b, final=waited_out):
+                break
             job["cut"].append(part)
             cut_now += 1
         with self._lock:
@@ -208,15 +218,20 @@ class ClipJobs:
                 _write(path, current)
         return cut_now
 
-    def _cut_part(self, job: dict[str, Any], part: int, segments: list[Segment], a: float, b: float) -> None:
+    def _cut_part(
+        self, job: dict[str, Any], part: int, segments: list[Segment], a: float, b: float, final: bool
+    ) -> bool:
+        """True when the part is settled: cut into the spool, or (`final`) given up without footage."""
         name = f"{job['alert_id']}.{job['camera']}.{part}"
         with tempfile.TemporaryDirectory(prefix="wangge-cut-") as folder:
             out = Path(folder) / "clip.mp4"
             span = cut(segments, a, b, out)
             if span is None:
+                if not final:
+                    return False
                 metrics.CLIPS.labels("missing").inc()
                 log.warning("camera %s: no footage for alert %s part %d", job["camera"], job["alert_id"], part)
-                return
+                return True
             meta = {
                 "alert_id": job["alert_id"],
                 "camera": job["camera"],
@@ -226,6 +241,7 @@ class ClipJobs:
             }
             self.spool.put(name, out.read_bytes(), meta)
         metrics.CLIPS.labels("cut").inc()
+        return True
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any] | None:

@@ -84,9 +84,9 @@ async def ticket_detail(conn: Conn, principal: Principal, ticket_id: int, now: d
         ticket_id,
     )
     attachments = await conn.fetch(
-        "SELECT id, event_id, kind, alert_id, content_type, size, uploaded_by, created_at FROM attachments"
-        " WHERE ticket_id = $1"
-        " ORDER BY id",
+        "SELECT id, event_id, kind, alert_id, content_type, size, uploaded_by, created_at, device_id, part,"
+        " covers_from, covers_to, duration_s FROM attachments WHERE ticket_id = $1"
+        " ORDER BY kind = 'clip', covers_from, part, id",
         ticket_id,
     )
     body = dict(row)

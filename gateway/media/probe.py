@@ -60,8 +60,9 @@ async def probe_clip(data: bytes, max_s: float) -> ClipFacts:
             proc.kill()
             await proc.wait()
             raise ClipRefused("not_video", f"ffprobe gave up on the clip after {PROBE_TIMEOUT_S:.0f}s") from None
-    if proc.returncode != 0:
-        raise ClipRefused("not_video", f"not a readable video: {err.decode(errors='replace').strip()[:200]}")
+    complaint = err.decode(errors="replace").strip()
+    if proc.returncode != 0 or complaint:  # "partial file", "moov atom not found", bad NAL units: damaged
+        raise ClipRefused("not_video", f"not a whole, readable video: {complaint[:200] or proc.returncode}")
     try:
         facts = json.loads(out)
         form = facts["format"]

@@ -39,6 +39,20 @@ def _alert_uuid(text: str) -> uuid.UUID:
         raise ProblemError(404, "Not Found", "the alert id is not a UUID") from None
 
 
+async def _body_within(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, reading no more than one byte past `max_bytes` (StreamReader.read(n) returns what has
+    arrived, up to n: a loop, not one call)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = await request.content.read(min(1024 * 1024, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _own_edge(request: web.Request, edge_id: str, what: str) -> None:
     if principal_of(request).edge_id != edge_id:
         raise ProblemError(403, "Forbidden", f"this token may not {what} for edge {edge_id!r}")
@@ -111,7 +125,7 @@ async def edge_clip(request: web.Request, path: ClipPath, query: ClipQuery) -> w
     if request.content_length is not None and request.content_length > max_bytes:
         metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
         raise ProblemError(413, "Content Too Large", f"a clip part is at most {max_bytes} bytes")
-    data = await request.content.read(max_bytes + 1)
+    data = await _body_within(request, max_bytes)
     if not 0 < len(data) <= max_bytes:
         metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
         raise ProblemError(413, "Content Too Large", f"a clip part is 1 to {max_bytes} bytes")

@@ -149,6 +149,11 @@ class Attachment(Out):
     size: int
     uploaded_by: str
     created_at: datetime
+    device_id: str | None = Field(description="clips: the camera that recorded it")
+    part: int | None = Field(description="clips: parts of a long alert count from 0")
+    covers_from: datetime | None = Field(description="clips: wall time of the first frame")
+    covers_to: datetime | None = Field(description="clips: wall time of the last frame")
+    duration_s: float | None
 
 
 class TicketWithActions(Ticket):
