@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto docker-compose chromium fonts-noto-cjk libgl1 libglib2.0-0 \
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav ffmpeg opencv-doc
 VENDOR := gateway/console/static/vendor
 # The real folders (wangge/ links gateway, edge, detectors and models; linting them twice would double every finding).
 CODE := wangge/*.py wangge/demo wangge/schemas gateway edge detectors models tests bench
@@ -23,16 +23,17 @@ $(VENV)/.installed: pyproject.toml $(VENDOR)/.done | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps mqtt-spb-wrapper==2.1.2
 	touch $@
 
-# The console's map library comes from the npm registry at build time (pinned by web/package-lock.json) and is
+# The console's map library and its HLS player (hls.js, light build: no subtitles or DRM) come from the npm registry at build time (pinned by web/package-lock.json) and is
 # served by the gateway itself: no CDN at run time.
 $(VENDOR)/.done: web/package.json web/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
 	  else echo "building the console needs Node.js and npm: sudo apt-get install nodejs npm"; exit 1; fi; }
 	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet $(VENDOR)/hls
 	cp -r web/node_modules/leaflet/dist/leaflet.js web/node_modules/leaflet/dist/leaflet.css \
 	  web/node_modules/leaflet/dist/images web/node_modules/leaflet/LICENSE $(VENDOR)/leaflet/
+	cp web/node_modules/hls.js/dist/hls.light.min.js web/node_modules/hls.js/LICENSE $(VENDOR)/hls/
 	touch $@
 
 vendor: $(VENDOR)/.done

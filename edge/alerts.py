@@ -27,6 +27,11 @@ def status_topic(edge_id: str) -> str:
     return f"wangge/edge/{edge_id}/status"
 
 
+def commands_topic(edge_id: str) -> str:
+    """Where the gateway sends this edge commands (live view); only the gateway identity may write there."""
+    return f"wangge/edge/{edge_id}/commands"
+
+
 def confirms_topic(edge_id: str) -> str:
     """Where the gateway confirms the alert events it has stored (or refused) for this edge."""
     return f"wangge/edge/{edge_id}/confirms"

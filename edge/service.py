@@ -52,6 +52,7 @@ class EdgeService:
             self.uplink.wake,
             config.linked_cameras(),
         )
+        self.uplink.on_command = self.video.live.handle
         self._http: ThreadingHTTPServer | None = None
 
     def _status_extra(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import paho.mqtt.client as paho
 
 from wangge import alert_format
 from wangge.edge import metrics
-from wangge.edge.alerts import confirms_topic, status_topic
+from wangge.edge.alerts import commands_topic, confirms_topic, status_topic
 from wangge.edge.outbox import Outbox
 from wangge.mqtt import BrokerAddress, make_client
 
@@ -54,6 +54,8 @@ class Uplink:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._edge_id = edge_id
+        # Commands from the gateway (live view); set before start. Called on paho's thread with the raw payload.
+        self.on_command: Callable[[bytes], None] | None = None
         self._outbox = outbox
         self._broker = broker
         self._window = max_inflight
@@ -83,6 +85,7 @@ class Uplink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.message_callback_add(confirms_topic(edge_id), self._on_confirm)
+        client.message_callback_add(commands_topic(edge_id), self._on_command)
         self._client = client
         self._thread = threading.Thread(target=self._run, name=f"uplink-{edge_id}", daemon=True)
 
@@ -114,11 +117,19 @@ class Uplink:
         self._client.loop_stop()
 
     # paho's network thread -------------------------------------------------------------------
+    def _on_command(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self.on_command is not None:
+            try:
+                self.on_command(bytes(message.payload))
+            except Exception:
+                log.exception("a command from the gateway failed")
+
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             log.warning("uplink to %s:%s refused: %s", self._broker.host, self._broker.port, reason)
             return
         client.subscribe(confirms_topic(self._edge_id), qos=1)
+        client.subscribe(commands_topic(self._edge_id), qos=1)
         log.info("uplink connected to %s:%s", self._broker.host, self._broker.port)
         self._next_status = 0.0
         self._connected.set()

@@ -26,6 +26,7 @@ from wangge.gateway.config import GatewayConfig
 from wangge.gateway.http.app import create_app
 from wangge.gateway.ingest.thread import IngestThread
 from wangge.gateway.media.embedded import EmbeddedObjectStore
+from wangge.gateway.media.live import live_pass
 from wangge.gateway.media.objects import Media, offload, sweep_garbage
 from wangge.gateway.media.store import MediaUnavailable, ObjectStore
 from wangge.gateway.storage.embedded import EmbeddedPostgres
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.001
 WEEKLY_POLL_S = 60.0  # the weekly job looks once a minute whether a report is due
 STOP_TASK_S = 10.0
+LIVE_PASS_S = 10.0  # live-view leases renewed (the edge's lasts 60 s) and idle sessions ended this often
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Gateway:
     webhook_task: asyncio.Task[None] | None = None
     store: ObjectStore | None = None
     media_task: asyncio.Task[None] | None = None
+    live_task: asyncio.Task[None] | None = None
     # Tests move this clock to watch SLA lights change; production keeps the wall clock.
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -115,6 +118,13 @@ class Gateway:
                 self._every(self.config.media.offload_interval_s, "media", lambda c: self._media_pass(c, store)),
                 name="media",
             )
+            live_config = self.config.media.live
+            self.live_task = asyncio.create_task(
+                self._every(
+                    LIVE_PASS_S, "live view", lambda c: live_pass(c, store, live_config, self.clock(), ingest.publish)
+                ),
+                name="live-view",
+            )
         app = create_app(
             self.pool,
             {
@@ -133,6 +143,7 @@ class Gateway:
             self.config.intake,
             media,
             self.config.media,
+            ingest.publish,
         )
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -185,7 +196,14 @@ class Gateway:
         metrics.WEEKLY_REPORTS.inc(await send_weekly(conn, rules, weekly, now))
 
     async def stop(self) -> None:
-        for task in (self.sla_task, self.lifecycle_task, self.weekly_task, self.webhook_task, self.media_task):
+        for task in (
+            self.sla_task,
+            self.lifecycle_task,
+            self.weekly_task,
+            self.webhook_task,
+            self.media_task,
+            self.live_task,
+        ):
             if task is not None:
                 task.cancel()
                 done, _ = await asyncio.wait([task], timeout=STOP_TASK_S)

@@ -27,6 +27,7 @@ from wangge.edge.video.capture import CameraCapture, CameraHealth, RateWindow
 from wangge.edge.video.config import CameraConfig, LineRuleConfig, TamperConfig, VideoConfig, VideoRuleBase
 from wangge.edge.video.detector import Detector, build_detector
 from wangge.edge.video.evidence import Geometry, SnapshotSpool, render
+from wangge.edge.video.live import LiveStreams
 from wangge.edge.video.recorder_service import RecordingService
 from wangge.models.manifests import ModelError
 
@@ -275,6 +276,13 @@ class VideoService:
             video.snapshot_dir or data_dir / "snapshots", edge_id, upload.gateway_url if upload else None, token
         )
         self.recording = RecordingService(edge_id, video, cameras, data_dir, token, linked or {})
+        self.live = LiveStreams(
+            edge_id,
+            {c.id: c.url for c in cameras},
+            upload.gateway_url if upload else None,
+            token,
+            video.live_max_sessions,
+        )
         composer.observers.append(self.recording.jobs.observe)
         alerts = VideoAlerts(edge_id, composer, self.spool)
         if cameras and (closed := alerts.close_stale(cameras, time.time())):
@@ -285,12 +293,14 @@ class VideoService:
     def start(self) -> None:
         self.spool.start()
         self.recording.start()
+        self.live.start()
         for worker in self.workers:
             worker.start()
 
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop()
+        self.live.stop()
         self.recording.stop()
         self.spool.stop()
 

@@ -32,6 +32,7 @@ from wangge.gateway.http.context import (
     OPENAPI_TEXT,
     POOL,
     PUBLIC_INTAKE,
+    PUBLISH,
     READY_CHECKS,
     RULES,
     SECRET_BOX,
@@ -90,6 +91,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _no_broker(topic: str, body: bytes) -> bool:
+    return False
+
+
 def create_app(
     pool: asyncpg.Pool,
     ready_checks: dict[str, Callable[[], bool]],
@@ -104,6 +109,7 @@ def create_app(
     intake: IntakeConfig | PublicIntake | None = None,
     media: Media | None = None,
     media_config: MediaConfig | None = None,
+    publish: Callable[[str, bytes], bool] | None = None,
 ) -> web.Application:
     """The API, console and health pages. Without `secret_box`, webhook secrets are sealed with a key that lives
     only as long as this app (tests that make no deliveries)."""
@@ -131,6 +137,7 @@ def create_app(
     media_config = media_config or MediaConfig()
     app[LIVE] = media_config.live
     app[MAX_CLIP] = (media_config.max_clip_bytes, media_config.max_clip_s)
+    app[PUBLISH] = publish or _no_broker
     app[LOGIN_THROTTLE] = LoginThrottle.with_check_rate(app[ACCOUNTS].password_checks_per_s)
     app[OPENAPI_TEXT] = document_text()
     static = resources.files(STATIC_PACKAGE).joinpath("static")

@@ -40,6 +40,8 @@ SIGNAL = web.AppKey("outbox_signal", OutboxSignal)
 PUBLIC_INTAKE = web.AppKey("public_intake", PublicIntake)
 KEY_RING = web.AppKey("key_ring", KeyRing)
 MEDIA = web.AppKey("media", Media)
+# MQTT publish (QoS 1) to an edge's commands topic; False when the broker is not connected.
+PUBLISH: web.AppKey[Callable[[str, bytes], bool]] = web.AppKey("publish")
 LIVE = web.AppKey("live", LiveConfig)
 MAX_CLIP = web.AppKey("max_clip", tuple)  # (bytes, seconds)
 OPENAPI_TEXT = web.AppKey("openapi_text", str)  # generated once from the route table when the app is made

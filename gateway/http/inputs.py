@@ -118,3 +118,17 @@ async def parse_json(
         params = _invalid(exc, False)
         title = "Bad Request" if status == 400 else "Unprocessable Content"
         raise ProblemError(status, title, detail or "the body is not valid", invalid_params=params) from None
+
+
+async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytes:
+    """A streamed body, whole, refused with 413 as soon as it passes `max_bytes` (a declared length first)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

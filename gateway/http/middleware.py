@@ -48,6 +48,7 @@ def security_headers(tile_url: str | None) -> dict[str, str]:
         "style-src 'self' 'unsafe-inline'",  # Leaflet positions its panes with style attributes
         f"img-src {' '.join(images)}",
         "connect-src 'self'",
+        "media-src 'self' blob:",  # clips and live view play from memory (object URLs, Media Source)
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",

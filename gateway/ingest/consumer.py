@@ -93,6 +93,12 @@ class AlertIngest:
         failing = self._failing_since is not None and time.monotonic() - self._failing_since > STUCK_AFTER_S
         return self._connected and self._running and not failing
 
+    def publish(self, topic: str, body: bytes) -> bool:
+        """QoS 1 to the broker from any thread (paho's publish is thread-safe); False while disconnected."""
+        if not self._connected:
+            return False
+        return self._client.publish(topic, body, qos=1).rc == 0
+
     @property
     def alerts_subscription(self) -> str:
         group = self._config.shared_group

@@ -41,6 +41,10 @@ class IngestThread:
     def healthy(self) -> bool:
         return self._thread.is_alive() and self._ingest is not None and self._ingest.healthy
 
+    def publish(self, topic: str, body: bytes) -> bool:
+        """A command to an edge through ingest's MQTT connection (the gateway identity may write commands)."""
+        return self._ingest is not None and self._ingest.publish(topic, body)
+
     async def start(self, timeout_s: float = 120) -> None:
         self._thread.start()
         if not await asyncio.to_thread(self._ready.wait, timeout_s):

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.gateway import world as w
-from tests.support import free_port, wait_until
+from tests.support import free_port, new_object_store, wait_until
 from wangge.gateway.cases.escalation import run_escalations
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
@@ -57,7 +57,14 @@ class MovableClock:
 class LiveGateway:
     """The gateway service itself (MQTT ingest, SLA job, HTTP API and console) on its own event loop."""
 
-    def __init__(self, database_url: str, broker_url: str, data_dir: Path, escalation_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        broker_url: str,
+        data_dir: Path,
+        escalation_interval_s: float = 1.0,
+        media: dict[str, Any] | None = None,
+    ) -> None:
         self.clock = MovableClock()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -71,9 +78,10 @@ class LiveGateway:
                 "cases": {"escalation_interval_s": escalation_interval_s},
                 # Several people sign in within a second here; the default budget of checks is tested elsewhere.
                 "accounts": {"password_checks_per_s": 100},
+                "media": media or {},
             }
         )
-        self.gateway = Gateway(config, database_url, clock=self.clock)
+        self.gateway = Gateway(config, database_url, clock=self.clock, store=new_object_store())
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="gateway-loop", daemon=True)
         self.world: w.World | None = None
@@ -120,9 +128,13 @@ class LiveGateway:
 
 @contextlib.contextmanager
 def live_gateway(
-    database_url: str, broker_url: str, data_dir: Path, escalation_interval_s: float = 1.0
+    database_url: str,
+    broker_url: str,
+    data_dir: Path,
+    escalation_interval_s: float = 1.0,
+    media: dict[str, Any] | None = None,
 ) -> Iterator[LiveGateway]:
-    gw = LiveGateway(database_url, broker_url, data_dir, escalation_interval_s)
+    gw = LiveGateway(database_url, broker_url, data_dir, escalation_interval_s, media)
     gw.start()
     try:
         yield gw

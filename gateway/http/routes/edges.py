@@ -11,6 +11,7 @@ from aiohttp import web
 from wangge.gateway import metrics
 from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES, PHOTO_TYPES, Clip, store_clip, store_snapshot
 from wangge.gateway.http.context import CLOCK, INGEST, MAX_CLIP, POOL, RULES, media_of, principal_of, require_role
+from wangge.gateway.http.inputs import read_bounded
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.edges import (
@@ -37,20 +38,6 @@ def _alert_uuid(text: str) -> uuid.UUID:
         return uuid.UUID(text)
     except ValueError:
         raise ProblemError(404, "Not Found", "the alert id is not a UUID") from None
-
-
-async def _body_within(request: web.Request, max_bytes: int) -> bytes:
-    """The whole body, reading no more than one byte past `max_bytes` (StreamReader.read(n) returns what has
-    arrived, up to n: a loop, not one call)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= max_bytes:
-        chunk = await request.content.read(min(1024 * 1024, max_bytes + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _own_edge(request: web.Request, edge_id: str, what: str) -> None:
@@ -122,13 +109,13 @@ async def edge_clip(request: web.Request, path: ClipPath, query: ClipQuery) -> w
     if request.content_type != "video/mp4":
         raise ProblemError(415, "Unsupported Media Type", "send video/mp4")
     max_bytes, max_s = request.app[MAX_CLIP]
-    if request.content_length is not None and request.content_length > max_bytes:
+    try:
+        data = await read_bounded(request, max_bytes, "a clip part")
+    except ProblemError:
         metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
-        raise ProblemError(413, "Content Too Large", f"a clip part is at most {max_bytes} bytes")
-    data = await _body_within(request, max_bytes)
-    if not 0 < len(data) <= max_bytes:
-        metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
-        raise ProblemError(413, "Content Too Large", f"a clip part is 1 to {max_bytes} bytes")
+        raise
+    if not data:
+        raise ProblemError(400, "Bad Request", "the clip is empty")
     if not query.covers_from <= query.covers_to:
         raise ProblemError(400, "Bad Request", "covers_from must not be after covers_to")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
 from pydantic import AwareDatetime, Field
 
@@ -78,3 +79,9 @@ class ClipStored(Out):
     ticket_id: int
     attachment_id: int
     duration_s: float
+
+
+class EdgeLivePath(PathModel):
+    edge_id: str = Field(max_length=128)
+    session: UUID
+    name: str = Field(pattern=r"^(index\.m3u8|init\.mp4|seg-\d{1,9}\.(ts|m4s))$")

@@ -44,6 +44,103 @@ async function api(path, options = {}) {
   return data;
 }
 
+/** Live view of one camera: a session asks the camera's edge to push HLS, hls.js plays it (the token on every
+ * request). Every player stops when the view changes or the page goes away; the gateway ends a session nobody
+ * fetches anyway, and audits it. */
+const LIVE = new Set();
+function stopLive() { for (const stop of [...LIVE]) stop(); }
+window.addEventListener("pagehide", stopLive);
+
+function livePlayer(cameraId) {
+  const video = el("video", { class: "live-video", muted: true, autoplay: true, playsinline: true });
+  const status = el("span", { class: "live-state" }, t("live.connecting"));
+  const box = el("div", { class: "live", id: "live-view", dataset: { camera: cameraId, state: "connecting" } }, video, status);
+  let session = null, hls = null, poll = null, stopped = false;
+  const say = (key, stateName) => { status.textContent = t(key); box.dataset.state = stateName; };
+  const stop = () => {
+    if (stopped) return;
+    stopped = true; LIVE.delete(stop); clearInterval(poll);
+    if (hls) hls.destroy();
+    if (session && box.dataset.state !== "ended") fetch(`/api/v1/live/${session.id}`, { method: "DELETE", keepalive: true, headers: { Authorization: `Bearer ${state.token}` } }).catch(() => {});
+  };
+  LIVE.add(stop);
+  (async () => {
+    if (!window.Hls || !Hls.isSupported()) { say("live.nosupport", "refused"); return; }
+    try { session = await api("/api/v1/live/sessions", { method: "POST", body: { camera: cameraId } }); }
+    catch (err) {
+      const key = { 404: "live.notfound", 409: "live.offline", 429: "live.busy", 503: "live.unavailable" }[err.status];
+      if (key) say(key, "refused"); else { status.textContent = err.message; box.dataset.state = "refused"; }
+      LIVE.delete(stop); return;
+    }
+    if (stopped) { stop(); return; }
+    box.dataset.session = session.id;
+    // The playlist exists once the edge has pushed its first segment: until then ask for the session, not it.
+    for (let waited = 0; ; waited += 250) {
+      await new Promise((done) => setTimeout(done, 250));
+      if (stopped) return;
+      const now = await api(`/api/v1/live/${session.id}`).catch(() => null);
+      if (now && now.state === "playing") break;
+      if (!now || now.state === "ended" || waited > 20000) { say(now && now.end_reason !== "no_stream" ? "live.ended" : "live.noresponse", "ended"); stop(); return; }
+    }
+    hls = new Hls({ enableWorker: false, liveSyncDurationCount: 2, manifestLoadingMaxRetry: 40, manifestLoadingRetryDelay: 400,
+      manifestLoadingMaxRetryTimeout: 2000, levelLoadingMaxRetry: 20, fragLoadingMaxRetry: 10,
+      xhrSetup: (xhr) => xhr.setRequestHeader("Authorization", `Bearer ${state.token}`) });
+    hls.loadSource(session.playlist);
+    hls.attachMedia(video);
+    hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+    video.addEventListener("playing", () => say("live.playing", "playing"));
+    poll = setInterval(async () => {
+      try {
+        const now = await api(`/api/v1/live/${session.id}`);
+        if (now.state === "ended") { say(now.end_reason === "no_stream" ? "live.noresponse" : "live.ended", "ended"); stop(); }
+      } catch (err) { if (err.status === 404) stop(); }
+    }, 3000);
+  })();
+  return box;
+}
+
+function liveButton(cameraId, into) {
+  return el("button", { type: "button", class: "live-open", dataset: { camera: cameraId }, onclick: (e) => {
+    stopLive();
+    e.target.disabled = true;
+    into.append(livePlayer(cameraId));
+  } }, `▶ ${t("live.open")}`);
+}
+
+/** An event clip: fetched with the token (one audited view) and played from memory, with the alert's span marked
+ * on a bar under the player and the wall-clock time of the frame on screen. */
+function clipsSection(tk, clips) {
+  const box = el("section", { id: "clips" }, el("h2", {}, t("detail.clips")));
+  for (const clip of clips) {
+    const alert = tk.alerts.find((a) => a.alert_id === clip.alert_id);
+    const from = Date.parse(clip.covers_from), to = Date.parse(clip.covers_to), span = Math.max(1, to - from);
+    const clock = el("span", { class: "clip-clock" }, fmtTime(clip.covers_from));
+    const bar = el("div", { class: "clip-bar" });
+    if (alert) {
+      const a = Math.max(0, Date.parse(alert.started_at) - from), b = Math.min(span, (alert.ended_at ? Date.parse(alert.ended_at) : to) - from);
+      bar.append(el("span", { class: "clip-alert", style: `left:${(100 * a / span).toFixed(1)}%;width:${Math.max(1, 100 * (b - a) / span).toFixed(1)}%`, title: alert.title }));
+    }
+    const cursor = el("span", { class: "clip-cursor" });
+    bar.append(cursor);
+    const label = `${clip.device_id} · ${t("detail.part")} ${clip.part + 1} · ${fmtTime(clip.covers_from)} → ${fmtTime(clip.covers_to)} · ${Math.round(clip.duration_s)} s`;
+    const play = el("button", { type: "button", class: "clip-play", dataset: { attachmentId: clip.id }, onclick: async () => {
+      play.disabled = true;
+      try {
+        const resp = await api(`/api/v1/attachments/${clip.id}`, { raw: true });
+        const video = el("video", { controls: true, autoplay: true, muted: true, playsinline: true, class: "clip-video", dataset: { attachmentId: clip.id } });
+        video.src = URL.createObjectURL(await resp.blob());
+        video.addEventListener("timeupdate", () => {
+          clock.textContent = fmtTime(new Date(from + video.currentTime * 1000).toISOString());
+          cursor.style.left = `${Math.min(100, 100 * video.currentTime * 1000 / span).toFixed(1)}%`;
+        });
+        play.replaceWith(video);
+      } catch (err) { play.disabled = false; play.textContent = err.status === 410 ? t("detail.clipgone") : err.message; }
+    } }, `▶ ${label}`);
+    box.append(el("div", { class: "clip" }, play, bar, el("div", { class: "muted" }, t("detail.cliptime"), " ", clock)));
+  }
+  return box;
+}
+
 /** An evidence image: fetched with the token (each fetch is an audited view) and shown from memory. */
 async function evidenceImage(path) {
   const resp = await api(path, { raw: true });
@@ -277,6 +374,7 @@ async function route() {
   const view = VIEWS[name] ? name : "queue";
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.view === view);
   if (state.view && state.view.leave) state.view.leave();
+  stopLive();
   const main = el("div", { class: "view-body" });
   $("#view").replaceChildren(main);
   document.body.dataset.view = view;
@@ -434,7 +532,11 @@ async function ticketView(main, id) {
     if (geometry) frame.append(geometrySvg(geometry));
     snapBox.append(frame);
   }
-  const photos = tk.attachments.filter((a) => a.kind !== "snapshot");
+  const camera = tk.alerts.map((a) => a.payload && a.payload.source).find((src) => src && src.kind === "camera");
+  if (camera) snapBox.append(el("div", { class: "actions" }, liveButton(camera.device_id, snapBox)));
+  const clips = tk.attachments.filter((a) => a.kind === "clip");
+  if (clips.length) left.append(clipsSection(tk, clips));
+  const photos = tk.attachments.filter((a) => a.kind === "photo");
   if (photos.length) {
     const box = el("div", { class: "actions" });
     for (const p of photos) box.append(el("button", { type: "button", onclick: async (e) => { e.target.replaceWith(await evidenceImage(`/api/v1/attachments/${p.id}`)); } }, `${t("detail.photos")} #${p.id}`));
@@ -712,7 +814,9 @@ async function devicesView(main) {
     preview);
 
   async function showSnapshot(device) {
-    preview.replaceChildren(el("h2", {}, `${t("devices.snapshot")} · ${device.name || device.device_id}`));
+    stopLive();
+    preview.replaceChildren(el("h2", {}, `${t("devices.snapshot")} · ${device.name || device.device_id}`),
+      el("div", { class: "actions" }, liveButton(device.device_id, preview)));
     try { preview.append(el("div", { class: "snapshot" }, await evidenceImage(`/api/v1/devices/${encodeURIComponent(device.device_id)}/snapshot`))); }
     catch (err) { preview.append(el("p", { class: "muted" }, err.status === 404 ? t("devices.nosnap") : err.message)); }
   }
