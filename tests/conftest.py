@@ -42,6 +42,14 @@ def need_binary(name: str, package: str) -> None:
         pytest.skip(message)
 
 
+def need_file(path: Path, package: str) -> None:
+    if not path.is_file():
+        message = f"{path} is missing (apt-get install {package}; `make test` does this as root)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real PostgreSQL 16 (pgserver) for the session; each test gets its own database."""

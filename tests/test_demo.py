@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import need_binary, need_file
 from tests.support import REPO, free_port, http_json, http_text, metric_value, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: Path) -> None:
+    need_binary("ffmpeg", "ffmpeg")
+    need_file(Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"), "opencv-doc")
     http, mqtt = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     log = (tmp_path / "demo.log").open("w+")
     proc = subprocess.Popen(
@@ -63,6 +66,23 @@ def test_demo_floods_the_underpass_within_a_minute_and_stops_cleanly(tmp_path: P
             return bool(weekly["by_region"]["total"]["current"]["counts"]["reported"] > 10 and weekly["hotspots"])
 
         wait_until(history, 90, "the demo history's last week in the weekly report", interval=2)
+
+        # The demo camera (Debian's opencv-doc clip, HOG without model weights): a video ticket with its clip.
+        assert "camera plaza-cam replays the PETS 2009 plaza" in (tmp_path / "demo.log").read_text()
+
+        def video_ticket_with_clip() -> dict[str, object] | None:
+            items = http_json(f"http://{http}/api/v1/tickets?state=open&source=alert", token)[1]["items"]
+            for item in (t for t in items if t["device_id"] == "plaza-cam"):
+                detail = http_json(f"http://{http}/api/v1/tickets/{item['id']}", token)[1]
+                kinds = {a["kind"] for a in detail["attachments"]}
+                if {"snapshot", "clip"} <= kinds:
+                    return detail
+            return None
+
+        video = wait_until(
+            video_ticket_with_clip, 120 - (time.monotonic() - started), "a video ticket with a clip", interval=2
+        )
+        assert video["category"] == "security.intrusion"
         metrics = http_text(f"http://{http}/metrics")
         assert metric_value(metrics, "wangge_gateway_tickets_opened_total") >= 1
         proc.send_signal(signal.SIGTERM)

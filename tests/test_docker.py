@@ -30,7 +30,7 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
     services = config["services"]
     assert set(services) == {
         *("postgres", "broker", "gateway-1", "gateway-2", "estate-broker", "edge", "sensors", "rtsp"),
-        *("prometheus", "grafana"),
+        *("prometheus", "grafana", "objects"),
     }
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["broker"]["image"].startswith("emqx/emqx:5")
@@ -47,6 +47,7 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
     assert set(config["secrets"]) == {
         *("database_url", "postgres_password", "grafana_admin_password"),
         *("gateway_broker_url", "edge_broker_url", "broker_hooks_secret", "webhook_keys"),
+        *("s3_access_key", "s3_secret_key", "s3_config"),
     }
     # Broker identities everywhere: the gateways and the edge read credentialed URLs from secrets, and EMQX
     # asks the gateways (alias `gateway`) about every login and topic through the file `emqx-auth` writes.
@@ -55,6 +56,10 @@ def test_the_site_compose_file_resolves_with_replicas_health_checks_and_secrets(
         assert gateway["environment"]["WANGGE_MQTT__BROKER_HOOKS_SECRET_FILE"] == "/run/secrets/broker_hooks_secret"
         assert "gateway" in gateway["networks"]["default"]["aliases"]
         assert gateway["environment"]["WANGGE_WEBHOOKS__SECRET_KEYS_FILE"] == "/run/secrets/webhook_keys"
+        # Both replicas share one object store; its keys come from secrets, never from the config file.
+        assert gateway["environment"]["WANGGE_MEDIA__S3_URL"] == "http://objects:8333"
+        assert gateway["environment"]["WANGGE_S3_SECRET_KEY_FILE"] == "/run/secrets/s3_secret_key"
+        assert gateway["depends_on"]["objects"]["condition"] == "service_healthy"
     assert services["edge"]["environment"]["WANGGE_UPLINK__BROKER_FILE"] == "/run/secrets/edge_broker_url"
     assert "WANGGE_UPLINK__BROKER" not in services["edge"]["environment"]
     assert any(

@@ -284,6 +284,65 @@ def cmd_revoke_token(args: argparse.Namespace) -> int:
     return _admin(args, work)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """The detection models wangge knows (its manifests), whether each is in place, and how to put it there."""
+    from importlib import resources
+
+    from wangge.models.manifests import ModelError, load_manifest, locate_weights
+
+    model_dir = Path(args.model_dir)
+    names = sorted(
+        p.name.removesuffix(".yaml") for p in resources.files("wangge.models").iterdir() if p.name.endswith(".yaml")
+    )
+    missing = 0
+    for name in names:
+        manifest = load_manifest(name, [model_dir])
+        try:
+            found = locate_weights(manifest, model_dir)
+        except ModelError as exc:
+            print(f"{name}: {exc}")
+            missing += 1
+            continue
+        if found is not None:
+            print(f"{name}: in place at {found} (sha256 verified)")
+            continue
+        missing += 1
+        print(
+            f"{name}: not in {model_dir} — until it is, cameras detect people with OpenCV's HOG.\n"
+            f"  put it in place (licence {manifest.licence}):\n"
+            f"    curl -L -o {model_dir / manifest.file} {manifest.url}\n"
+            f"    echo '{manifest.sha256}  {model_dir / manifest.file}' | sha256sum -c\n"
+            f"  (the edge checks this sha256 before it runs the file; set video.model_dir to {model_dir})"
+        )
+    return 1 if missing and args.check else 0
+
+
+def cmd_migrate_media(args: argparse.Namespace) -> int:
+    """Move attachments whose bytes are still in PostgreSQL into the object store, checking every sha256."""
+    from wangge.gateway.media.objects import offload
+    from wangge.gateway.service import object_store
+
+    async def work(conn: Conn, config: GatewayConfig) -> str:
+        store, embedded = await asyncio.to_thread(object_store, config)
+        try:
+            await store.ensure_bucket()
+            moved, mismatched = 0, list[int]()
+            while True:  # in batches, printing progress; an interrupted run resumes where it stopped
+                report = await offload(conn, store, batch=args.batch, limit=args.batch * 20)
+                moved += report.moved
+                mismatched = sorted(set(mismatched) | set(report.mismatched))
+                print(f"moved {moved}, {report.left} left", flush=True)
+                if report.moved == 0 or report.left <= len(mismatched):
+                    break
+        finally:
+            if embedded is not None:
+                embedded.stop()
+        kept = f"; kept in PostgreSQL, their bytes do not match their sha256: {mismatched}" if mismatched else ""
+        return f"{moved} attachments moved to {store.url}/{store.bucket}, each read back and checked{kept}"
+
+    return _admin(args, work)
+
+
 def cmd_create_edge(args: argparse.Namespace) -> int:
     """Provision an edge: registry entry, broker identity and HTTPS token; the secrets are shown once."""
     from wangge.gateway.accounts.broker import provision_edge
@@ -500,6 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between readings")
     p.set_defaults(func=cmd_simulate)
 
+    p = sub.add_parser("models", help="the detection models: which are in place, and how to put one there")
+    p.add_argument("--model-dir", default="models", help="the edge's video.model_dir (default ./models)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a model is missing")
+    p.set_defaults(func=cmd_models)
     p = sub.add_parser("check-config", help="validate a config file; exit 2 naming each bad field")
     p.add_argument("file")
     p.add_argument("--kind", choices=["edge", "gateway"])
@@ -547,6 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--active", action="store_true", help="only tokens neither revoked nor expired")
     p = verb("revoke-token", "revoke a token by its id (list-tokens)", cmd_revoke_token)
     p.add_argument("id", type=int)
+    p = verb(
+        "migrate-media",
+        "move photos and snapshots kept in PostgreSQL into the object store (resumable)",
+        cmd_migrate_media,
+    )
+    p.add_argument("--batch", type=int, default=50, help="attachments per committed batch")
     p = verb(
         "create-edge", "provision an edge: registry, broker identity and HTTPS token (shown once)", cmd_create_edge
     )

@@ -95,6 +95,8 @@ PROCESS_VARIABLES = frozenset(
         "WANGGE_SMS_SECRET",
         "WANGGE_S3_ACCESS_KEY",
         "WANGGE_S3_SECRET_KEY",
+        "WANGGE_S3_ACCESS_KEY_FILE",
+        "WANGGE_S3_SECRET_KEY_FILE",
     }
 )
 

@@ -67,8 +67,11 @@ class CameraCapture:
         backoff_s: tuple[float, float] = (1.0, 30.0),
         clock: Callable[[], float] = time.monotonic,
         opener: Callable[[str, float], Any] = open_stream,
+        realtime: bool = False,
     ) -> None:
         self.camera_id = camera_id
+        # A recorded file replayed as a camera sends it: at its own frame rate, looped (the demo's camera).
+        self.realtime = realtime
         self.url = url
         self.size = size
         self.interval = 1.0 / fps
@@ -142,20 +145,30 @@ class CameraCapture:
             else:
                 log.info("camera %s: connected to %s", self.camera_id, self._redacted())
                 delay = self.backoff_s[0]
-                self._read(capture)
+                if self._read(capture):
+                    capture.release()
+                    continue  # the replayed file ended: from its start again, as a looping camera
             capture.release()
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, self.backoff_s[1])
             self.reconnects += 1
 
-    def _read(self, capture: Any) -> None:
+    def _read(self, capture: Any) -> bool:
+        """Frames until the stream stops; True when a replayed file reached its end (loop it)."""
+        began = self._clock()
         while not self._stop.is_set():
             ok, frame = capture.read()
             if not ok or frame is None:
+                if self.realtime and self.frames:
+                    return True
                 self.error = "the stream stopped sending frames"
                 log.warning("camera %s: %s", self.camera_id, self.error)
-                return
+                return False
+            if self.realtime:
+                due_at = began + float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+                if due_at > self._clock():
+                    self._stop.wait(due_at - self._clock())
             h, w = frame.shape[:2]
             if self.source_size not in (None, (w, h)):
                 log.info("camera %s: resolution changed %s → %dx%d", self.camera_id, self.source_size, w, h)
@@ -177,6 +190,7 @@ class CameraCapture:
                 self._frame, self._last_at = frame, now
                 self._seq += 1
                 self._changed.notify_all()
+        return False
 
     def _redacted(self) -> str:
         """The URL without its password, for logs."""

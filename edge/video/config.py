@@ -170,6 +170,7 @@ class CameraConfig(StrictModel):
     id: Ident
     name: str = ""
     url: str = Field(min_length=1, description="rtsp://, http(s):// or a file path (replay)")
+    realtime: bool = Field(default=False, description="a file is replayed at its own frame rate, looped, as a camera")
     detect: DetectConfig = DetectConfig()
     offline_after_s: float = Field(default=10.0, gt=0, le=3600, description="no frame this long: camera_offline")
     motion: MotionConfig = MotionConfig()

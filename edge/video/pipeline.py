@@ -167,7 +167,7 @@ class CameraWorker:
         self.clock = clock
         self.retry_s = retry_s
         size = (camera.detect.width, camera.detect.height) if camera.detect.width and camera.detect.height else None
-        self.capture = CameraCapture(camera.id, camera.url, size, camera.detect.fps)
+        self.capture = CameraCapture(camera.id, camera.url, size, camera.detect.fps, realtime=camera.realtime)
         labels = detector.labels if detector is not None else []
         wanted = frozenset(c for rule in camera.rules for c in rule.classes)  # track only what a rule looks at
         self.analyzer = CameraAnalyzer(

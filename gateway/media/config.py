@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pydantic import Field
 
@@ -38,8 +39,14 @@ class MediaConfig(StrictModel):
     live: LiveConfig = LiveConfig()
 
     def credentials(self) -> tuple[str, str]:
-        """The keys from the environment; KeyError naming the variable when one is missing."""
-        try:
-            return os.environ[self.access_key_env], os.environ[self.secret_key_env]
-        except KeyError as exc:
-            raise KeyError(f"media.s3_url is set, so {exc.args[0]} must hold the object store's key") from None
+        """The keys from the environment, or from the files `<NAME>_FILE` names (Docker/Kubernetes secrets);
+        KeyError naming the variable when one is missing."""
+        return _secret(self.access_key_env), _secret(self.secret_key_env)
+
+
+def _secret(name: str) -> str:
+    if name in os.environ:
+        return os.environ[name]
+    if f"{name}_FILE" in os.environ:
+        return Path(os.environ[f"{name}_FILE"]).read_text("utf-8").strip()
+    raise KeyError(f"media.s3_url is set, so {name} (or {name}_FILE) must hold the object store's key")

@@ -17,6 +17,7 @@ import yaml
 
 from wangge import configfile
 from wangge.demo.broker import DemoIdentities, EmbeddedBroker
+from wangge.demo.camera import HOW_TO_ADD, camera_config, prepare_clip
 from wangge.demo.history import seed_history
 from wangge.demo.simulator import SensorSimulator
 from wangge.edge.config import EdgeConfig
@@ -30,6 +31,8 @@ from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest.config import MqttConfig
 from wangge.gateway.intake.keys import KEY_PREFIX, issue_key
+from wangge.gateway.media.embedded import EmbeddedObjectStore
+from wangge.gateway.media.store import ObjectStore
 from wangge.gateway.service import Gateway, wait_for_signal
 from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.mqtt import parse_broker_url
@@ -66,12 +69,23 @@ async def demo_open311_key(conn: Any) -> str:
     return str(key)
 
 
-def demo_edge_config(mqtt: str, data_dir: Path, identities: DemoIdentities) -> EdgeConfig:
+def demo_edge_config(
+    mqtt: str, data_dir: Path, identities: DemoIdentities, http: str = "127.0.0.1:8080", clip: Path | None = None
+) -> EdgeConfig:
     data = yaml.safe_load(resources.files("wangge.demo").joinpath("edge.yaml").read_text("utf-8"))
     url = f"mqtt://{identities.edge_id}:{identities.edge}@{mqtt}"
     data["sensor_broker"] = url
     data["uplink"]["broker"] = url
     data["data_dir"] = str(data_dir / "edge")
+    if clip is not None:
+        model_dir = Path("models").resolve()
+        data["video"] = {
+            # YOLOX-Nano when its verified weights are in ./models (`wangge models` says how), else OpenCV's HOG.
+            "model": "yolox_nano" if (model_dir / "yolox_nano.onnx").is_file() else None,
+            "model_dir": str(model_dir),
+            "snapshot_upload": {"gateway_url": f"http://{http}", "token_file": str(data_dir / "edge-token")},
+        }
+        data["cameras"] = [camera_config(clip)]
     return configfile.validate(EdgeConfig, data, "demo edge.yaml")
 
 
@@ -79,6 +93,10 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     print(f"starting the embedded PostgreSQL under {data_dir / 'pg'} ...", flush=True)
     postgres = await asyncio.to_thread(EmbeddedPostgres, data_dir / "pg")
+    print(f"starting the embedded object store (SeaweedFS) under {data_dir / 'media'} ...", flush=True)
+    objects = await asyncio.to_thread(EmbeddedObjectStore(data_dir / "media").start)
+    store = ObjectStore(objects.url, "wangge-media", objects.access_key, objects.secret_key)
+    clip = await asyncio.to_thread(prepare_clip, data_dir)
     identities = DemoIdentities(edge_id=DEMO_EDGE)
     broker = EmbeddedBroker(mqtt, identities)
     await broker.start()
@@ -93,6 +111,7 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
             ),
         ),
         postgres.url,
+        store=store,
     )
     edge: EdgeService | None = None
     simulator: SensorSimulator | None = None
@@ -103,11 +122,14 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         async with gateway.pool.acquire() as conn:
             token, password = await seed(conn)
             open311_key = await demo_open311_key(conn)
+            edge_token = await issue_token(conn, "demo edge box", edge_id=DEMO_EDGE)
+        (data_dir / "edge-token").write_text(edge_token)
+        (data_dir / "edge-token").chmod(0o600)
         history = asyncio.create_task(
             seed_history(gateway.pool, CaseRules.from_config(gateway.config.cases), datetime.now(UTC)),
             name="demo-history",
         )
-        edge = EdgeService(demo_edge_config(mqtt, data_dir, identities))
+        edge = EdgeService(demo_edge_config(mqtt, data_dir, identities, http, clip))
         edge.start()
         simulator = SensorSimulator(parse_broker_url(f"mqtt://{identities.sensors_user}:{identities.sensors}@{mqtt}"))
         simulator.start()
@@ -117,6 +139,17 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         print(f"residents report at http://{http}/report.html (no account; on a phone, tap the map)")
         print(f"Open311 GeoReport v2: http://{http}/open311/v2/services.json?api_key={open311_key}")
         print("a storm floods the underpass within the first minute; Ctrl-C stops everything", flush=True)
+        if clip is None:
+            print(HOW_TO_ADD, flush=True)
+        else:
+            detector = (
+                "YOLOX-Nano" if edge.config.video.model else "OpenCV's HOG (`wangge models` says how to add YOLOX)"
+            )
+            print(
+                f"camera plaza-cam replays the PETS 2009 plaza ({detector}): a lawn intrusion ticket with snapshot,"
+                " clip and live view (Devices → 广场摄像头) within the first minute",
+                flush=True,
+            )
         print("on a first start, eight weeks of demo cases fill the statistics, 类案 and weekly report", flush=True)
         await wait_for_signal()
         print("stopping ...", flush=True)
@@ -132,6 +165,7 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
         await _timed("gateway", gateway.stop())
         await _timed("broker", broker.stop())
         await _timed("postgres", asyncio.to_thread(postgres.stop))
+        await _timed("object store", asyncio.to_thread(objects.stop))
 
 
 async def _timed(what: str, step: Awaitable[object]) -> None:

@@ -210,3 +210,37 @@ def test_migration_moves_every_bytea_attachment_out_resumably_and_checks_each_sh
             await pool.close()
 
     asyncio.run(main())
+
+
+def test_the_migrate_media_command_moves_a_database_of_bytea_snapshots(tmp_path: Path, database_url: str) -> None:
+    """`wangge admin migrate-media` as an operator runs it, against the configured object store."""
+    from tests.conftest import gateway_yaml, sql
+    from tests.support import wangge_admin
+
+    config = gateway_yaml(tmp_path, database_url, "mqtt://127.0.0.1:1")
+    assert wangge_admin(config, "list-users").returncode == 0  # migrates the database
+    blobs = [os.urandom(n) for n in (10, 70_000, 300_001)]
+    ticket_id = sql(
+        database_url,
+        "INSERT INTO tickets (correlation_key, title, category, severity, state, opened_at, updated_at)"
+        " VALUES ('k', 't', 'x', 'minor', 'reported', now(), now()) RETURNING id",
+    )[0][0]
+    for blob in blobs:
+        sql(
+            database_url,
+            "INSERT INTO attachments (ticket_id, content_type, sha256, size, data, uploaded_by, kind)"
+            " VALUES ($1, 'image/jpeg', sha256($2), length($2), $2, 'edge:x', 'snapshot')",
+            ticket_id,
+            blob,
+        )
+    done = wangge_admin(config, "migrate-media", "--batch", "2")
+    assert done.returncode == 0, done.stderr
+    assert "3 attachments moved" in done.stdout
+    rows = sql(database_url, "SELECT object_key, data, sha256 FROM attachments ORDER BY id")
+    assert [r["data"] for r in rows] == [None, None, None]
+    import yaml
+
+    store = new_object_store(yaml.safe_load(config.read_text())["media"]["bucket"])
+    for row, blob in zip(rows, blobs, strict=True):
+        assert store.get_sync(row["object_key"]) == blob
+        assert bytes(row["sha256"]) == hashlib.sha256(blob).digest()
