@@ -52,7 +52,15 @@ system-packages:
 	  fi; \
 	fi
 
+# The demo's camera needs ffmpeg and the clip opencv-doc ships: installed when root, otherwise the demo runs on
+# sensors alone and says how to add the camera.
+DEMO_PACKAGES := ffmpeg opencv-doc
 demo: $(VENV)/.installed
+	@missing=""; for p in $(DEMO_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null || echo "could not install$$missing: the demo runs without a camera"; \
+	fi
 	$(BIN)/wangge demo
 
 lint: $(VENV)/.installed

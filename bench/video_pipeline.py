@@ -55,6 +55,7 @@ def cameras(rtsp: RtspServer, n: int, gating: bool) -> list[CameraConfig]:
                 "url": rtsp.url(f"cam{i}"),
                 "detect": {"fps": FPS},
                 "motion_gating": gating,
+                "record": {"enabled": False},  # analysis alone; bench/recording.py measures what recording adds
                 "rules": [{"kind": "zone", "id": "yard", "category": "security.intrusion", "polygon": ZONE}],
             }
         )

@@ -98,14 +98,15 @@ def cut(segments: list[Segment], first: float, last: float, out: Path) -> tuple[
     if done.returncode != 0:
         log.error("clip cut failed: %s", complaint[-300:])
         return None
-    start = max(first, chosen[0].start)
-    wanted = min(last, chosen[-1].end) - start
+    end = min(last, chosen[-1].end)
+    wanted = end - max(first, chosen[0].start)
     got = probe_duration(out)
     if got is None or got < wanted - KEYFRAME_SLACK_S:
         # A segment that would not open (still being finished, damaged) ends a concat early without an error.
         log.warning("clip cut short (%.1fs of %.1fs; %s); trying again", got or 0, wanted, complaint[-200:] or "-")
         return None
-    return start, start + got
+    # The cut ends where asked; a stream copy starts at the keyframe at or before the wanted start.
+    return max(chosen[0].start, end - got), end
 
 
 class ClipJobs:

@@ -162,6 +162,8 @@ class WebhookWorker:
         return len(claimed) >= self._config.batch
 
     async def _deliver(self, sub: store.Subscription, unit: list[store.Claimed], evs: dict[int, formats.Event]) -> None:
+        # A delivery holds its slot until its outcome is recorded: a sent request not yet marked delivered is one
+        # that a replica killed now would have sent again, so at most `concurrency` can come twice.
         async with self._sending:
             now = self._clock()
             try:
@@ -180,17 +182,17 @@ class WebhookWorker:
                 outcome = store.Outcome(False, None, 0.0, f"cannot build the request: {exc}"[:500], gone=True)
             else:
                 outcome = await self._send(sub.format, request, now)
-        async with self._pool.acquire() as conn:
-            result = await store.record(
-                conn,
-                sub,
-                unit,
-                outcome,
-                self._clock(),
-                self._schedule,
-                self._config.breaker_failures,
-                self._config.breaker_open_s,
-            )
+            async with self._pool.acquire() as conn:
+                result = await store.record(
+                    conn,
+                    sub,
+                    unit,
+                    outcome,
+                    self._clock(),
+                    self._schedule,
+                    self._config.breaker_failures,
+                    self._config.breaker_open_s,
+                )
         metrics.WEBHOOK_ATTEMPTS.labels(sub.format, result).inc()
         metrics.WEBHOOK_LATENCY.observe(outcome.latency_ms / 1000)
         if result != "delivered":

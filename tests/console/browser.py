@@ -172,7 +172,7 @@ def chromium() -> Iterator[Any]:
         def new_context(**options: Any) -> Any:
             return plain_context(**{"bypass_csp": True, **options})
 
-        browser.new_context = new_context
+        browser.new_context = new_context  # type: ignore[method-assign]
         try:
             yield browser
         except BaseException:

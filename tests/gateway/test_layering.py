@@ -51,7 +51,7 @@ def test_no_concern_imports_the_http_layer() -> None:
 
 def test_route_modules_import_no_other_route_module_and_hold_no_sql() -> None:
     routes = {n: p for n, p in _modules().items() if n.startswith("wangge.gateway.http.routes.")}
-    assert len(routes) == 14
+    assert len(routes) == 15
     for name, path in routes.items():
         others = {i for i in _imports(path, False) if i.startswith("wangge.gateway.http.routes.") and i != name}
         assert others == set(), name

@@ -63,6 +63,7 @@ async def start_live(request: web.Request, body: LiveStart) -> web.Response:
     summary="One of my live sessions: starting, playing or ended (and why)",
     replies=json_reply(LiveSession),
     path_params=LivePath,
+    errors=(400, 401, 404),
 )
 async def live_status(request: web.Request, path: LivePath) -> web.Response:
     async with request.app[POOL].acquire() as conn:
@@ -75,6 +76,7 @@ async def live_status(request: web.Request, path: LivePath) -> web.Response:
     summary="Stop watching (the page closed); otherwise a session ends after a minute without a viewer",
     replies=Reply(204, "ended"),
     path_params=LivePath,
+    errors=(400, 401, 404),
 )
 async def stop_live(request: web.Request, path: LivePath) -> web.Response:
     async with request.app[POOL].acquire() as conn:

@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from wangge.gateway.http.inputs import Blank, QueryModel
 from wangge.gateway.http.schemas.common import Out
+
+
+def _plausible(moment: datetime) -> datetime:
+    """A period bound a calendar can hold in every time zone (year 9999 UTC is year 10000 in Shanghai)."""
+    if not 1970 <= moment.year <= 2999:
+        raise ValueError("must be between the years 1970 and 2999")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
 
 
 class HotspotQuery(QueryModel):
@@ -31,8 +41,8 @@ class Hotspots(Out):
 
 
 class SummaryQuery(QueryModel):
-    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 30 days ago")
-    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    since: Annotated[Moment | None, Blank] = Field(default=None, description="default: 30 days ago")
+    until: Annotated[Moment | None, Blank] = Field(default=None, description="default: now")
 
 
 class Rates(Out):
@@ -89,8 +99,8 @@ class Summary(Out):
 
 
 class SeriesQuery(QueryModel):
-    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 30 days before until")
-    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    since: Annotated[Moment | None, Blank] = Field(default=None, description="default: 30 days before until")
+    until: Annotated[Moment | None, Blank] = Field(default=None, description="default: now")
     interval: Literal["day", "week"] = Field(default="day", description="local days, or ISO weeks from Monday")
 
 
@@ -117,8 +127,8 @@ class Series(Out):
 
 
 class ClusterQuery(QueryModel):
-    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 90 days before until")
-    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    since: Annotated[Moment | None, Blank] = Field(default=None, description="default: 90 days before until")
+    until: Annotated[Moment | None, Blank] = Field(default=None, description="default: now")
     place: Literal["cell", "grid", "building"] = Field(
         default="cell",
         description="a cell of radius_m metres (cells stand alone, not merged with neighbours), a grid, a building",
@@ -152,8 +162,8 @@ class Clusters(Out):
 
 
 class IndicatorQuery(QueryModel):
-    since: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: 30 days before until")
-    until: Annotated[AwareDatetime | None, Blank] = Field(default=None, description="default: now")
+    since: Annotated[Moment | None, Blank] = Field(default=None, description="default: 30 days before until")
+    until: Annotated[Moment | None, Blank] = Field(default=None, description="default: now")
     by: Literal["region", "department", "category", "group", "rule", "device"] = Field(
         default="region", description="the grouping of the rows (group: a category's first part)"
     )

@@ -155,8 +155,10 @@ def test_an_edge_attaches_its_snapshot_to_the_alerts_ticket(database_url: str) -
             assert resp.status == 422 and "not a whole JPEG, PNG or WebP" in (await resp.json())["detail"]
         png = images.image(".png")
         assert (await client.put(url, data=png, headers={**edge, "Content-Type": "image/jpeg"})).status == 200
-        stored = await pool.fetchrow("SELECT content_type, data FROM attachments WHERE ticket_id = $1", ticket)
-        assert (stored["content_type"], bytes(stored["data"])) == ("image/png", png)
+        stored = await pool.fetchrow("SELECT id, content_type, data FROM attachments WHERE ticket_id = $1", ticket)
+        assert (stored["content_type"], stored["data"]) == ("image/png", None)  # the bytes are in the object store
+        served = await client.get(f"/api/v1/attachments/{stored['id']}", headers=world.auth("admin"))
+        assert (served.content_type, await served.read()) == ("image/png", png)
         detail = await (await client.get(f"/api/v1/tickets/{ticket}", headers=world.auth("c1-operator"))).json()
         assert [(a["kind"], a["alert_id"]) for a in detail["attachments"]] == [("snapshot", alert_id)]
 

@@ -97,6 +97,9 @@ def bodies(objects: dict[str, Any]) -> dict[tuple[str, str], Any]:
         ),
         ("PUT", "/api/v1/edges/{edge_id}/alerts/{alert_id}/snapshot"): images.jpeg(shade=200),
         ("PUT", "/api/v1/edges/{edge_id}/alerts/{alert_id}/clips/{camera}/{part}"): b"\x00\x00\x00\x18ftypmp42",
+        ("PUT", "/api/v1/edges/{edge_id}/live/{session}/{name}"): b"#EXTM3U\n",
+        ("POST", "/api/v1/live/sessions"): {"camera": "plaza-cam"},  # community 1's camera (demo registry)
+        ("DELETE", "/api/v1/live/{session}"): None,
         ("POST", "/api/v1/edges/{edge_id}/token"): None,
         ("DELETE", "/api/v1/tokens/{id}"): None,
         ("DELETE", "/api/v1/webhooks/subscriptions/{id}"): None,
@@ -124,6 +127,8 @@ def fill(path: str, o: dict[str, Any]) -> str:
         "report_id": 1,
         "camera": "underpass-cam",
         "part": 0,
+        "session": "00000000-0000-4000-8000-000000000016",
+        "name": "index.m3u8",
     }
     path = re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]), path)
     assert "{" not in path, f"say how to reach {path} in test_scope_matrix.fill"
@@ -144,6 +149,7 @@ async def snapshot_of_area(pool: Any) -> list[Any]:
             "SELECT id, state, attempts FROM webhook_deliveries ORDER BY id",
             "SELECT id, ticket_id FROM ticket_reports ORDER BY id",
             "SELECT id, revoked_at FROM open311_keys ORDER BY id",
+            "SELECT id, ended_at FROM live_sessions ORDER BY id",
         )
     ]
 

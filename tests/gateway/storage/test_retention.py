@@ -163,6 +163,7 @@ def test_retention_removes_what_has_expired_and_keeps_records_and_owed_deliverie
         assert ids["owed_event"] in events and ids["delivered_event"] not in events
         assert report.removed == {
             "snapshots": 1,
+            "clips": 0,
             "dead_letters": 1,
             "webhook_deliveries": 1,
             "webhook_attempts": 0,
