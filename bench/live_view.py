@@ -3,8 +3,9 @@
 Real parts: a GStreamer RTSP camera, the edge process (its ffmpeg copying the stream to HLS and pushing it), Mosquitto
 carrying the command, the gateway (in this process) keeping the segments in SeaweedFS, Debian's Chromium playing
 them with hls.js. The floor for the first frame, same run, same camera: ffmpeg writing the same HLS to a local
-folder, timed to its first playlist (connect + one keyframe interval: what no design with one-second segments
-beats). Gateway CPU per viewer: this process's CPU while `--viewers` pages watch, less the same time with none.
+folder with the edge's own input settings, timed to its first playlist (connect, half a second of probing, one
+keyframe interval: what no design with one-second segments beats). Gateway CPU per viewer: this process's CPU
+while `--viewers` pages watch, less the same time with none.
 
   python bench/live_view.py [--tries 3] [--viewers 2] [--seconds 20]
 """
@@ -50,7 +51,8 @@ def floor_first_playlist(url: str, work: Path) -> float:
     out.mkdir()
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-rtsp_transport", "tcp", "-i", url,
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-fflags", "nobuffer", "-analyzeduration", "500000",
+         "-probesize", "500000", "-rtsp_transport", "tcp", "-i", url,
          "-map", "0:v:0", "-c", "copy", "-f", "hls", "-hls_time", "1", str(out / "index.m3u8")],
     )  # fmt: skip
     try:

@@ -128,6 +128,11 @@ class LiveStreams:
             "error",
             "-fflags",
             "nobuffer",
+            # Half a second to learn the stream, not ffmpeg's default five: the viewer waits for this.
+            "-analyzeduration",
+            "500000",
+            "-probesize",
+            "500000",
             *input_args(url),
             "-map",
             "0:v:0",

@@ -126,9 +126,12 @@ async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytes
         raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
+            chunks.append(chunk)
+    except ConnectionResetError:  # the sender hung up mid-body (an edge stopping a stream): nothing to store
+        raise ProblemError(400, "Bad Request", f"{what} was cut short: the connection closed mid-body") from None
     return b"".join(chunks)
