@@ -4,8 +4,10 @@ segments in SeaweedFS, hls.js in the console playing them."""
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,66 @@ def test_an_operator_watches_a_camera_live_and_the_session_ends_with_the_page(
                     return "wangge_edge_live_sessions 0.0" in resp.read().decode()
 
             wait_until(edge_stopped, 20, "the edge's ffmpeg to stop", interval=0.5)
+
+            # From the camera's marker on the map, too.
+            with chromium() as browser:
+                page = open_page(browser.new_context())
+                sign_in(page, gw.base, "c1-operator")
+                page.goto(gw.base + "/#/map")
+                page.wait_for_function("document.body.dataset.mapCameras === '1'", timeout=15000)
+                page.click("path.camera-marker")
+                page.click(".camera-popup button.live-open")
+                page.wait_for_function(
+                    "document.querySelector('#live-view')?.dataset.state === 'playing'", timeout=20000
+                )
+                screenshot(page, "live-view-map")
+
+                # A video ticket's clip plays in its detail, the alert's span marked beside it.
+                ticket = gw.run(camera_ticket(gw, tmp_path))
+                page.goto(f"{gw.base}/#/ticket/{ticket}")
+                wait_for_view(page, "ticket")
+                page.click("button.clip-play")
+                page.wait_for_function(
+                    "(document.querySelector('video.clip-video')?.currentTime || 0) > 0.5", timeout=15000
+                )
+                assert page.locator(".clip-bar .clip-alert").count() == 1
+                screenshot(page, "ticket-clip")
+
+
+async def camera_ticket(gw: Any, tmp_path: Path) -> int:
+    """A lawn intrusion on plaza-cam with a three-second clip, sent as the edge sends it."""
+    import aiohttp
+
+    from tests.gateway.media.test_clip_boundary_fuzz import make_clip
+    from tests.test_alert_format import alert
+    from wangge.gateway.cases.rules import CaseRules
+    from wangge.gateway.ingest.batch import Incoming, prepare
+    from wangge.gateway.ingest.store import store
+
+    alert_id = str(uuid.uuid4())
+    now = gw.clock()
+    rules = CaseRules.from_config(gw.gateway.config.cases)
+    source = {"kind": "camera", "device_id": "plaza-cam"}
+    message = alert(edge_id="demo-estate", alert_id=alert_id, source=source, rule_id="plaza-lawn")
+    topic = "wangge/edge/demo-estate/alerts"
+    async with gw.gateway.pool.acquire() as conn:
+        await store(conn, prepare([Incoming(1, 1, 1, topic, json.dumps(message).encode())]), rules, now)
+        ticket: int = await conn.fetchval("SELECT ticket_id FROM alerts WHERE alert_id = $1::uuid", alert_id)
+    clip = make_clip(tmp_path / "clip.mp4")
+    token = (tmp_path / "edge-token").read_text()
+    at = now.isoformat()
+    url = f"{gw.base}/api/v1/edges/demo-estate/alerts/{alert_id}/clips/plaza-cam/0"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.put(
+            url,
+            params={"covers_from": at, "covers_to": at},
+            data=clip,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "video/mp4"},
+        ) as resp,
+    ):
+        assert resp.status == 201, await resp.text()
+    return ticket
 
 
 def edge_base(config: Path) -> str:

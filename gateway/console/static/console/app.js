@@ -751,6 +751,17 @@ async function mapView(main) {
     document.body.dataset.mapMarkers = String(layer.length);
   }
   await load();
+  // Cameras on the map: each one's popup opens its live view below the map.
+  const liveBox = el("div", { id: "map-live" });
+  main.append(liveBox);
+  const cameras = await api("/api/v1/devices?kind=camera&limit=1000").catch(() => ({ items: [] }));
+  const cameraLayer = L.layerGroup().addTo(map);
+  for (const cam of cameras.items.filter((d) => d.lat !== null && d.lon !== null)) {
+    cameraLayer.addLayer(L.circleMarker([cam.lat, cam.lon], { radius: 6, className: "camera-marker", color: "#0b5cad", weight: 2, fillColor: "#ffffff", fillOpacity: 1 })
+      .bindPopup(() => el("div", { class: "camera-popup", dataset: { deviceId: cam.device_id } },
+        el("strong", {}, cam.name || cam.device_id), " · ", t(`state.${cam.state}`), el("br"), liveButton(cam.device_id, liveBox))));
+  }
+  document.body.dataset.mapCameras = String(cameraLayer.getLayers().length);
   // 类案: clusters of one kind of problem at one place, for the office roles that read statistics.
   const clusters = L.layerGroup();
   if (OFFICE.includes(state.config.user.role)) {
