@@ -183,13 +183,17 @@ class Gateway:
 
     async def _media_pass(self, conn: Conn, store: ObjectStore) -> None:
         """Photos staged in PostgreSQL go to the store, objects of deleted rows are deleted."""
-        if not self._bucket_ready:
-            await store.ensure_bucket()
-            self._bucket_ready = True
-        report = await offload(conn, store, limit=500)
+        try:
+            if not self._bucket_ready:
+                await store.ensure_bucket()
+                self._bucket_ready = True
+            report = await offload(conn, store, limit=500)
+            await sweep_garbage(conn, store)
+        except MediaUnavailable as exc:  # an outage: photos wait in PostgreSQL, edges keep their spools
+            log.warning("the object store does not answer (%s); media waits for the next pass", exc)
+            return
         if report.moved:
             log.info("moved %d attachments to the object store (%d left)", report.moved, report.left)
-        await sweep_garbage(conn, store)
 
     @staticmethod
     async def _send_weekly(conn: Conn, rules: CaseRules, weekly: WeeklyReportConfig, now: datetime) -> None:

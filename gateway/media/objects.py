@@ -129,6 +129,7 @@ async def offload(conn: Conn, store: ObjectStore, batch: int = 50, limit: int | 
                 if hashlib.sha256(back).digest() != bytes(row["sha256"]):
                     log.error("attachment %d: the stored copy does not match its sha256; bytes kept", row["id"])
                     report.mismatched.append(int(row["id"]))
+                    await Media.discard(conn, key)  # the copy that does not match goes with the next sweep
                     continue
                 await conn.execute("UPDATE attachments SET object_key = $2, data = NULL WHERE id = $1", row["id"], key)
                 report.moved += 1
