@@ -78,7 +78,10 @@ def test_map_devices_statistics_and_english(database_url: str, mosquitto: Mosqui
         assert page.evaluate("document.body.dataset.mapMarkers") == str(placed)
         assert page.locator("#map path.marker-green").count() == placed
         regions = len(gw.sql("SELECT 1 FROM regions WHERE geometry IS NOT NULL"))
-        assert page.locator("#map path.leaflet-interactive").count() == regions + placed
+        cameras = len(gw.sql("SELECT 1 FROM devices WHERE kind = 'camera' AND lat IS NOT NULL"))
+        assert cameras >= 1 and page.locator("#map path.camera-marker").count() == cameras
+        assert page.evaluate("document.body.dataset.mapCameras") == str(cameras)
+        assert page.locator("#map path.leaflet-interactive").count() == regions + placed + cameras
         screenshot(page, "map")
 
         page.click("nav a[data-view='devices']")
