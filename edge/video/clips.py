@@ -142,7 +142,10 @@ class ClipJobs:
         for camera in self.cameras_for(message):
             path = self.directory / f"{message['alert_id']}.{camera}.json"
             with self._lock:
-                job = self._read(path) or {
+                job = self._read(path)
+                if job is None and message["event"] == "end":
+                    continue  # its clip is done (a long alert's last part cut) or was never wanted
+                job = job or {
                     "alert_id": message["alert_id"],
                     "camera": camera,
                     "started_at": _epoch(message["started_at"]),
