@@ -187,6 +187,7 @@ class Recorder:
         segments = self.segments()
         total = sum(_size(p) for p in self.directory.glob("*.mp4"))  # the segment being written counts too
         headroom = segments[-1].size if segments else 0  # what the next segment will about add
+        kept = []
         for segment in segments:
             reason = None
             if total + headroom > self.config.max_bytes:
@@ -196,15 +197,15 @@ class Recorder:
             elif segment.end < now - self.config.retain_s and not pinned(segment.start, segment.end):
                 reason = "age"
             if reason is None:
+                kept.append(segment)
                 continue
             with contextlib.suppress(FileNotFoundError):
                 segment.path.unlink()
             total -= segment.size
             metrics.RECORDING_DELETED.labels(self.camera_id, reason).inc()
-        with self._lock:
-            live = {p.name for p in self.directory.glob("*.mp4")}
-            self._durations = {k: v for k, v in self._durations.items() if k[0] in live}
-        kept = self.segments()
+        with self._lock:  # durations of deleted segments are not needed again
+            gone = {s.path.name for s in segments} - {s.path.name for s in kept}
+            self._durations = {k: v for k, v in self._durations.items() if k[0] not in gone}
         metrics.RECORDING_BYTES.labels(self.camera_id).set(sum(s.size for s in kept))
         metrics.RECORDING_SECONDS.labels(self.camera_id).set(sum(s.end - s.start for s in kept))
 

@@ -154,9 +154,7 @@ async def store_clip(conn: Conn, media: Media, edge_id: str, clip: Clip) -> tupl
             clip.covers_to,
             clip.duration_s,
         )
-        if attachment_id is None:  # a twin upload won the race: this object is garbage
-            await media.discard(conn, key)
-            await media.adopted(conn, key)
+        if attachment_id is None:  # a twin upload won the race: this object keeps its intent and is swept
             twin = await conn.fetchval(_CLIP_ID, clip.alert_id, clip.camera, clip.part)
             return ticket_id, int(twin), False
         await media.adopted(conn, key)

@@ -64,8 +64,8 @@ async def media_bytes(request: web.Request, row: Any, attachment_id: int, span: 
         if row["object_key"] is None:
             data: bytes = row["data"]
             return data if span is None else data[span[0] : span[1] + 1]
-        store = media_of(request).store
-        return await store.get(row["object_key"]) if span is None else await store.get(row["object_key"], *span)
+        first, last = span or (None, None)
+        return await media_of(request).store.get(row["object_key"], first, last)
     except MediaUnavailable as exc:
         raise ProblemError(
             503, "Service Unavailable", f"the object store does not answer: {exc}", {"Retry-After": "10"}

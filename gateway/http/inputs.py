@@ -81,16 +81,21 @@ def parse_path(request: web.Request, model: type[M]) -> M:
 DEFAULT_MAX_BYTES = 64 * 1024
 
 
-async def read_body(request: web.Request, max_bytes: int) -> bytes:
-    """The whole body, or 413 as soon as it passes `max_bytes` (a public endpoint needs only a few KB)."""
+async def read_body(request: web.Request, max_bytes: int, what: str = "this endpoint") -> bytes:
+    """The whole body, or 413 as soon as it passes `max_bytes` (a public endpoint needs only a few KB; a clip part
+    some MB). A sender that hangs up mid-body (an edge stopping a stream) gets a 400: nothing to store."""
+    too_large = ProblemError(413, "Content Too Large", f"{what} takes at most {max_bytes} bytes")
     if request.content_length is not None and request.content_length > max_bytes:
-        raise ProblemError(413, "Content Too Large", f"this endpoint takes at most {max_bytes} bytes")
+        raise too_large
     chunks, size = [], 0
-    while chunk := await request.content.read(65536):
-        size += len(chunk)
-        if size > max_bytes:
-            raise ProblemError(413, "Content Too Large", f"this endpoint takes at most {max_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        while chunk := await request.content.read(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                raise too_large
+            chunks.append(chunk)
+    except ConnectionResetError:
+        raise ProblemError(400, "Bad Request", "the body was cut short: the connection closed mid-body") from None
     return b"".join(chunks)
 
 
@@ -118,20 +123,3 @@ async def parse_json(
         params = _invalid(exc, False)
         title = "Bad Request" if status == 400 else "Unprocessable Content"
         raise ProblemError(status, title, detail or "the body is not valid", invalid_params=params) from None
-
-
-async def read_bounded(request: web.Request, max_bytes: int, what: str) -> bytes:
-    """A streamed body, whole, refused with 413 as soon as it passes `max_bytes` (a declared length first)."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ProblemError(413, "Content Too Large", f"{what} is at most {max_bytes} bytes")
-            chunks.append(chunk)
-    except ConnectionResetError:  # the sender hung up mid-body (an edge stopping a stream): nothing to store
-        raise ProblemError(400, "Bad Request", f"{what} was cut short: the connection closed mid-body") from None
-    return b"".join(chunks)

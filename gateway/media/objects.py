@@ -13,7 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -28,8 +28,8 @@ SWEEP_GRACE = timedelta(minutes=10)  # an intent younger than this may belong to
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "video/mp4": ".mp4"}
 
 
-def new_key(kind: str, content_type: str, now: datetime | None = None) -> str:
-    day = (now or datetime.now(UTC)).strftime("%Y/%m/%d")
+def new_key(kind: str, content_type: str) -> str:
+    day = datetime.now(UTC).strftime("%Y/%m/%d")
     return f"{kind}/{day}/{uuid.uuid4().hex}{EXTENSIONS.get(content_type, '')}"
 
 
@@ -64,13 +64,6 @@ class Media:
                 key,
                 SWEEP_GRACE,
             )
-
-    async def read(self, row: Any, first: int | None = None, last: int | None = None) -> bytes:
-        """An attachment's bytes (`row` has object_key and data), or a range of them."""
-        if row["object_key"] is None:
-            data: bytes = row["data"]
-            return data if first is None else data[first : None if last is None else last + 1]
-        return await self.store.get(row["object_key"], first, last)
 
 
 async def sweep_garbage(conn: Conn, store: ObjectStore, limit: int = 1000) -> int:

@@ -31,9 +31,7 @@ from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.config import GatewayConfig
 from wangge.gateway.ingest.config import MqttConfig
 from wangge.gateway.intake.keys import KEY_PREFIX, issue_key
-from wangge.gateway.media.embedded import EmbeddedObjectStore
-from wangge.gateway.media.store import ObjectStore
-from wangge.gateway.service import Gateway, wait_for_signal
+from wangge.gateway.service import Gateway, object_store, wait_for_signal
 from wangge.gateway.storage.embedded import EmbeddedPostgres
 from wangge.mqtt import parse_broker_url
 
@@ -93,26 +91,23 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     print(f"starting the embedded PostgreSQL under {data_dir / 'pg'} ...", flush=True)
     postgres = await asyncio.to_thread(EmbeddedPostgres, data_dir / "pg")
-    print(f"starting the embedded object store (SeaweedFS) under {data_dir / 'media'} ...", flush=True)
-    objects = await asyncio.to_thread(EmbeddedObjectStore(data_dir / "media").start)
-    store = ObjectStore(objects.url, "wangge-media", objects.access_key, objects.secret_key)
-    clip = await asyncio.to_thread(prepare_clip, data_dir)
     identities = DemoIdentities(edge_id=DEMO_EDGE)
+    config = GatewayConfig(
+        data_dir=data_dir,
+        http=http,
+        mqtt=MqttConfig(
+            url=f"mqtt://{GATEWAY_USER}:{identities.gateway}@{mqtt}",
+            client_id="wangge-demo-gateway",
+            shared_group=None,
+        ),
+    )
+    print(f"starting the embedded object store (SeaweedFS) under {data_dir / 'media'} ...", flush=True)
+    store, objects = await asyncio.to_thread(object_store, config)
+    assert objects is not None  # the demo config names no S3 endpoint
+    clip = await asyncio.to_thread(prepare_clip, data_dir)
     broker = EmbeddedBroker(mqtt, identities)
     await broker.start()
-    gateway = Gateway(
-        GatewayConfig(
-            data_dir=data_dir,
-            http=http,
-            mqtt=MqttConfig(
-                url=f"mqtt://{GATEWAY_USER}:{identities.gateway}@{mqtt}",
-                client_id="wangge-demo-gateway",
-                shared_group=None,
-            ),
-        ),
-        postgres.url,
-        store=store,
-    )
+    gateway = Gateway(config, postgres.url, store=store)
     edge: EdgeService | None = None
     simulator: SensorSimulator | None = None
     history: asyncio.Task[int] | None = None

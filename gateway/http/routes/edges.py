@@ -11,7 +11,7 @@ from aiohttp import web
 from wangge.gateway import metrics
 from wangge.gateway.cases.evidence import MAX_PHOTO_BYTES, PHOTO_TYPES, Clip, store_clip, store_snapshot
 from wangge.gateway.http.context import CLOCK, INGEST, MAX_CLIP, POOL, RULES, media_of, principal_of, require_role
-from wangge.gateway.http.inputs import read_bounded
+from wangge.gateway.http.inputs import read_body
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.edges import (
@@ -110,9 +110,10 @@ async def edge_clip(request: web.Request, path: ClipPath, query: ClipQuery) -> w
         raise ProblemError(415, "Unsupported Media Type", "send video/mp4")
     max_bytes, max_s = request.app[MAX_CLIP]
     try:
-        data = await read_bounded(request, max_bytes, "a clip part")
-    except ProblemError:
-        metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
+        data = await read_body(request, max_bytes, "a clip part")
+    except ProblemError as exc:
+        if exc.status == 413:
+            metrics.MEDIA_REFUSED.labels("clip", "too_big").inc()
         raise
     if not data:
         raise ProblemError(400, "Bad Request", "the clip is empty")

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from wangge.gateway.http.context import CLOCK, LIVE, POOL, PUBLISH, media_of, principal_of
-from wangge.gateway.http.inputs import read_bounded
+from wangge.gateway.http.inputs import read_body
 from wangge.gateway.http.problems import ProblemError
 from wangge.gateway.http.responses import json_response
 from wangge.gateway.http.schemas.edges import EdgeLivePath
@@ -123,7 +123,7 @@ async def live_file(request: web.Request, path: LiveFilePath) -> web.Response:
 async def edge_live_push(request: web.Request, path: EdgeLivePath) -> web.Response:
     if principal_of(request).edge_id != path.edge_id:
         raise ProblemError(403, "Forbidden", f"this token may not push live video for edge {path.edge_id!r}")
-    data = await read_bounded(request, request.app[LIVE].max_segment_bytes, "a live segment")
+    data = await read_body(request, request.app[LIVE].max_segment_bytes, "a live segment")
     async with request.app[POOL].acquire() as conn:
         await live.store_pushed(
             conn, media_of(request).store, path.edge_id, path.session, path.name, data, request.app[CLOCK]()
