@@ -35,6 +35,16 @@ ESCALATIONS = Counter("wangge_gateway_sla_escalations", "Tickets touched by the 
 WEEKLY_REPORTS = Counter(
     "wangge_gateway_weekly_reports_sent", "周报 handed to the webhook outbox, one per area and week"
 )
+CLUSTER_ANSWERS = Counter(
+    "wangge_gateway_cluster_answers",
+    "类案 cluster lists handed out, by source (snapshot: a rolling window's; computed: scanned for the request)",
+    ["source"],
+)
+CLUSTER_REFRESH = Histogram(
+    "wangge_gateway_cluster_refresh_seconds",
+    "Time to recompute one rolling window's 类案 snapshot in the background",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 INGEST_BATCH = Histogram(
     "wangge_gateway_ingest_batch_seconds",
     "Time to store one batch of alert messages",

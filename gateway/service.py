@@ -18,7 +18,8 @@ from aiohttp import web
 
 from wangge.gateway import metrics
 from wangge.gateway.accounts.broker import BrokerHooks
-from wangge.gateway.cases.config import WeeklyReportConfig
+from wangge.gateway.cases.cluster_snapshots import refresh as refresh_snapshots
+from wangge.gateway.cases.config import ClusterSnapshotConfig, WeeklyReportConfig
 from wangge.gateway.cases.escalation import run_escalations
 from wangge.gateway.cases.rules import CaseRules
 from wangge.gateway.cases.weekly import send_weekly
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL_S = 0.001
 WEEKLY_POLL_S = 60.0  # the weekly job looks once a minute whether a report is due
+CLUSTER_POLL_S = 30.0  # the 类案 snapshot job looks this often for windows due a refresh
 STOP_TASK_S = 10.0
 LIVE_PASS_S = 10.0  # live-view leases renewed (the edge's lasts 60 s) and idle sessions ended this often
 
@@ -58,6 +60,7 @@ class Gateway:
     sla_task: asyncio.Task[None] | None = None
     lifecycle_task: asyncio.Task[None] | None = None
     weekly_task: asyncio.Task[None] | None = None
+    cluster_task: asyncio.Task[None] | None = None
     webhook_worker: WebhookWorker | None = None
     webhook_task: asyncio.Task[None] | None = None
     store: ObjectStore | None = None
@@ -95,6 +98,15 @@ class Gateway:
         self.weekly_task = asyncio.create_task(
             self._every(WEEKLY_POLL_S, "weekly report", lambda c: self._send_weekly(c, rules, weekly, self.clock())),
             name="weekly-report",
+        )
+        snapshots = self.config.cases.cluster_snapshots
+        self.cluster_task = asyncio.create_task(
+            self._every(
+                min(CLUSTER_POLL_S, snapshots.refresh_s),
+                "cluster snapshots",
+                lambda c: self._refresh_clusters(c, snapshots, self.clock()),
+            ),
+            name="cluster-snapshots",
         )
         retention = self.config.retention
         self.lifecycle_task = asyncio.create_task(
@@ -196,6 +208,11 @@ class Gateway:
             log.info("moved %d attachments to the object store (%d left)", report.moved, report.left)
 
     @staticmethod
+    async def _refresh_clusters(conn: Conn, snapshots: ClusterSnapshotConfig, now: datetime) -> None:
+        for seconds in await refresh_snapshots(conn, now, snapshots.refresh_s, snapshots.keep_h):
+            metrics.CLUSTER_REFRESH.observe(seconds)
+
+    @staticmethod
     async def _send_weekly(conn: Conn, rules: CaseRules, weekly: WeeklyReportConfig, now: datetime) -> None:
         metrics.WEEKLY_REPORTS.inc(await send_weekly(conn, rules, weekly, now))
 
@@ -204,6 +221,7 @@ class Gateway:
             self.sla_task,
             self.lifecycle_task,
             self.weekly_task,
+            self.cluster_task,
             self.webhook_task,
             self.media_task,
             self.live_task,

@@ -103,6 +103,14 @@ class DuplicatesConfig(StrictModel):
     window_h: float = Field(default=72, gt=0, le=24 * 365, description="hours since the case's latest report")
 
 
+class ClusterSnapshotConfig(StrictModel):
+    """类案 over the rolling windows (window=7d/30d/90d/365d) comes from snapshots kept this fresh in the
+    background (gateway/cases/cluster_snapshots.py); other periods are computed on request."""
+
+    refresh_s: float = Field(default=300, ge=30, le=86400, description="a window's snapshot is recomputed this often")
+    keep_h: float = Field(default=24, gt=0, le=24 * 90, description="a window nobody asked for this long is dropped")
+
+
 class CasesConfig(StrictModel):
     timezone: str = "Asia/Shanghai"
     work_hours: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:30-18:00"], min_length=1)
@@ -124,6 +132,7 @@ class CasesConfig(StrictModel):
     routes: list[RouteConfig] = Field(default_factory=list)
     weekly_report: WeeklyReportConfig = Field(default_factory=WeeklyReportConfig)
     duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig)
+    cluster_snapshots: ClusterSnapshotConfig = Field(default_factory=ClusterSnapshotConfig)
     root_cause_sla: SlaConfig = Field(
         default=DEFAULT_ROOT_CAUSE_SLA, description="治理专项: the time limits of root-cause cases (any category)"
     )

@@ -59,7 +59,8 @@ RATES: dict[str, tuple[str, str, str]] = {
     "false_alarm_rate": ("false_alarms", "reported", "误报率 False alarms"),
 }
 RATE_NAMES = {name: words for name, (_, _, words) in RATES.items()}
-# Mean seconds of each stage, over the tickets that finished it by the period's end.
+# Mean seconds of each stage, over the tickets that finished it by the period's end; the row's `<stage>_s` holds
+# end − start (0019_fact_stage_seconds.sql).
 STAGES: dict[str, tuple[str, str]] = {
     "registering": ("f.opened_at", "f.registered_at"),
     "dispatching": ("f.registered_at", "f.dispatched_at"),
@@ -95,7 +96,7 @@ def _period_sql(current: bool, since: str, until: str, judged: str, key: str) ->
     t = f"{judged}::timestamptz"  # `f.t` in the conditions: the moment the period is judged at
     counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in COUNTS.items())
     stages = ", ".join(
-        f"sum(date_part('epoch', {end} - {start})) FILTER (WHERE {end} < f.t AND {start} <= {end}) AS s_{name},"
+        f"sum(f.{name}_s) FILTER (WHERE {end} < f.t AND {start} <= {end}) AS s_{name},"
         f" count(*) FILTER (WHERE {end} < f.t AND {start} <= {end}) AS n_{name}"
         for name, (start, end) in STAGES.items()
     )

@@ -8,7 +8,7 @@ from functools import cache
 
 from wangge.gateway.cases.calendar import WorkCalendar
 from wangge.gateway.cases.categories import Catalogue
-from wangge.gateway.cases.config import CasesConfig, DuplicatesConfig, RouteConfig
+from wangge.gateway.cases.config import CasesConfig, ClusterSnapshotConfig, DuplicatesConfig, RouteConfig
 from wangge.gateway.cases.sla import SlaPolicy, pick_policy
 
 ROOT_CAUSE = "rootcause"  # tickets.source of a 治理专项
@@ -28,6 +28,7 @@ class CaseRules:
     categories: Catalogue
     root_cause_policy: SlaPolicy
     duplicates: DuplicatesConfig = field(default_factory=DuplicatesConfig)
+    cluster_snapshots: ClusterSnapshotConfig = field(default_factory=ClusterSnapshotConfig)
 
     @classmethod
     def from_config(cls, config: CasesConfig) -> CaseRules:
@@ -44,6 +45,7 @@ class CaseRules:
             categories=config.catalogue(),
             root_cause_policy=config.root_cause_sla.policy(),
             duplicates=config.duplicates,
+            cluster_snapshots=config.cluster_snapshots,
         )
 
     def policy_for(self, category: str, source: str) -> SlaPolicy | None:

@@ -341,6 +341,7 @@ def test_recurring_problems_show_on_the_map_as_clusters(
         page.check("#map-clusters")
         page.wait_for_function("document.body.dataset.mapClusters === '1'")
         assert page.locator("#map path.cluster").count() == 1
+        assert page.locator(".cluster-counted").inner_text().startswith("统计于 ")  # the snapshot says when
         page.locator("#map path.cluster").click(force=True)
         popup = page.locator(".cluster-popup")
         popup.wait_for()

@@ -7,7 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from wangge.gateway import metrics
 from wangge.gateway.cases import exports
+from wangge.gateway.cases.cluster_snapshots import WINDOWS, SnapshotKey, window_clusters
 from wangge.gateway.cases.clusters import clusters
 from wangge.gateway.cases.indicators import Period, indicators
 from wangge.gateway.cases.stats import MAX_BUCKETS, hotspots, series, summary
@@ -94,6 +96,18 @@ async def get_series(request: web.Request, query: SeriesQuery) -> web.Response:
 async def get_clusters(request: web.Request, query: ClusterQuery) -> web.Response:
     principal = principal_of(request)
     require_role(principal, OFFICE)
+    by_group = query.by == "group"
+    if query.window is not None:
+        if query.since is not None or query.until is not None:
+            raise ProblemError(400, "Bad Request", "window is a period of its own: give it or since/until, not both")
+        key = SnapshotKey(principal.scope, query.place, query.radius_m, by_group, WINDOWS[query.window])
+        fresh = timedelta(seconds=2 * request.app[RULES].cluster_snapshots.refresh_s)
+        async with request.app[POOL].acquire() as conn:
+            snapshot, computed = await window_clusters(conn, key, request.app[CLOCK](), fresh)
+        metrics.CLUSTER_ANSWERS.labels(source="computed" if computed else "snapshot").inc()
+        items = snapshot.cut(query.min_count, query.limit)
+        body = {"since": snapshot.since, "until": snapshot.until, "window": query.window}
+        return json_response({**body, "computed_at": snapshot.until, "place": query.place, "items": items})
     since, until = _period(request, query.since, query.until, timedelta(days=90), timedelta(days=731))
     async with request.app[POOL].acquire() as conn:
         items = await clusters(
@@ -103,11 +117,13 @@ async def get_clusters(request: web.Request, query: ClusterQuery) -> web.Respons
             until,
             query.place,
             query.radius_m,
-            query.by == "group",
+            by_group,
             query.min_count,
             query.limit,
         )
-    return json_response({"since": since, "until": until, "place": query.place, "items": items})
+    metrics.CLUSTER_ANSWERS.labels(source="computed").inc()
+    asked = {"since": since, "until": until, "window": None, "computed_at": request.app[CLOCK]()}
+    return json_response({**asked, "place": query.place, "items": items})
 
 
 @routes.get(

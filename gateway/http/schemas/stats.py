@@ -127,6 +127,11 @@ class Series(Out):
 
 
 class ClusterQuery(QueryModel):
+    window: Annotated[Literal["7d", "30d", "90d", "365d"] | None, Blank] = Field(
+        default=None,
+        description="the last 7/30/90/365 days, from a snapshot at most twice cases.cluster_snapshots.refresh_s"
+        " old (computed_at says when); instead of since/until",
+    )
     since: Annotated[Moment | None, Blank] = Field(default=None, description="default: 90 days before until")
     until: Annotated[Moment | None, Blank] = Field(default=None, description="default: now")
     place: Literal["cell", "grid", "building"] = Field(
@@ -157,6 +162,8 @@ class Cluster(Out):
 class Clusters(Out):
     since: datetime
     until: datetime
+    window: str | None = Field(description="the rolling window answered, or null for since/until")
+    computed_at: datetime = Field(description="when these figures were counted (a window's: its snapshot's until)")
     place: str
     items: list[Cluster]
 

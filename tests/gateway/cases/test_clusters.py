@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.gateway import world as w
+from wangge.gateway.cases.cluster_snapshots import refresh
 
 PERIOD = "since=2026-10-31T00:00:00Z&until=2026-11-30T00:00:00Z"  # 30 days; the 30 before are the comparison
 CURRENT, PREVIOUS = "2026-11-15T03:00:00Z", "2026-10-15T03:00:00Z"
@@ -124,3 +126,95 @@ def test_clusters_by_cell_grid_and_building_ranked_with_their_change(database_ur
         assert bad.status == 400
 
     w.run_api(database_url, scenario)
+
+
+def test_rolling_windows_come_from_snapshots_that_say_when_and_are_refreshed(database_url: str) -> None:
+    """window=30d on 2026-11-30 is the test's PERIOD: the same clusters as constructed above, from a snapshot that
+    stays as it was counted until the refresh job recounts it, and is recounted on request once too old."""
+    clock = [at("2026-11-30T00:00:00Z")]
+
+    async def scenario(client: Any, world: w.World, pool: Any) -> None:
+        ids = await plant(pool)
+
+        async def get(who: str, query: str) -> Any:
+            resp = await client.get(f"/api/v1/stats/clusters?{query}", headers=world.auth(who))
+            return resp.status, await resp.json()
+
+        def answers(source: str) -> float:
+            return REGISTRY.get_sample_value("wangge_gateway_cluster_answers_total", {"source": source}) or 0.0
+
+        computed, served = answers("computed"), answers("snapshot")
+        status, first = await get("district-supervisor", "window=30d&place=cell&radius_m=100")
+        assert status == 200 and first["window"] == "30d"
+        assert (at(first["since"]), at(first["until"]), at(first["computed_at"])) == (
+            at("2026-10-31T00:00:00Z"),
+            clock[0],
+            clock[0],
+        )
+        assert summary(first["items"]) == [("environment.garbage", 4, 1, 3), ("emergencies.water_logging", 3, 0, 3)]
+        assert answers("computed") == computed + 1
+        # Every cut of the one stored list is the exact answer for that period (min_count, limit, place, group).
+        for query in (
+            "place=cell&radius_m=100&min_count=2",
+            "place=cell&radius_m=100&limit=1",
+            "place=cell&radius_m=500",
+            "place=grid",
+            "place=grid&by=group",
+            "place=building",
+        ):
+            _, snap = await get("district-supervisor", f"window=30d&{query}")
+            _, live = await get("district-supervisor", f"{PERIOD}&{query}")
+            assert snap["items"] == live["items"], query
+        _, top = await get("district-supervisor", "window=30d&place=cell&radius_m=100&limit=1")
+        assert summary(top["items"]) == [("environment.garbage", 4, 1, 3)] and top["items"][0]["rank"] == 1
+        assert answers("snapshot") == served + 3  # the other cell-100 cuts came from the first one's snapshot
+
+        # A fourth water-logging report: the snapshot still says 3 (and when it was counted); the live period 4.
+        clock[0] = at("2026-11-30T00:02:00Z")
+        await pool.execute(
+            "INSERT INTO tickets (correlation_key, category, severity, title, source, region_id, region_path, state,"
+            " opened_at, updated_at, lat, lon) SELECT 'B/late', 'emergencies.water_logging', 'minor', 'B', 'report',"
+            " r.id, r.path, 'registered', $1, $1, $2, $3 FROM regions r WHERE r.code = $4",
+            at(CURRENT),
+            LAT,
+            LON + 15 * M_LON,
+            w.GRID_1,
+        )
+        _, stale = await get("district-supervisor", "window=30d&place=cell&radius_m=100")
+        assert summary(stale["items"])[1] == ("emergencies.water_logging", 3, 0, 3)
+        assert at(stale["computed_at"]) == at("2026-11-30T00:00:00Z")
+        _, live = await get("district-supervisor", f"{PERIOD}&place=cell&radius_m=100")
+        assert summary(live["items"])[0] == ("emergencies.water_logging", 4, 0, 4)  # 4 rising by 4 beats 4 by 3
+
+        # The background pass recounts what is older than refresh_s (300 s), and only that.
+        async with pool.acquire() as conn:
+            assert await refresh(conn, clock[0], 300, 24) == []  # two minutes old: not due
+            clock[0] = at("2026-11-30T00:06:00Z")
+            windows = await conn.fetchval("SELECT count(*) FROM cluster_snapshots")
+            assert len(await refresh(conn, clock[0], 300, 24)) == windows == 5  # cell 100, cell 500, grid ×2, building
+        _, fresh = await get("district-supervisor", "window=30d&place=cell&radius_m=100")
+        assert at(fresh["computed_at"]) == clock[0] and at(fresh["since"]) == at("2026-10-31T00:06:00Z")
+        assert summary(fresh["items"])[0] == ("emergencies.water_logging", 4, 0, 4)
+        assert fresh["items"][0]["ticket_ids"][0] > max(ids["B"])  # the new report is the newest of its cluster
+
+        # With no job running, a snapshot older than twice refresh_s is recounted by the request itself.
+        clock[0] = at("2026-11-30T00:17:00Z")
+        before = answers("computed")
+        _, recounted = await get("district-supervisor", "window=30d&place=cell&radius_m=100")
+        assert at(recounted["computed_at"]) == clock[0] and answers("computed") == before + 1
+
+        # Each area has its own: a community operator's window holds only their community's pair.
+        _, theirs = await get("c2-operator", "window=30d&place=cell&min_count=2")
+        assert summary(theirs["items"]) == [("environment.garbage", 2, 0, 2)]
+        assert (await get("c1-worker", "window=30d&place=cell"))[0] == 403
+        assert (await get("district-supervisor", f"window=30d&{PERIOD}"))[0] == 400
+        assert (await get("district-supervisor", "window=14d"))[0] == 400
+
+        # Windows nobody asked for in keep_h are dropped rather than kept fresh.
+        async with pool.acquire() as conn:
+            clock[0] = at("2026-12-01T00:10:00Z")  # 24 h after 00:10: only what was asked at 00:17 stays
+            await refresh(conn, clock[0], 300, 24)
+            kept = await conn.fetch("SELECT scope, place, radius_m FROM cluster_snapshots ORDER BY 1, 2, 3")
+        assert [(r["place"], r["radius_m"]) for r in kept] == [("cell", 100.0), ("cell", 100.0)]  # district's, c2's
+
+    w.run_api(database_url, scenario, clock=lambda: clock[0])

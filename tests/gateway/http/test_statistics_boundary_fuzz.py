@@ -42,6 +42,7 @@ NAMES = [
     "level",
     "week",
     "section",
+    "window",
 ]
 values = st.one_of(
     st.text(max_size=40),
@@ -72,6 +73,9 @@ values = st.one_of(
             "0001-01-01",
             "regions",
             "overdue",
+            "7d",
+            "365d",
+            "14d",
         ]
     ),
     st.integers(-(10**12), 10**12).map(str),

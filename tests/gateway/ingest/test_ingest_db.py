@@ -58,6 +58,8 @@ def test_migrations_apply_once(database_url: str) -> None:
             "0015_weekly_reports.sql",
             "0016_public_intake.sql",
             "0017_object_storage.sql",
+            "0018_cluster_snapshots.sql",
+            "0019_fact_stage_seconds.sql",
         ]
         assert await migrate(conn) == []
         await conn.close()

@@ -49,6 +49,8 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
             "0015_weekly_reports.sql",
             "0016_public_intake.sql",
             "0017_object_storage.sql",
+            "0018_cluster_snapshots.sql",
+            "0019_fact_stage_seconds.sql",
         ]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2

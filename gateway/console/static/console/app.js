@@ -766,8 +766,10 @@ async function mapView(main) {
   const clusters = L.layerGroup();
   if (OFFICE.includes(state.config.user.role)) {
     const toggle = el("input", { type: "checkbox", id: "map-clusters", onchange: async () => {
-      if (!toggle.checked) { clusters.remove(); document.body.dataset.mapClusters = "0"; return; }
-      const body = await api("/api/v1/stats/clusters?place=cell&radius_m=100&min_count=3");
+      if (!toggle.checked) { clusters.remove(); counted.textContent = ""; document.body.dataset.mapClusters = "0"; return; }
+      // The rolling 90 days come from the gateway's snapshot (minutes old at most): say when it was counted.
+      const body = await api("/api/v1/stats/clusters?window=90d&place=cell&radius_m=100&min_count=3");
+      counted.textContent = t("map.clustersAt", { at: fmtTime(body.computed_at) });
       clusters.clearLayers();
       for (const c of body.items.filter((x) => x.lat !== null)) {
         const change = `${c.change > 0 ? "+" : ""}${c.change}`;
@@ -780,7 +782,8 @@ async function mapView(main) {
       clusters.addTo(map);
       document.body.dataset.mapClusters = String(body.items.filter((x) => x.lat !== null).length);
     } });
-    legend.after(el("label", { class: "cluster-toggle" }, toggle, " ", t("map.clusters")));
+    const counted = el("span", { class: "muted cluster-counted" });
+    legend.after(el("label", { class: "cluster-toggle" }, toggle, " ", t("map.clusters"), " ", counted));
   }
   const refresh = debounce(() => load().catch(() => {}), 500);
   return { onEvent: refresh, leave: () => map.remove() };

@@ -54,6 +54,7 @@ const WORDS = {
   "map.title": ["地图", "Map"], "map.nolib": ["地图库未构建（运行 make vendor）", "Map library not built (run make vendor)"],
   "map.plain": ["无底图（未配置瓦片服务）", "Plain background (no tile server configured)"],
   "map.clusters": ["类案（近90天，百米网格内同类≥3件）", "Recurring problems (90 days, 3+ of a kind in a 100 m cell)"],
+  "map.clustersAt": ["统计于 {at}", "counted {at}"],
   "map.cluster": ["{n} 件，较前期 {change}", "{n} cases, {change} on the period before"],
   "devices.title": ["设备", "Devices"], "devices.edges": ["边缘盒子", "Edge boxes"], "devices.devices": ["摄像头与传感器", "Cameras and sensors"],
   "col.edge": ["边缘盒子", "Edge"], "col.kind": ["类型", "Kind"], "col.name": ["名称", "Name"], "col.lastseen": ["最后在线", "Last seen"],
