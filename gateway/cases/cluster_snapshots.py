@@ -71,8 +71,13 @@ async def window_clusters(conn: Conn, key: SnapshotKey, now: datetime, max_age: 
     """The window's snapshot, computed now when there is none younger than `max_age`; and whether it was."""
     row = await conn.fetchrow(f"SELECT since, until, items, asked_at FROM cluster_snapshots WHERE {_KEY}", *key.args())
     if row is not None and row["until"] >= now - max_age:
-        if row["asked_at"] < now - ASKED_GRAIN:
-            await conn.execute(f"UPDATE cluster_snapshots SET asked_at = $6 WHERE {_KEY}", *key.args(), now)
+        if row["asked_at"] < now - ASKED_GRAIN:  # best effort: not while the refresh job holds the row
+            await conn.execute(
+                "UPDATE cluster_snapshots SET asked_at = $6 WHERE ctid = ANY (ARRAY("
+                f"SELECT ctid FROM cluster_snapshots WHERE {_KEY} FOR UPDATE SKIP LOCKED))",
+                *key.args(),
+                now,
+            )
         return Snapshot(row["since"], row["until"], [_decoded(c) for c in row["items"]]), False
     return await compute(conn, key, now, asked_at=now), True
 

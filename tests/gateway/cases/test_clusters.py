@@ -3,6 +3,7 @@ when, and of what category; the expected lists below follow from that, not from 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import datetime
 from typing import Any
@@ -192,7 +193,10 @@ def test_rolling_windows_come_from_snapshots_that_say_when_and_are_refreshed(dat
             clock[0] = at("2026-11-30T00:06:00Z")
             windows = await conn.fetchval("SELECT count(*) FROM cluster_snapshots")
             assert len(await refresh(conn, clock[0], 300, 24)) == windows == 5  # cell 100, cell 500, grid ×2, building
-        _, fresh = await get("district-supervisor", "window=30d&place=cell&radius_m=100")
+        # A read while a refresh holds the row (another replica recounting it) does not wait for it.
+        async with pool.acquire() as other, other.transaction():
+            await other.execute("SELECT 1 FROM cluster_snapshots FOR UPDATE")
+            _, fresh = await asyncio.wait_for(get("district-supervisor", "window=30d&place=cell&radius_m=100"), 5)
         assert at(fresh["computed_at"]) == clock[0] and at(fresh["since"]) == at("2026-10-31T00:06:00Z")
         assert summary(fresh["items"])[0] == ("emergencies.water_logging", 4, 0, 4)
         assert fresh["items"][0]["ticket_ids"][0] > max(ids["B"])  # the new report is the newest of its cluster
