@@ -1,5 +1,6 @@
-"""A GStreamer RTSP server for the tests and benchmarks: each mount replays a video file (looped) or a test
-pattern as H.264 over RTSP, the way an IP camera serves it.
+"""A GStreamer RTSP server for the tests and benchmarks: each mount replays a video file (looped, encoded to H.264
+as it goes), an MP4 that already holds H.264 (sent without re-encoding, once through), or a test pattern over
+RTSP, the way an IP camera serves it.
 
 Runs under Debian's own Python (/usr/bin/python3, which has PyGObject and GstRtspServer), not the venv:
 
@@ -32,13 +33,15 @@ def launch_line(source: str, fps: int, width: int | None, height: int | None) ->
         return f"( videotestsrc is-live=true pattern={value} ! video/x-raw,framerate={fps}/1{size} ! {encode} )"
     if kind == "file":
         return f"( multifilesrc location={value} loop=true ! decodebin ! {encode} )"
-    raise SystemExit(f"unknown source {source!r}: use file:PATH or pattern:NAME")
+    if kind == "h264":  # an MP4 already holding H.264, sent as it is (no decode, no encode), in real time
+        return f"( filesrc location={value} ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+    raise SystemExit(f"unknown source {source!r}: use file:PATH, h264:PATH or pattern:NAME")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mount", action="append", default=[], help="NAME=file:PATH or NAME=pattern:ball")
+    parser.add_argument("--mount", action="append", default=[], help="NAME=file:PATH, h264:PATH or pattern:ball")
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--size", default="", help="WIDTHxHEIGHT to scale to")
     args = parser.parse_args()

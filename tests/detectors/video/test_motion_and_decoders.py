@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import supervision as sv
 
 from wangge.detectors.video.analyzer import CameraAnalyzer
@@ -101,11 +102,14 @@ def test_the_detector_sees_a_region_around_motion_and_live_tracks() -> None:
     calls: list[tuple[int, int]] = []
 
     def detect(image: np.ndarray) -> sv.Detections:
+        """Finds the bright patch in whatever it is shown, in that image's own pixels."""
         calls.append(image.shape[:2])
+        ys, xs = np.nonzero(image[:, :, 0] == 250)
+        box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]] if len(xs) else np.zeros((0, 4))
         return sv.Detections(
-            xyxy=np.array([[10, 20, 40, 100]], dtype=np.float32),
-            confidence=np.array([0.9], dtype=np.float32),
-            class_id=np.array([0]),
+            xyxy=np.array(box, dtype=np.float32),
+            confidence=np.full(len(box), 0.9, dtype=np.float32),
+            class_id=np.zeros(len(box), dtype=int),
         )
 
     big = np.full((1080, 1920, 3), 90, dtype=np.uint8)
@@ -114,8 +118,27 @@ def test_the_detector_sees_a_region_around_motion_and_live_tracks() -> None:
     moved[900:1000, 1700:1760] = 250
     result = analyzer.process(moved, 0.2, detect)
     assert calls == [(416, 416)] and result.inferred  # a crop
-    left, top, _, _ = analyzer.region(result.motion, 1920, 1080)
-    for i in range(3):  # the same detection again: the tracker confirms it, in whole-frame coordinates
+    for i in range(3):  # seen again: the tracker confirms it (three frames), in whole-frame coordinates
         result = analyzer.process(moved, 0.4 + 0.2 * i, detect)
     [obj] = result.objects
-    assert abs(obj.box[0] - (left + 10) / 1920) < 0.01 and abs(obj.box[3] - (top + 100) / 1080) < 0.01
+    assert obj.box == pytest.approx((1700 / 1920, 900 / 1080, 1760 / 1920, 1000 / 1080), abs=0.005)
+
+
+def test_tracking_goes_on_when_the_clock_steps_back() -> None:
+    """The edge's frame times are wall-clock: an NTP step back by an hour must not stop tracking until the
+    clock catches up (the tracker skips frames older than the last one it saw)."""
+    analyzer = CameraAnalyzer(["person"], [], fps=5.0, motion_gating=False, regions=False)
+
+    def detect(image: np.ndarray) -> sv.Detections:
+        return sv.Detections(
+            xyxy=np.array([[100, 100, 140, 200]], dtype=np.float32),
+            confidence=np.array([0.9], dtype=np.float32),
+            class_id=np.array([0]),
+        )
+
+    frame = np.full((480, 640, 3), 90, dtype=np.uint8)
+    ids = []
+    for at in (3600.0, 3600.2, 3600.4, 0.6, 0.8, 1.0):
+        result = analyzer.process(frame, at, detect)
+        ids.append([o.track_id for o in result.objects])
+    assert ids[1] and ids[-1] == ids[-2] == ids[-3] == ids[2]  # the same track before and after the step

@@ -16,20 +16,29 @@ from wangge.edge.video.capture import CameraCapture
 
 
 class FakeStream:
-    """What cv2.VideoCapture gives: frames at the camera's pace, then a failed read when the stream breaks."""
+    """What cv2.VideoCapture gives: frames at the camera's pace (grab decodes, retrieve hands the image), then a
+    failed grab when the stream breaks."""
 
     def __init__(self, sizes: list[tuple[int, int]], fps: float = 50.0) -> None:
         self.sizes = list(sizes)
         self.interval = 1 / fps
+        self.grabbed = (0, 0)
+        self.grabs = self.retrieved = 0
 
     def isOpened(self) -> bool:
         return True
 
-    def read(self) -> tuple[bool, Any]:
+    def grab(self) -> bool:
         time.sleep(self.interval)
         if not self.sizes:
-            return False, None
-        w, h = self.sizes.pop(0)
+            return False
+        self.grabbed = self.sizes.pop(0)
+        self.grabs += 1
+        return True
+
+    def retrieve(self) -> tuple[bool, Any]:
+        w, h = self.grabbed
+        self.retrieved += 1
         return True, np.full((h, w, 3), 100, dtype=np.uint8)
 
     def release(self) -> None:
@@ -107,3 +116,16 @@ def test_analysis_follows_a_new_resolution() -> None:
         tamper.judge(small)
     assert motion.detect(big) == []  # a new background, not "everything moved"
     assert tamper.judge(big) is None  # a new reference is learnt, not "the camera moved"
+
+
+def test_every_frame_is_decoded_but_only_the_ones_due_are_converted() -> None:
+    """A 100 fps stream analysed at 20 fps: every frame grabbed (and counted), about one in five retrieved."""
+    stream = FakeStream([(64, 48)] * 60, fps=100.0)
+    capture = CameraCapture("cam", "x", fps=20.0, opener=lambda url, t: stream)
+    capture.start()
+    try:
+        wait_until(lambda: stream.grabs == 60, 10, "the stream read to its end")
+    finally:
+        capture.stop()
+    assert capture.frames == 60
+    assert 6 <= stream.retrieved <= 20, stream.retrieved  # 0.6 s at 20 fps is 12; never all 60

@@ -70,21 +70,20 @@ def test_an_intrusion_is_one_alert_with_a_snapshot_and_crossings_match_the_groun
         )
         video, outbox = service(tmp_path, [cam], models)
         video.start()
-        started = time.monotonic()
         try:
             wait_until(lambda: video.status()["plaza-cam"]["state"] == "online", 20, "the camera online")
-            started = time.monotonic()
             wait_until(
                 lambda: any(e["rule_id"] == "lawn" and e["event"] == "end" for e in events(outbox)),
                 60,
                 "the intrusion to end",
                 interval=0.5,
             )
-            elapsed = time.monotonic() - started
-            crossings_seen_in = elapsed
+            # The clip time analysed so far is the frames decoded (10 fps, from the clip's start): on a loaded
+            # box the analysis runs behind the wall clock, and the ground truth must stop where it does.
             gate = video.workers[0].analyzer.rules[1]
             assert isinstance(gate, LineRule)
             counts = dict(gate.counts)
+            crossings_seen_in = video.workers[0].capture.frames / 10
             status = video.status()["plaza-cam"]
         finally:
             video.stop()
@@ -103,7 +102,7 @@ def test_an_intrusion_is_one_alert_with_a_snapshot_and_crossings_match_the_groun
     assert len(gate_events) == 2 * sum(counts.values())
     truth = ground_truth_crossings(crossings_seen_in)
     for direction in ("a_to_b", "b_to_a"):
-        assert abs(counts[direction] - truth[direction]) <= 1, (counts, truth)
+        assert abs(counts[direction] - truth[direction]) <= 1, (counts, truth, crossings_seen_in, status)
     # Keeping up: near the 5 fps target, and frames dropped for falling behind at most 5 % of those analysed (an
     # absolute "3" failed on a loaded CI box with 5 of ~125 while every figure above held).
     assert status["processed_fps"] > 3
