@@ -1,8 +1,9 @@
 """类案 over the rolling windows the console and the weekly meeting use (the last 7, 30, 90 or 365 days),
-answered from a snapshot at most `refresh_s` old instead of a fresh scan of every case of the window.
+answered from a snapshot recounted every `refresh_s` (a request recounts one older than twice that) instead of
+a fresh scan of every case of the window.
 
 Why: the exact answer groups every case of the period and the period before by (category, place); over a
-year of a million cases that is about a second and a half on a 2-core box (bench/case_queries.py), and no index
+year of a million cases that is 1.3–3.5 s on a 2-core box (bench/case_queries.py), and no index
 makes it cheaper — scattered cases do not aggregate, so a per-day or per-month roll-up is as large as the cases.
 A snapshot is that same answer computed in the background for the windows people keep asking for, and says
 when (`until` = the moment it was computed). Any other period is still computed exactly on request.
