@@ -122,8 +122,12 @@ def quiet_clip(out: Path, seconds: float = 60.0, seed: int = 7) -> Path:
     return looped(encode(raw, out.with_suffix(".once.mp4"), b"".join(frames)), out)
 
 
+def mounts(busy: int, quiet: int) -> list[str]:
+    """The RTSP mount (and camera id) of each camera of a mix."""
+    return [f"busy{i}" for i in range(busy)] + [f"quiet{i}" for i in range(quiet)]
+
+
 def cameras(rtsp: RtspServer, busy: int, quiet: int) -> list[CameraConfig]:
-    names = [f"busy{i}" for i in range(busy)] + [f"quiet{i}" for i in range(quiet)]
     return [
         CameraConfig.model_validate(
             {
@@ -134,7 +138,7 @@ def cameras(rtsp: RtspServer, busy: int, quiet: int) -> list[CameraConfig]:
                 "rules": [{"kind": "zone", "id": "yard", "category": "security.intrusion", "polygon": ZONE}],
             }
         )
-        for name in names
+        for name in mounts(busy, quiet)
     ]
 
 
@@ -235,10 +239,10 @@ def main() -> None:
         quiet_file = quiet_clip(tmp / "quiet.mp4")
         print(f"clips encoded once in {time.monotonic() - started:.0f} s", flush=True)
         most_busy, most_quiet = max(b for b, _ in mixes), max(q for _, q in mixes)
-        mounts = {f"busy{i}": f"h264:{busy_files[i % len(busy_files)]}" for i in range(most_busy)}
-        mounts |= {f"quiet{i}": f"h264:{quiet_file}" for i in range(most_quiet)}
+        sources = {f"busy{i}": f"h264:{busy_files[i % len(busy_files)]}" for i in range(most_busy)}
+        sources |= {name: f"h264:{quiet_file}" for name in mounts(0, most_quiet)}
         results: list[dict[str, float]] = []
-        with RtspServer(mounts, tmp / "rtsp.log", fps=STREAM_FPS) as rtsp:
+        with RtspServer(sources, tmp / "rtsp.log", fps=STREAM_FPS) as rtsp:
             for busy, quiet in mixes:
                 r = run_pipeline(rtsp, busy, quiet, args.seconds, tmp)
                 results.append(r | {"busy": busy, "quiet": quiet})
@@ -250,8 +254,7 @@ def main() -> None:
                 )
             judged = results[-1]
             busy, quiet = mixes[-1]
-            urls = [rtsp.url(f"busy{i}") for i in range(busy)] + [rtsp.url(f"quiet{i}") for i in range(quiet)]
-            decode_cpu = decode_only(urls, judged["wall"])
+            decode_cpu = decode_only([rtsp.url(name) for name in mounts(busy, quiet)], judged["wall"])
         detector = build_detector("yolox_nano", MODEL_DIR)
         assert isinstance(detector, OnnxDetector)
         infer_cpu = inference_only(detector, int(judged["inferences"]))

@@ -80,17 +80,19 @@ async def window_clusters(conn: Conn, key: SnapshotKey, now: datetime, max_age: 
                 now,
             )
         return Snapshot(row["since"], row["until"], [_decoded(c) for c in row["items"]]), False
-    return await compute(conn, key, now, asked_at=now), True
+    snapshot, _ = await compute(conn, key, now, asked_at=now)
+    return snapshot, True
 
 
-async def compute(conn: Conn, key: SnapshotKey, now: datetime, asked_at: datetime) -> Snapshot:
-    """The window ending `now`, exactly as GET /api/v1/stats/clusters computes any period, stored."""
+async def compute(conn: Conn, key: SnapshotKey, now: datetime, asked_at: datetime) -> tuple[Snapshot, float]:
+    """The window ending `now`, exactly as GET /api/v1/stats/clusters computes any period, stored; and the
+    seconds counting it took (stored with it, and the refresh job's metric)."""
     since = now - timedelta(days=key.days)
     t0 = time.perf_counter()
     items = await clusters(conn, key.scope, since, now, key.place, key.radius_m, key.by_group, STORED_MIN, STORED_LIMIT)
-    took_ms = (time.perf_counter() - t0) * 1000
-    await conn.execute(_UPSERT, *key.args(), since, now, [_encoded(c) for c in items], took_ms, asked_at)
-    return Snapshot(since, now, items)
+    took = time.perf_counter() - t0
+    await conn.execute(_UPSERT, *key.args(), since, now, [_encoded(c) for c in items], took * 1000, asked_at)
+    return Snapshot(since, now, items), took
 
 
 async def refresh(conn: Conn, now: datetime, refresh_s: float, keep_h: float) -> list[float]:
@@ -108,10 +110,9 @@ async def refresh(conn: Conn, now: datetime, refresh_s: float, keep_h: float) ->
             )
             if row is None:
                 return took
-            t0 = time.perf_counter()
             key = SnapshotKey(row["scope"], row["place"], row["radius_m"], row["by_group"], row["days"])
-            await compute(conn, key, now, row["asked_at"])
-            took.append(time.perf_counter() - t0)
+            _, seconds = await compute(conn, key, now, row["asked_at"])
+            took.append(seconds)
 
 
 def _encoded(cluster: dict[str, Any]) -> dict[str, Any]:
