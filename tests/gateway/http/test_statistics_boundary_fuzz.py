@@ -221,3 +221,18 @@ def test_any_weekly_report_setting_is_taken_or_refused_naming_it(weekly: dict[st
         return
     weekday, at = config.cases.weekly_report.send_time()
     assert 1 <= weekday <= 7 and at.hour < 24
+
+
+number_or_junk = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**7), st.text(max_size=6))
+
+
+@given(st.fixed_dictionaries({}, optional={"refresh_s": number_or_junk, "keep_h": number_or_junk, "extra": st.none()}))
+@settings(max_examples=200, deadline=None)
+def test_any_cluster_snapshot_setting_is_taken_or_refused_naming_it(snapshots: dict[str, Any]) -> None:
+    try:
+        config = GatewayConfig.model_validate({"cases": {"cluster_snapshots": snapshots}})
+    except ValidationError as exc:
+        assert "cases.cluster_snapshots" in str(exc)
+        return
+    taken = config.cases.cluster_snapshots
+    assert 30 <= taken.refresh_s <= 86400 and 0 < taken.keep_h <= 24 * 90  # a job that can run and a bound keep
