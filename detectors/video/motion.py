@@ -29,14 +29,16 @@ class MotionSettings:
 
 def small_grey(frame: Frame, rows: int) -> npt.NDArray[Any]:
     """The frame shrunk by a power of two to about `rows` lines, in grey. OpenCV's area resize is several times
-    faster for such a factor (0.5 ms instead of 1.8 ms for 768x576 here), and this runs on every analysed frame."""
-    h, w = frame.shape[:2]
+    faster for such a factor than for any other, and converting to grey first gives it one channel to average
+    instead of three (the same picture to a grey level: both steps are weighted means); together 0.5 ms instead
+    of 1.0 ms of CPU for 768x576 on machine A, on every analysed frame of every camera."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    h, w = grey.shape[:2]
     k = 2 ** max(0, round(math.log2(max(h / rows, 1.0))))
     if k == 1:
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    cropped = frame[: h - h % k, : w - w % k]
-    small = cv2.resize(cropped, (cropped.shape[1] // k, cropped.shape[0] // k), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        return grey
+    cropped = grey[: h - h % k, : w - w % k]
+    return cv2.resize(cropped, (cropped.shape[1] // k, cropped.shape[0] // k), interpolation=cv2.INTER_AREA)
 
 
 class MotionDetector:

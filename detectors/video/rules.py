@@ -235,7 +235,10 @@ class LoiterRule:
 
 @dataclass
 class CrowdRule:
-    """聚集: at least `min_count` objects of the classes in the polygon for `seconds`."""
+    """聚集: at least `min_count` objects of the classes in the polygon for `seconds`. A count that drops below for
+    less than `grace_s` (a person hidden behind another for a frame or two, a missed detection) does not start the
+    clock again, or a crowd a detector sees flicker between 3 and 4 would never last long enough to alert. The
+    analyzer gives this rule the people detected but not (yet) tracked as well: a crowd is a count, not identities."""
 
     id: str
     polygon: list[Point]
@@ -244,6 +247,7 @@ class CrowdRule:
     seconds: float
     anchor: Anchor = "bottom_centre"
     end_after_s: float = 3.0
+    grace_s: float = 1.0
     _since: float | None = field(default=None, init=False)
     _last_ok: float = field(default=0.0, init=False)
     _active: bool = field(default=False, init=False)
@@ -261,7 +265,8 @@ class CrowdRule:
                 self._peak = len(crowd)
                 return [_event(self.id, "update", at, crowd, count=len(crowd))]
             return []
-        self._since = None
+        if self._since is not None and at - self._last_ok >= self.grace_s:
+            self._since = None
         if self._active and at - self._last_ok >= self.end_after_s:
             self._active = False
             return [VideoEvent(self.id, "end", at, (), (), 0.0, (), {"peak": self._peak})]

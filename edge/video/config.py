@@ -69,6 +69,7 @@ class CrowdRuleConfig(VideoRuleBase):
     polygon: Polygon
     min_count: int = Field(ge=2, le=1000)
     seconds: float = Field(default=5.0, ge=0, le=86400)
+    grace_s: float = Field(default=1.0, ge=0, le=60, description="a dip below min_count this short keeps the clock")
 
 
 class StationaryRuleConfig(VideoRuleBase):
@@ -214,7 +215,11 @@ class CameraConfig(StrictModel):
             elif isinstance(r, LoiterRuleConfig):
                 built.append(video_rules.LoiterRule(r.id, list(r.polygon), classes, r.seconds, r.anchor))
             elif isinstance(r, CrowdRuleConfig):
-                built.append(video_rules.CrowdRule(r.id, list(r.polygon), classes, r.min_count, r.seconds, r.anchor))
+                built.append(
+                    video_rules.CrowdRule(
+                        r.id, list(r.polygon), classes, r.min_count, r.seconds, r.anchor, grace_s=r.grace_s
+                    )
+                )
             elif isinstance(r, StationaryRuleConfig):
                 built.append(video_rules.StationaryRule(r.id, list(r.polygon), classes, r.seconds, r.anchor))
             else:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import supervision as sv
 
 from wangge import alert_format
@@ -263,6 +264,10 @@ class VideoService:
         self.model_error: str | None = None
         detector: Detector | None = None
         if cameras:
+            # Every camera already analyses on threads of its own; OpenCV splitting each small resize or blur over
+            # a pool of its own as well only added wake-ups: 12 quiet + 4 busy cameras took about 5 % less CPU with
+            # one (bench/video_pipeline.py, docs/benchmarks.md).
+            cv2.setNumThreads(1)
             try:
                 detector = build_detector(video.model, video.model_dir, video.threads, video.min_score)
             except ModelError as exc:

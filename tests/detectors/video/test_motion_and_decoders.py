@@ -9,7 +9,8 @@ import supervision as sv
 from wangge.detectors.video.analyzer import CameraAnalyzer
 from wangge.detectors.video.boxes import ClassFilter, DetectionFilter, letterbox
 from wangge.detectors.video.decoders import decode_yolov8, decode_yolox
-from wangge.detectors.video.motion import MotionDetector, MotionSettings
+from wangge.detectors.video.motion import MotionDetector, MotionSettings, small_grey
+from wangge.detectors.video.rules import CrowdRule, VideoRule, ZoneRule
 
 
 def scene(square_at: int | None = None, brightness: int = 90) -> np.ndarray:
@@ -32,6 +33,20 @@ def test_motion_finds_what_moved_and_ignores_masks_and_lighting() -> None:
     lights = MotionDetector()
     lights.detect(scene(brightness=60))
     assert lights.detect(scene(brightness=160)) == []  # the whole view changed: lighting, not motion
+
+
+def test_the_small_grey_frame_is_the_mean_grey_of_each_block() -> None:
+    """576 rows asked for about 120: a factor of 4 (576 / 120 = 4.8, the nearest power of two), each output pixel
+    the mean of a 4 x 4 block in ITU-R BT.601 grey, to within the rounding of the two 8-bit steps."""
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (578, 771, 3), dtype=np.uint8)  # not a multiple of 4: the ragged edge is cut
+    blue, green, red = (frame[:576, :768, c].astype(np.float64) for c in range(3))
+    grey = 0.299 * red + 0.587 * green + 0.114 * blue
+    expected = grey.reshape(144, 4, 192, 4).mean(axis=(1, 3))
+    small = small_grey(frame, 120)
+    assert small.shape == (144, 192) and small.dtype == np.uint8
+    assert np.abs(small.astype(np.float64) - expected).max() <= 1.5
+    assert small_grey(frame[:100, :100], 120).shape == (100, 100)  # already small: only made grey
 
 
 def test_no_motion_and_no_tracks_means_no_inference() -> None:
@@ -142,3 +157,32 @@ def test_tracking_goes_on_when_the_clock_steps_back() -> None:
         result = analyzer.process(frame, at, detect)
         ids.append([o.track_id for o in result.objects])
     assert ids[1] and ids[-1] == ids[-2] == ids[-3] == ids[2]  # the same track before and after the step
+
+
+def test_a_crowd_counts_people_the_tracker_has_not_confirmed() -> None:
+    """Three people detected at 0.6 on every frame: below the 0.8 a track starts from, so no tracks and no zone
+    alert, but three people all the same for the crowd rule; the 0.3 one (under `count_min_score`) is not one."""
+    polygon = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+    rules: list[VideoRule] = [
+        ZoneRule("zone", polygon, frozenset({"person"}), inertia=1),
+        CrowdRule("crowd", polygon, frozenset({"person"}), min_count=3, seconds=1.0),
+    ]
+    analyzer = CameraAnalyzer(["person"], rules, fps=5.0, motion_gating=False, regions=False)
+    boxes = [[100, 100, 140, 200], [200, 100, 240, 200], [300, 100, 340, 200], [400, 100, 440, 200]]
+
+    def detect(image: np.ndarray) -> sv.Detections:
+        return sv.Detections(
+            xyxy=np.array(boxes, dtype=np.float32),
+            confidence=np.array([0.6, 0.6, 0.6, 0.3], dtype=np.float32),
+            class_id=np.zeros(4, dtype=int),
+        )
+
+    frame = np.full((480, 640, 3), 90, dtype=np.uint8)
+    events = []
+    for i in range(8):
+        result = analyzer.process(frame, i * 0.2, detect)
+        assert result.objects == []
+        events.extend(result.events)
+    [start] = events
+    assert (start.rule_id, start.kind, start.at, start.detail["count"]) == ("crowd", "start", 1.0, 3)
+    assert start.track_ids == (-3, -2, -1)  # no identities: numbered below zero

@@ -119,6 +119,21 @@ def test_a_crowd_needs_enough_people_for_long_enough() -> None:
     assert events[0].at == (20 + 10) / 5.0 and events[0].detail["count"] == 3
 
 
+def test_a_crowd_that_flickers_below_the_count_for_less_than_the_grace_keeps_its_clock() -> None:
+    three = [person(i, 0.5 + 0.05 * i, 0.6) for i in range(3)]
+    # 5 fps: three people for 1.2 s, one missed for 2 frames (0.4 s, under the 1 s grace), three again.
+    flicker = [three] * 6 + [three[:2]] * 2 + [three] * 12
+    events = feed(CrowdRule("crowd", ZONE, PERSON, min_count=3, seconds=2.0, grace_s=1.0), flicker)
+    assert [e.kind for e in events] == ["start"] and events[0].at == 2.0  # counted from t = 0
+    # The same dip for 1.2 s (6 frames) is a crowd that broke up: the clock starts again at t = 2.4.
+    broken = [three] * 6 + [three[:2]] * 6 + [three] * 12
+    events = feed(CrowdRule("crowd", ZONE, PERSON, min_count=3, seconds=2.0, grace_s=1.0), broken)
+    assert [e.kind for e in events] == ["start"] and events[0].at == 4.4
+    # With no grace, one frame below restarts it (t = 1.6) and the crowd alerts at 3.6.
+    events = feed(CrowdRule("crowd", ZONE, PERSON, min_count=3, seconds=2.0, grace_s=0.0), flicker)
+    assert [e.kind for e in events] == ["start"] and events[0].at == 3.6
+
+
 def test_a_parked_car_is_one_alert_even_when_the_tracker_gives_it_new_ids() -> None:
     rule = StationaryRule("fire-lane", ZONE, frozenset({"car"}), seconds=30.0, end_after_s=10.0)
     car = [person(11, 0.6, 0.8, label="car", w=0.15, h=0.1)]
