@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tests.edge.test_config import GOOD, check
+from wangge.detectors.video.rules import CrowdRule
+from wangge.edge.video.config import CameraConfig
 
 CAMERAS = """
 video: {model: yolox_nano, model_dir: /var/lib/wangge/models, threads: 2}
@@ -46,6 +52,7 @@ def test_a_camera_with_every_rule_kind_passes(tmp_path: Path, capsys: pytest.Cap
             ("kind: crowd", "kind: riot"),
             "cameras[0].rules[3]: kind must be one of zone, line",
         ),
+        (("min_count: 8}", "min_count: 8, grace_s: -1}"), "cameras[0].rules[3].grace_s: Input should be greater"),
         (("id: loiter,", "id: gate-in,"), "cameras[0].rules: rule id 'gate-in' is used twice"),
         (
             ("a: [0.5, 0.1], b: [0.5, 0.9]", "a: [0.5, 0.1], b: [0.5, 0.1]"),
@@ -59,3 +66,17 @@ def test_each_camera_mistake_is_named(
     code, lines = check(tmp_path, GOOD + CAMERAS.replace(*change), capsys)
     assert code == 2
     assert any(line.startswith(expected) for line in lines), lines
+
+
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**6), st.text(max_size=6)))
+@settings(max_examples=200, deadline=None)
+def test_any_crowd_grace_is_taken_within_its_bounds_or_refused_naming_it(grace: Any) -> None:
+    crowd = {"kind": "crowd", "id": "crowd", "category": "public_order.gathering", "min_count": 4, "grace_s": grace}
+    camera = {"id": "gate", "url": "rtsp://10.0.0.21/1", "rules": [crowd | {"polygon": [[0, 0], [1, 0], [1, 1]]}]}
+    try:
+        config = CameraConfig.model_validate(camera)
+    except ValidationError as exc:
+        assert [".".join(map(str, e["loc"])) for e in exc.errors()] == ["rules.0.kind=crowd.grace_s"]
+        return
+    [rule] = config.build_rules()
+    assert isinstance(rule, CrowdRule) and 0 <= rule.grace_s <= 60 and rule.grace_s == float(grace)
