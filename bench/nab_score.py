@@ -244,7 +244,7 @@ def main() -> None:
         print(f"  {label:12s} {cells}")
     print("\nchoosing a threshold (all series, after NAB's probation):")
     print(f"  {'threshold':>9s} {'windows found':>14s} {'false alarms / 10,000 readings':>31s}")
-    for threshold, found, false in threshold_guide(corpus, scores, args.nab, (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)):
+    for threshold, found, false in threshold_guide(corpus, scores, args.nab, (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6)):
         print(f"  {threshold:9.2f} {found:14.0%} {false:31.1f}")
     print(
         " ".join(f"{SHORT[p]}={ours[p][0]:.1f}" for p in PROFILES)

@@ -200,10 +200,10 @@ class AnomalyRule(_Rule):
 
     kind: Literal["anomaly"]
     threshold: float = Field(
-        default=0.4,
+        default=0.3,
         gt=0.0,
         le=0.9,
-        description="how unusual a reading must be to raise (0-1; 0.4 is tuned on NAB, docs/sensors.md); "
+        description="how unusual a reading must be to raise (0-1; 0.3 is tuned on NAB, docs/sensors.md); "
         "above 0.9 the detector would never speak (0.995 was the old percentile scale)",
     )
     warmup: int = Field(default=200, ge=10, description="readings learnt before any alert")

@@ -28,6 +28,7 @@ def run(spec: RuleSpec, series: list[tuple[float, float]]) -> list[Transition]:
     return out
 
 
+ALARM = 0.3  # the anomaly rule's default threshold (docs/sensors.md)
 WATER = LevelsSpec(ThresholdSpec(20, 15), ((20, "minor"), (40, "major"), (60, "critical")), hysteresis=5)
 
 
@@ -184,9 +185,9 @@ def test_anomaly_detector_learns_steady_noise_and_flags_a_level_shift_once() -> 
     assert max(noise[:199]) == 0.0  # warm-up: 150 readings learn the range, 50 more the patterns, silently
     # Once the grids are learnt only a new record of the noise surprises; records of 1,500 more iid
     # readings after 1,500 are about 2 ln 2 (max and min), so a handful at most.
-    assert sum(s >= 0.4 for s in noise[1500:]) <= 4
-    assert shifted[0] >= 0.4  # found on the first reading of the new level
-    assert sum(s >= 0.4 for s in shifted) == 1  # and said once: the next readings are damped or learnt
+    assert sum(s >= ALARM for s in noise[1500:]) <= 4
+    assert shifted[0] >= ALARM  # found on the first reading of the new level
+    assert sum(s >= ALARM for s in shifted) == 1  # and said once: the next readings are damped or learnt
 
 
 def test_anomaly_detector_knows_the_time_of_day() -> None:
@@ -198,9 +199,9 @@ def test_anomaly_detector_knows_the_time_of_day() -> None:
 
     detector = AnomalyDetector()
     week = [detector.score(t, usual(t)) for t in range(0, 7 * 86400, 300)]
-    assert max(week[len(week) // 2 :]) < 0.4  # the cycle is learnt
+    assert max(week[len(week) // 2 :]) < ALARM  # the cycle is learnt
     evening = 7 * 86400 + 18 * 3600
-    assert detector.score(evening, 25.0) >= 0.4
+    assert detector.score(evening, 25.0) >= ALARM
 
 
 def test_anomaly_detector_stops_flagging_a_spike_that_comes_every_day() -> None:
@@ -212,8 +213,23 @@ def test_anomaly_detector_stops_flagging_a_spike_that_comes_every_day() -> None:
         score = detector.score(t, 40.0 if noon else 20 + rng.gauss(0, 0.5))
         if noon:
             at_noon.append(score)
-    assert at_noon[1] >= 0.4  # the first one after warm-up is news
-    assert max(at_noon[2:]) < 0.4  # then it is the estate's routine
+    assert at_noon[1] >= ALARM  # the first one after warm-up is news
+    assert max(at_noon[2:]) < ALARM  # then it is the estate's routine
+
+
+def test_anomaly_detector_tells_a_lasting_shift_from_the_bursts_it_knows() -> None:
+    """Three readings at 25 every 97 (every time of day) on a base of 10: each reading of a lasting shift to 25
+    is a familiar value after a familiar one, at a familiar time of day. Only the slow average (weight 0.1)
+    sees the difference: a 3-reading burst takes it to at most 10 + 15 × (1 − 0.9³) ≈ 14.1, a shift passes
+    that on its 4th reading (10 + 15 × (1 − 0.9⁴) ≈ 15.2) and keeps climbing to levels it never reached."""
+    rng = random.Random(11)
+    detector = AnomalyDetector()
+    for i in range(6000):
+        level = 25.0 if i % 97 < 3 else 10.0
+        detector.score(300.0 * i, level + rng.gauss(0, 0.5))
+    shift = [detector.score(300.0 * (6000 + i), 25 + rng.gauss(0, 0.5)) for i in range(20)]
+    assert shift[:3] == [0.0, 0.0, 0.0]  # as ordinary as a burst
+    assert max(shift[3:10]) > 0.0  # then the slow average goes where bursts never took it
 
 
 def test_anomaly_detector_ignores_what_it_cannot_judge() -> None:
@@ -256,14 +272,17 @@ def test_anomaly_detector_state_round_trips_through_json_and_scores_the_same() -
     assert len(saved) <= 64 * 1024
     resumed = AnomalyDetector.from_state(json.loads(saved))
     assert [resumed.score(t, v) for t, v in series[2000:]] == pytest.approx(expected[2000:], abs=1e-12)
-    assert max(expected[2990:3010]) >= 0.4  # and there was something to find after the restart
+    assert max(expected[2990:3010]) >= ALARM  # and there was something to find after the restart
 
 
 def test_anomaly_state_of_another_version_or_damaged_is_refused() -> None:
     state = AnomalyDetector().to_state()
     with pytest.raises(StaleState):
         AnomalyDetector.from_state({**state, "version": state["version"] - 1})
-    for damage in ({"n": -1}, {"after": [[0]]}, {"rates": [2.0] * 4}, {"span": "wide"}, {"peak_at": 1.5}):
+    damages: list[dict[str, object]] = [{"n": -1}, {"after": [[0]]}, {"rates": [2.0] * 6}, {"span": "wide"}]
+    damages += [{"peak_at": 1.5}, {"slow": "x"}, {"after_slow": [[0]]}, {"previous_slow": [99, 0, 0]}]
+    damages += [{"rates": [0.0] * 4}]  # the version 1 detector's four tests
+    for damage in damages:
         with pytest.raises(ValueError):
             AnomalyDetector.from_state({**state, **damage})
 
@@ -287,7 +306,7 @@ def test_any_saved_anomaly_state_is_restored_or_refused_with_a_value_error(damag
 
 
 def test_anomaly_rule_is_quiet_during_warmup_and_ends_after_quiet_readings() -> None:
-    spec = AnomalySpec(threshold=0.4, warmup=50, quiet=20)
+    spec = AnomalySpec(threshold=ALARM, warmup=50, quiet=20)
     series = [(float(t), 5.0 + (t % 3) * 0.1) for t in range(300)] + [(300.0, 50.0)]
     series += [(float(t), 5.0 + (t % 3) * 0.1) for t in range(301, 330)]
     transitions = run(spec, series)
