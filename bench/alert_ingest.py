@@ -22,6 +22,7 @@ The ratio is ingest over the lower floor. Lock wait: what the replicas' batches 
 use during the throughput phase (/proc/stat) — at 100% another replica has nothing left to run on.
 
   python bench/alert_ingest.py [--alerts 20000] [--edges 10] [--rate 200] [--latency-alerts 3000] [--replicas 1,2]
+                               [--writers N]
 """
 
 from __future__ import annotations
@@ -254,6 +255,7 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
     broker.start()
     gateways = []
     https = []
+    writers = {} if args.writers is None else {"writers": args.writers}
     try:
         for i in range(replicas):
             http = f"127.0.0.1:{free_port()}"
@@ -263,7 +265,7 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
                     "database_url": url,
                     "http": http,
                     "data_dir": str(work / f"gw{i}"),
-                    "mqtt": {"url": broker.url, "client_id": f"bench-gw-{i}", "shared_group": "gateway"},
+                    "mqtt": {"url": broker.url, "client_id": f"bench-gw-{i}", "shared_group": "gateway", **writers},
                 },
             )
             gw = Process(
@@ -342,6 +344,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="alerts/s in the latency phase")
     parser.add_argument("--latency-alerts", type=int, default=3000)
     parser.add_argument("--replicas", default="1,2")
+    parser.add_argument("--writers", type=int, default=None, help="mqtt.writers per replica (default: the gateway's)")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {platform.processor() or '?'}; python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="wangge-bench-") as tmp:

@@ -20,6 +20,13 @@ class MqttConfig(StrictModel):
     )
     shared_group: str | None = Field(default="gateway", description="None subscribes without $share/")
     batch_max: int = Field(default=500, ge=1, le=10000)
+    writers: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="batches written at once per replica: one is validated while another waits for PostgreSQL;"
+        " replicas sharing a small box do better with 1 each (docs/benchmarks.md)",
+    )
     broker_hooks_secret_file: Path | None = Field(
         default=None,
         description="EMQX's HTTP authentication and authorisation call the gateway with this bearer secret"

@@ -6,6 +6,13 @@ redelivers) and doubles nothing (the database drops the redelivered copy by (ale
 After the commit each edge also gets a confirmation of its events on `wangge/edge/<id>/confirms`;
 only that lets the edge empty its outbox, so even a broker that loses messages loses no alert.
 
+`mqtt.writers` batches are in flight at once (2 by default): while one waits for PostgreSQL the next is
+validated and written, so the gateway's Python and the database work at the same time instead of taking
+turns. Batches lock ticket rows in key order (batch.lock_order), as replicas do. What must keep its order
+does: edge statuses are written in a transaction of their own after every earlier batch's (an older "online"
+never overwrites a newer "offline"), and PUBACKs leave in the order the messages arrived (MQTT 3.1.1
+§4.6.0-2), whichever batch commits first.
+
 Nothing an edge sends can stop the consumer: bad messages are refused when the batch is prepared; of the
 database's errors only those about the data (SQLSTATE classes 22 and 23) isolate and dead-letter a message,
 and every other error (a full disk, a cancelled query, a lost connection) is retried with nothing confirmed,
@@ -30,9 +37,17 @@ import paho.mqtt.client as paho
 from wangge.gateway import metrics
 from wangge.gateway.cases.rules import CaseRules, default_rules
 from wangge.gateway.ingest.alert_rows import Write, write_alerts, write_batch
-from wangge.gateway.ingest.batch import Incoming, Prepared, TimeWindow, confirmations, confirms_topic, prepare
+from wangge.gateway.ingest.batch import (
+    Incoming,
+    Prepared,
+    TimeWindow,
+    confirmations,
+    confirms_topic,
+    prepare,
+    topic_edge,
+)
 from wangge.gateway.ingest.config import IngestConfig, MqttConfig
-from wangge.gateway.ingest.store import isolate_bad, record_outcomes, store
+from wangge.gateway.ingest.store import is_data_error, isolate_bad, record_outcomes, store, store_statuses
 from wangge.gateway.storage import partitions
 from wangge.mqtt import make_client, parse_broker_url
 
@@ -43,13 +58,6 @@ STATUS_FILTER = "wangge/edge/+/status"
 
 
 STUCK_AFTER_S = 30.0  # a batch failing this long makes /readyz report ingest down
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """An error about the data (a bad value, a constraint): retrying the same rows cannot succeed."""
-    if isinstance(exc, asyncpg.DataError):  # asyncpg could not encode an argument
-        return True
-    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
 
 
 class AlertIngest:
@@ -74,7 +82,9 @@ class AlertIngest:
         self._connected = False
         self._stopping = False
         self._running = False
-        self._failing_since: float | None = None
+        self._failing: dict[int, float] = {}  # batch turn -> when it first failed
+        self._turn = 0
+        self._acked: asyncio.Future[None] | None = None  # the latest batch's acknowledgements are sent
         self._task: asyncio.Task[None] | None = None
         client = make_client(self._broker, config.client_id, clean_session=not config.persistent(), manual_ack=True)
         client.max_inflight_messages_set(1000)
@@ -90,7 +100,8 @@ class AlertIngest:
     @property
     def healthy(self) -> bool:
         """Connected, the consumer loop running, and no batch failing for longer than STUCK_AFTER_S."""
-        failing = self._failing_since is not None and time.monotonic() - self._failing_since > STUCK_AFTER_S
+        now = time.monotonic()
+        failing = any(now - since > STUCK_AFTER_S for since in self._failing.values())
         return self._connected and self._running and not failing
 
     def publish(self, topic: str, body: bytes) -> bool:
@@ -163,22 +174,42 @@ class AlertIngest:
                 delay = min(delay * 2, 10.0)
 
     async def _consume(self) -> None:
+        """`writers` workers; one crashing cancels the others and the supervisor starts them all again."""
+        self._failing.clear()
+        async with asyncio.TaskGroup() as group:
+            for n in range(self._config.writers):
+                group.create_task(self._write_batches(), name=f"alert-ingest-writer-{n}")
+
+    async def _write_batches(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            # No await from here to the turn: batches are cut and numbered in the order the messages came.
+            while len(batch) < self._config.batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            metrics.INGEST_QUEUE.set(self._queue.qsize())
+            self._turn += 1
+            earlier, acked = self._acked, loop.create_future()
+            self._acked = acked
             try:
-                while len(batch) < self._config.batch_max and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                metrics.INGEST_QUEUE.set(self._queue.qsize())
-                await self._handle(batch)
+                await self._handle(batch, self._turn, earlier)
             finally:
+                if not acked.done():  # a crashed batch holds no later batch's acknowledgements back
+                    acked.set_result(None)
                 for _ in batch:  # an unacknowledged message of a crashed batch is sent again by its edge
                     self._slots.release()
 
-    async def _handle(self, batch: list[Incoming]) -> None:
-        prepared = await self._store_until_done(batch)
+    async def _handle(self, batch: list[Incoming], turn: int, earlier: asyncio.Future[None] | None) -> None:
+        """Store the alerts and confirm them to the edges at once; then, once every earlier batch is through,
+        the statuses and the acknowledgements to the broker."""
+        prepared = await self._store_until_done(batch, turn)
         for edge_id, confirmed in confirmations(prepared).items():
             body = json.dumps(confirmed, separators=(",", ":"))
             self._client.publish(confirms_topic(edge_id), body, qos=1)
+        if earlier is not None:
+            await asyncio.shield(earlier)  # a cancelled waiter must not cancel the earlier batch's future
+        if prepared.statuses:
+            await self._store_statuses(prepared, turn)
         for item in batch:
             # An ack from an older connection would name a packet id the broker has re-used.
             if item.qos > 0 and item.generation == self._generation:
@@ -187,7 +218,7 @@ class AlertIngest:
     def _window(self) -> TimeWindow:
         return TimeWindow.around(datetime.now(UTC), self._ingest.max_event_age_days, self._ingest.max_clock_ahead_s)
 
-    async def _store_until_done(self, batch: list[Incoming]) -> Prepared:
+    async def _store_until_done(self, batch: list[Incoming], turn: int = 0) -> Prepared:
         prepared = prepare(batch, self._window())
         strict = self._ingest.registry == "strict"
         delay = 0.1
@@ -195,11 +226,10 @@ class AlertIngest:
             started = time.perf_counter()
             try:
                 async with self._pool.acquire() as conn:
-                    outcomes = await store(conn, prepared, self._rules, strict_registry=strict)
+                    outcomes = await store(conn, prepared, self._rules, strict_registry=strict, statuses=False)
                 break
             except Exception as exc:  # the consumer must outlive any failure; nothing is acked until stored
-                if self._failing_since is None:
-                    self._failing_since = time.monotonic()
+                self._failing.setdefault(turn, time.monotonic())
                 isolated = None
                 if is_data_error(exc):
                     with contextlib.suppress(Exception):  # isolation itself failing means: retry the batch
@@ -211,12 +241,34 @@ class AlertIngest:
                 log.warning("storing %d messages failed (%s); retrying in %.1fs", len(batch), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self._failing_since = None
+        self._failing.pop(turn, None)
         metrics.INGEST_BATCH.observe(time.perf_counter() - started)
         record_outcomes(prepared, outcomes)
-        for edge_id, status in prepared.statuses:
-            self._export_status(edge_id, status)
         return prepared
+
+    async def _store_statuses(self, prepared: Prepared, turn: int) -> None:
+        """The batch's edge statuses, retried until stored like the batch itself; what the database refuses is
+        dead-lettered alone."""
+        delay = 0.1
+        while True:
+            try:
+                async with self._pool.acquire() as conn:
+                    refused = await store_statuses(conn, prepared.statuses, datetime.now(UTC))
+                break
+            except Exception as exc:  # nothing is acked until stored
+                self._failing.setdefault(turn, time.monotonic())
+                metrics.INGEST_RETRIES.inc()
+                log.warning("storing %d statuses failed (%s); retrying in %.1fs", len(prepared.statuses), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self._failing.pop(turn, None)
+        refused_edges = {topic_edge(topic) for topic, *_ in refused}
+        for topic, reason, _, _ in refused:
+            metrics.ALERTS_REJECTED.labels(reason).inc()
+            log.warning("rejected status on %r: %s", topic[:200], reason)
+        for edge_id, status in prepared.statuses:
+            if edge_id not in refused_edges:
+                self._export_status(edge_id, status)
 
     async def _find_bad(self, prepared: Prepared, exc: Exception) -> Prepared | None:
         """The database refused the batch's data: try each alert and status alone (rolled back) to find the

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -84,15 +84,18 @@ async def store(
     rules: CaseRules | None = None,
     now: datetime | None = None,
     strict_registry: bool = False,
+    statuses: bool = True,
 ) -> list[str]:
     """Write one prepared batch in one transaction; returns the outcome of each alert event, in batch order.
+    With `statuses` False the edge statuses are left for `store_statuses` (MQTT ingest writes them in arrival
+    order, apart from its concurrent alert batches).
 
     An event from a month with no partition yet (an edge back after weeks offline, a skewed clock) fails
     the batch once: the partitions are made and the batch is written again."""
     rules = rules or default_rules()
     now = now or datetime.now(UTC)
     try:
-        return await _store(conn, prepared, rules, now, strict_registry)
+        return await _store(conn, prepared, rules, now, strict_registry, statuses)
     except asyncpg.CheckViolationError:
         # SQLSTATE 23514 is also what a missing partition raises; its message text depends on the server's
         # lc_messages, so any check violation gets the partitions made and one more try. A real CHECK
@@ -100,10 +103,12 @@ async def store(
         made = await partitions.ensure_for_alerts(conn, prepared.alerts)
     if made:
         log.info("made %d month partitions for alerts of an unusual month", made)
-    return await _store(conn, prepared, rules, now, strict_registry)
+    return await _store(conn, prepared, rules, now, strict_registry, statuses)
 
 
-async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime, strict_registry: bool) -> list[str]:
+async def _store(
+    conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime, strict_registry: bool, statuses: bool
+) -> list[str]:
     async with conn.transaction():
         if strict_registry:
             await _reject_unregistered(conn, prepared)
@@ -124,32 +129,77 @@ async def _store(conn: Conn, prepared: Prepared, rules: CaseRules, now: datetime
             _refuse(prepared, refused)
             outcomes = [o for i, o in enumerate(outcomes) if i not in refused]
         if prepared.rejected:
-            await conn.executemany(
-                "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",
-                [(storable_text(t), r, storable_text(d), p) for t, r, d, p in prepared.rejected],
-            )
-        for edge_id, status in prepared.statuses:
-            state = str(status.get("state", "unknown"))[:32]
-            previous = await conn.fetchval(
-                "WITH old AS (SELECT state FROM edges WHERE edge_id = $1)"
-                " INSERT INTO edges (edge_id, state, last_seen, status) VALUES ($1, $2, now(), $3)"
-                " ON CONFLICT (edge_id) DO UPDATE SET state = EXCLUDED.state, last_seen = now(),"
-                " status = EXCLUDED.status RETURNING (SELECT state FROM old)",
+            await _dead_letter(conn, prepared.rejected)
+        if statuses:
+            await _write_statuses(conn, prepared.statuses, now)
+    return outcomes
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """An error about the data (a bad value, a constraint): retrying the same rows cannot succeed."""
+    if isinstance(exc, asyncpg.DataError):  # asyncpg could not encode an argument
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "") or "")[:2] in ("22", "23")
+
+
+async def store_statuses(
+    conn: Conn, statuses: list[tuple[str, dict[str, Any]]], now: datetime
+) -> list[tuple[str, str, str, bytes]]:
+    """Edge statuses in one transaction, in the order given; when the database refuses their data, each alone
+    (a savepoint), the refused ones dead-lettered. Returns the refused (topic, reason, detail, payload)."""
+    try:
+        async with conn.transaction():
+            await _write_statuses(conn, statuses, now)
+        return []
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+    refused: list[tuple[str, str, str, bytes]] = []
+    async with conn.transaction():
+        for edge_id, status in statuses:
+            try:
+                async with conn.transaction():
+                    await _write_statuses(conn, [(edge_id, status)], now)
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                payload = json.dumps(status).encode()
+                refused.append((f"wangge/edge/{edge_id}/status", "database_rejected", str(exc)[:300], payload))
+        if refused:
+            await _dead_letter(conn, refused)
+    return refused
+
+
+async def _dead_letter(conn: Conn, rejected: list[tuple[str, str, str, bytes]]) -> None:
+    await conn.executemany(
+        "INSERT INTO dead_letters (source, reason, detail, payload) VALUES ($1, $2, $3, $4)",
+        [(storable_text(t), r, storable_text(d), p) for t, r, d, p in rejected],
+    )
+
+
+async def _write_statuses(conn: Conn, statuses: list[tuple[str, dict[str, Any]]], now: datetime) -> None:
+    """Each status onto its edge's row; an edge going offline also queues a device.offline event."""
+    for edge_id, status in statuses:
+        state = str(status.get("state", "unknown"))[:32]
+        previous = await conn.fetchval(
+            "WITH old AS (SELECT state FROM edges WHERE edge_id = $1)"
+            " INSERT INTO edges (edge_id, state, last_seen, status) VALUES ($1, $2, now(), $3)"
+            " ON CONFLICT (edge_id) DO UPDATE SET state = EXCLUDED.state, last_seen = now(),"
+            " status = EXCLUDED.status RETURNING (SELECT state FROM old)",
+            edge_id,
+            state,
+            status,
+        )
+        if state == "offline" and previous != "offline":
+            await conn.execute(
+                "INSERT INTO outbox_events (event_type, region_path, payload)"
+                " SELECT 'device.offline', coalesce(r.path, '/'), jsonb_build_object('edge_id', $1::text,"
+                " 'at', $2::text, 'status', $3::jsonb) FROM (SELECT 1) one LEFT JOIN edges e ON e.edge_id = $1"
+                " LEFT JOIN regions r ON r.id = e.region_id",
                 edge_id,
-                state,
+                now.isoformat(),
                 status,
             )
-            if state == "offline" and previous != "offline":
-                await conn.execute(
-                    "INSERT INTO outbox_events (event_type, region_path, payload)"
-                    " SELECT 'device.offline', coalesce(r.path, '/'), jsonb_build_object('edge_id', $1::text,"
-                    " 'at', $2::text, 'status', $3::jsonb) FROM (SELECT 1) one LEFT JOIN edges e ON e.edge_id = $1"
-                    " LEFT JOIN regions r ON r.id = e.region_id",
-                    edge_id,
-                    now.isoformat(),
-                    status,
-                )
-    return outcomes
 
 
 def _alert_id(payload: bytes) -> str | None:

@@ -19,7 +19,7 @@ from wangge.gateway.storage.pool import connect_with_retry
 
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 4  # batches are written one at a time; a few more for isolating bad rows
+SPARE_CONNECTIONS = 2  # beside one per writer: for isolating bad rows
 
 
 class IngestThread:
@@ -77,7 +77,8 @@ class IngestThread:
     async def _main(self) -> None:
         self._done = asyncio.Event()
         # Ingest leaves no session state (transaction-scoped locks only), so borrowing needs no reset round trip.
-        pool = await connect_with_retry(self._url, max_size=POOL_SIZE, reset_on_release=False)
+        size = self._args[0].writers + SPARE_CONNECTIONS
+        pool = await connect_with_retry(self._url, max_size=size, reset_on_release=False)
         try:
             ingest = AlertIngest(pool, *self._args)
             await ingest.start()
