@@ -51,6 +51,13 @@ class ClipSpool(UploadSpool):
         metrics.CLIPS.labels("dropped").inc()
 
 
+def _concat_quoted(path: Path) -> str:
+    """A path as ffmpeg's concat list reads it: absolute, since the list lives in the temp directory and a relative
+    path would be read from there (a relative data_dir, as the demo's, cut no clip at all), and quoted, a quote
+    inside written as '\\''."""
+    return "'" + path.resolve().as_posix().replace("'", "'\\''") + "'"
+
+
 def cut(segments: list[Segment], first: float, last: float, out: Path) -> tuple[float, float] | None:
     """Footage from `first` to `last` (wall clock) into `out`; the span it covers, or None without footage.
     Stream copy cuts at keyframes, so a clip may start up to one keyframe interval early."""
@@ -59,7 +66,7 @@ def cut(segments: list[Segment], first: float, last: float, out: Path) -> tuple[
         return None
     lines = []
     for n, segment in enumerate(chosen):
-        lines.append(f"file '{segment.path.as_posix()}'")
+        lines.append(f"file {_concat_quoted(segment.path)}")
         if n == 0 and first > segment.start:
             lines.append(f"inpoint {first - segment.start:.3f}")
         if n == len(chosen) - 1 and last < segment.end:

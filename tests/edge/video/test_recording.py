@@ -17,9 +17,9 @@ from tests.edge.video.rtsp import RtspServer
 from tests.support import asset, wait_until
 from wangge import alert_format
 from wangge.edge import metrics
-from wangge.edge.video.clips import ClipJobs, ClipSpool
+from wangge.edge.video.clips import ClipJobs, ClipSpool, cut
 from wangge.edge.video.config import RecordConfig
-from wangge.edge.video.recording import Recorder
+from wangge.edge.video.recording import Recorder, Segment
 
 
 def probe(path: Path) -> dict[str, Any]:
@@ -170,3 +170,21 @@ def test_an_alert_gets_a_clip_from_pre_capture_to_post_capture_and_a_long_one_co
             assert -0.5 <= sum(durations) - total <= segment * len(parts)
         finally:
             recorder.stop()
+
+
+def test_a_clip_is_cut_from_segments_named_relative_to_the_working_directory(tmp_path: Path, monkeypatch: Any) -> None:
+    """The demo's data_dir is relative (var/demo): ffmpeg reads a concat list's paths relative to the list's own
+    directory (the temp directory), so relative segment paths cut nothing. A quote in a name must survive too."""
+    need_binary("ffmpeg", "ffmpeg")
+    folder = tmp_path / "rec of 6 o'clock"
+    folder.mkdir()
+    for n in range(2):  # two real 1 s H.264 segments, a keyframe each second
+        source = f"testsrc=duration=1:size=160x120:rate=10,hue=h={90 * n}"
+        encode = ["-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p", str(folder / f"seg-{n}.mp4")]
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, *encode], check=True)
+    monkeypatch.chdir(tmp_path)
+    relative = Path("rec of 6 o'clock")
+    segments = [Segment(relative / f"seg-{n}.mp4", 100.0 + n, 101.0 + n, 1) for n in range(2)]
+    span = cut(segments, 100.0, 102.0, tmp_path / "clip.mp4")
+    assert span == (100.0, 102.0)
+    assert abs(float(probe(tmp_path / "clip.mp4")["format"]["duration"]) - 2.0) < 0.15
