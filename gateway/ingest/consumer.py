@@ -178,9 +178,11 @@ class AlertIngest:
         self._failing.clear()
         async with asyncio.TaskGroup() as group:
             for n in range(self._config.writers):
-                group.create_task(self._write_batches(), name=f"alert-ingest-writer-{n}")
+                group.create_task(self._write_batches(group), name=f"alert-ingest-writer-{n}")
 
-    async def _write_batches(self) -> None:
+    async def _write_batches(self, group: asyncio.TaskGroup) -> None:
+        """Cut a batch, store its alerts, confirm them; what waits for the earlier batches (statuses, PUBACKs)
+        is left to a task of its own, so a writer is free for the next batch while an earlier one is stuck."""
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
@@ -189,31 +191,44 @@ class AlertIngest:
                 batch.append(self._queue.get_nowait())
             metrics.INGEST_QUEUE.set(self._queue.qsize())
             self._turn += 1
-            earlier, acked = self._acked, loop.create_future()
+            turn, earlier, acked = self._turn, self._acked, loop.create_future()
             self._acked = acked
             try:
-                await self._handle(batch, self._turn, earlier)
-            finally:
-                if not acked.done():  # a crashed batch holds no later batch's acknowledgements back
-                    acked.set_result(None)
-                for _ in batch:  # an unacknowledged message of a crashed batch is sent again by its edge
-                    self._slots.release()
+                prepared = await self._store_until_done(batch, turn)
+                for edge_id, confirmed in confirmations(prepared).items():
+                    body = json.dumps(confirmed, separators=(",", ":"))
+                    self._client.publish(confirms_topic(edge_id), body, qos=1)
+            except BaseException:
+                self._done(batch, acked)
+                raise
+            group.create_task(self._finish(batch, prepared, turn, earlier, acked), name=f"alert-ingest-ack-{turn}")
 
-    async def _handle(self, batch: list[Incoming], turn: int, earlier: asyncio.Future[None] | None) -> None:
-        """Store the alerts and confirm them to the edges at once; then, once every earlier batch is through,
-        the statuses and the acknowledgements to the broker."""
-        prepared = await self._store_until_done(batch, turn)
-        for edge_id, confirmed in confirmations(prepared).items():
-            body = json.dumps(confirmed, separators=(",", ":"))
-            self._client.publish(confirms_topic(edge_id), body, qos=1)
-        if earlier is not None:
-            await asyncio.shield(earlier)  # a cancelled waiter must not cancel the earlier batch's future
-        if prepared.statuses:
-            await self._store_statuses(prepared, turn)
-        for item in batch:
-            # An ack from an older connection would name a packet id the broker has re-used.
-            if item.qos > 0 and item.generation == self._generation:
-                self._client.ack(item.mid, item.qos)
+    async def _finish(
+        self,
+        batch: list[Incoming],
+        prepared: Prepared,
+        turn: int,
+        earlier: asyncio.Future[None] | None,
+        acked: asyncio.Future[None],
+    ) -> None:
+        """Once every earlier batch is through: the statuses, then the acknowledgements to the broker."""
+        try:
+            if earlier is not None:
+                await asyncio.shield(earlier)  # a cancelled waiter must not cancel the earlier batch's future
+            if prepared.statuses:
+                await self._store_statuses(prepared, turn)
+            for item in batch:
+                # An ack from an older connection would name a packet id the broker has re-used.
+                if item.qos > 0 and item.generation == self._generation:
+                    self._client.ack(item.mid, item.qos)
+        finally:
+            self._done(batch, acked)
+
+    def _done(self, batch: list[Incoming], acked: asyncio.Future[None]) -> None:
+        if not acked.done():  # a crashed batch holds no later batch's acknowledgements back
+            acked.set_result(None)
+        for _ in batch:  # an unacknowledged message of a crashed batch is sent again by its edge
+            self._slots.release()
 
     def _window(self) -> TimeWindow:
         return TimeWindow.around(datetime.now(UTC), self._ingest.max_event_age_days, self._ingest.max_clock_ahead_s)

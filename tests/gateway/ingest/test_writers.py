@@ -37,6 +37,8 @@ BEGIN
     RETURN NEW;
 END $$""",
     "CREATE TRIGGER slow_rule BEFORE INSERT ON alert_events FOR EACH ROW EXECUTE FUNCTION slow_rule()",
+    # The test alerts' month, made now rather than by the first batch that needs it, in the middle of the race.
+    "SELECT wangge_ensure_partitions(ARRAY['2026-07-01T00:00:00Z'::timestamptz])",
 ]
 
 
@@ -50,12 +52,22 @@ async def _held(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval(query))
 
 
-async def _until(check: Any, timeout_s: float, what: str) -> None:
+async def _until(check: Any, timeout_s: float, what: str, conn: asyncpg.Connection | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            seen = "" if conn is None else f"; the database's sessions: {await _sessions(conn)}"
+            raise AssertionError(f"timed out waiting for {what}{seen}")
         await asyncio.sleep(0.02)
+
+
+async def _sessions(conn: asyncpg.Connection) -> list[tuple[str, str, str, str]]:
+    """What every other session of this database is doing, for a timeout's message."""
+    rows = await conn.fetch(
+        "SELECT coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''), left(query, 120)"
+        " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return [tuple(r) for r in rows]
 
 
 async def _ingest(database_url: str, broker_url: str, writers: int) -> tuple[asyncpg.Pool, AlertIngest]:
@@ -114,14 +126,15 @@ async def _overtake(database_url: str, broker_url: str, writers: int) -> dict[st
         ]
         edge.publish("wangge/edge/estate-1/alerts", json.dumps(slow).encode(), qos=1).wait_for_publish(5)
         await _until(lambda: _held(conn), 10, "the held alert in its trigger")  # a batch of its own
-        for message in fast:
+        for message in fast:  # apart, so that they are batches of their own: the free writer must take each
             edge.publish("wangge/edge/estate-1/alerts", json.dumps(message).encode(), qos=1).wait_for_publish(5)
+            await asyncio.sleep(0.2)
 
         async def fast_stored() -> bool:
             return await _stored(conn, "fast") == 3
 
         if writers == 2:
-            await _until(fast_stored, 15, "the three alerts beside the held one")
+            await _until(fast_stored, 15, "the three alerts beside the held one", conn)
         else:
             await asyncio.sleep(1.0)  # they could only be stored by the one writer, which is held
         await _until(lambda: asyncio.sleep(0, len(confirmed) >= 3 or writers == 1), 10, "the confirmations")
