@@ -47,7 +47,14 @@ from wangge.gateway.ingest.batch import (
     topic_edge,
 )
 from wangge.gateway.ingest.config import IngestConfig, MqttConfig
-from wangge.gateway.ingest.store import is_data_error, isolate_bad, record_outcomes, store, store_statuses
+from wangge.gateway.ingest.store import (
+    is_data_error,
+    isolate_bad,
+    record_outcomes,
+    record_rejected,
+    store,
+    store_statuses,
+)
 from wangge.gateway.storage import partitions
 from wangge.mqtt import make_client, parse_broker_url
 
@@ -277,40 +284,33 @@ class AlertIngest:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._failing.pop(turn, None)
+        record_rejected(refused)
         refused_edges = {topic_edge(topic) for topic, *_ in refused}
-        for topic, reason, _, _ in refused:
-            metrics.ALERTS_REJECTED.labels(reason).inc()
-            log.warning("rejected status on %r: %s", topic[:200], reason)
         for edge_id, status in prepared.statuses:
             if edge_id not in refused_edges:
                 self._export_status(edge_id, status)
 
     async def _find_bad(self, prepared: Prepared, exc: Exception) -> Prepared | None:
-        """The database refused the batch's data: try each alert and status alone (rolled back) to find the
-        culprits. Only a data error marks one bad; any other error is raised, and the batch is retried."""
-        bad_alerts, bad_statuses = [], []
+        """The database refused the batch's data: try each alert alone (rolled back) to find the culprits. Only a
+        data error marks one bad; any other error is raised, and the batch is retried. (Statuses are not in this
+        transaction: `store_statuses` isolates its own.)"""
+        bad_alerts = []
         # Each alert alone by the path the batch failed in: one event has a path of its own (write_alerts).
         write = write_alerts if len(prepared.alerts) == 1 else write_batch
         async with self._pool.acquire() as conn:
             for i, alert in enumerate(prepared.alerts):
                 if await self._refused_alone(conn, write, alert, prepared.keys[i]):
                     bad_alerts.append(i)
-            for i, (edge_id, status) in enumerate(prepared.statuses):
-                if await self._refused_alone(conn, None, status, edge_id):
-                    bad_statuses.append(i)
-        if not bad_alerts and not bad_statuses:
+        if not bad_alerts:
             return None
-        return isolate_bad(prepared, bad_alerts, bad_statuses, str(exc)[:300])
+        return isolate_bad(prepared, bad_alerts, str(exc)[:300])
 
-    async def _refused_alone(self, conn: Any, write: Write | None, value: dict[str, Any], key: str) -> bool:
-        """Whether the database refuses this alert (written by `write`) or status (`write` None) alone."""
+    async def _refused_alone(self, conn: Any, write: Write, alert: dict[str, Any], key: str) -> bool:
+        """Whether the database refuses this alert (written by `write`) alone."""
         try:
             async with conn.transaction():
-                if write is not None:
-                    await partitions.ensure_for_alerts(conn, [value])
-                    await write(conn, [value], [key], self._rules.reopen_window)
-                else:
-                    await conn.execute("SELECT $1::jsonb", value)
+                await partitions.ensure_for_alerts(conn, [alert])
+                await write(conn, [alert], [key], self._rules.reopen_window)
                 raise _Rollback
         except _Rollback:
             return False

@@ -212,7 +212,18 @@ def _alert_id(payload: bytes) -> str | None:
 
 def record_outcomes(prepared: Prepared, outcomes: list[str]) -> None:
     """Metrics and log lines for a stored batch, whichever way it came in (MQTT or HTTPS)."""
-    for topic, reason, detail, payload in prepared.rejected:
+    record_rejected(prepared.rejected)
+    for outcome in outcomes:
+        metrics.ALERTS_RECEIVED.labels(outcome).inc()
+        if outcome == "opened":
+            metrics.TICKETS_OPENED.inc()
+        elif outcome == "reopened":
+            metrics.TICKETS_REOPENED.inc()
+
+
+def record_rejected(rejected: list[tuple[str, str, str, bytes]]) -> None:
+    """A metric and a log line per refused message (topic, reason, detail, payload)."""
+    for topic, reason, detail, payload in rejected:
         metrics.ALERTS_REJECTED.labels(reason).inc()
         log.warning(
             "rejected message on %r: %s: %s",
@@ -226,16 +237,9 @@ def record_outcomes(prepared: Prepared, outcomes: list[str]) -> None:
                 "alert_id": _alert_id(payload),
             },
         )
-    for outcome in outcomes:
-        metrics.ALERTS_RECEIVED.labels(outcome).inc()
-        if outcome == "opened":
-            metrics.TICKETS_OPENED.inc()
-        elif outcome == "reopened":
-            metrics.TICKETS_REOPENED.inc()
 
 
-def isolate_bad(prepared: Prepared, bad_alerts: list[int], bad_statuses: list[int], error: str) -> Prepared:
-    """Move the alerts and statuses the database refused into the dead letters, keeping the rest of the batch."""
+def isolate_bad(prepared: Prepared, bad_alerts: list[int], error: str) -> Prepared:
+    """Move the alerts the database refused into the dead letters, keeping the rest of the batch."""
     _refuse(prepared, dict.fromkeys(bad_alerts, ("database_rejected", error)))
-    _refuse_statuses(prepared, dict.fromkeys(bad_statuses, ("database_rejected", error)))
     return prepared
