@@ -11,15 +11,18 @@ Phases per replica count:
               First, so that it measures a settled system rather than the throughput phase's aftermath.
   throughput  every edge's outbox pre-filled, then the uplinks start; time until every outbox is confirmed empty.
 Floors, same run, same machine:
-  mqtt        the same phases, outboxes and uplinks through the same broker to a bare confirmer process
-              (bench/mqtt_confirmer.py): publish -> subscriber -> confirm publish, no database, no checks; its
-              latency is arrival at the confirmer - emitted_at.
+  mqtt        the same phases, outboxes and uplinks through the same broker to as many bare confirmer processes
+              as the case has replicas (bench/mqtt_confirmer.py), sharing the subscription: publish -> subscriber
+              -> confirm publish, no database, no checks; its latency is arrival at the confirmer - emitted_at.
+              Measured right before each case. What it gains from a second subscriber (mqtt_floor_scale_r2) is
+              the most a second replica can gain on this machine.
   database    the rows ingest writes for the same alerts (alert_events, alerts, ticket_events, outbox_events,
               the tickets' counters), by one set-based statement per batch of the gateway's batch size, each
               batch committed.
 The ratio is ingest over the lower floor. Lock wait: what the replicas' batches waited for each other's locks
 (wangge_gateway_ingest_lock_wait_seconds), as a share of their batch time; cores busy: the whole machine's CPU
-use during the throughput phase (/proc/stat) — at 100% another replica has nothing left to run on.
+use during the throughput phase (/proc/stat) — at 100% another replica has nothing left to run on; CPU per
+alert: the gateway processes' and PostgreSQL's own CPU time in that phase over the alerts it stored.
 
   python bench/alert_ingest.py [--alerts 20000] [--edges 10] [--rate 200] [--latency-alerts 3000] [--replicas 1,2]
                                [--writers N]
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import re
 import subprocess
@@ -109,6 +113,31 @@ def cpu_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def process_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used so far (/proc/<pid>/stat); gone ones count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine: the bench's server is the only one."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def drain(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace) -> tuple[int, float, float]:
     """Pre-fill every edge's outbox, start the uplinks, and time until every outbox is confirmed empty; returns
     the alerts, the seconds, and how busy the machine's cores were meanwhile (1.0: every core all the time)."""
@@ -157,29 +186,40 @@ def paced(work: Path, tag: str, address: BrokerAddress, args: argparse.Namespace
     return sent
 
 
-def mqtt_floor(work: Path, args: argparse.Namespace) -> dict[str, float]:
-    broker = Mosquitto(work / "mosquitto-floor")
+def mqtt_floor(work: Path, args: argparse.Namespace, confirmers: int) -> dict[str, float]:
+    """The bare round trip with `confirmers` subscribers sharing the subscription, as that many replicas do."""
+    broker = Mosquitto(work / f"mosquitto-floor-{confirmers}")
     broker.start()
-    confirmer = subprocess.Popen(
-        [sys.executable, str(REPO / "bench" / "mqtt_confirmer.py"), broker.url, "bench-confirmer"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "mqtt_confirmer.py"), broker.url, f"bench-confirmer-{i}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(confirmers)
+    ]
+    outputs = []
     try:
-        assert confirmer.stdout is not None
-        if confirmer.stdout.readline().strip() != "subscribed":
-            raise SystemExit("the MQTT floor's confirmer did not subscribe")
+        for confirmer in processes:
+            assert confirmer.stdout is not None
+            if confirmer.stdout.readline().strip() != "subscribed":
+                raise SystemExit("an MQTT floor confirmer did not subscribe")
         address = parse_broker_url(broker.url)
-        paced(work, "floor", address, args)
-        total, elapsed, busy = drain(work, "floor", address, args)
+        tag = f"floor{confirmers}"
+        paced(work, tag, address, args)
+        total, elapsed, busy = drain(work, tag, address, args)
     finally:
-        confirmer.terminate()
-        out, _ = confirmer.communicate(timeout=20)
+        for confirmer in processes:
+            confirmer.terminate()
+        outputs = [confirmer.communicate(timeout=20)[0] for confirmer in processes]
         broker.stop()
-    latency = [line.split()[1:] for line in out.splitlines() if line.startswith("latency ")]
+    latency = [line.split()[1:] for out in outputs for line in out.splitlines() if line.startswith("latency ")]
     if not latency:
-        raise SystemExit("the MQTT floor's confirmer reported no latency")
-    return {"per_s": total / elapsed, "p50_ms": float(latency[0][0]), "p99_ms": float(latency[0][1]), "busy": busy}
+        raise SystemExit("the MQTT floor's confirmers reported no latency")
+    # The paced edge's messages all go to one confirmer or are split; the worse percentiles are the floor's.
+    p50 = max(float(v[0]) for v in latency)
+    p99 = max(float(v[1]) for v in latency)
+    return {"per_s": total / elapsed, "p50_ms": p50, "p99_ms": p99, "busy": busy}
 
 
 # One statement per batch writing what ingest writes for these alerts: their events and rows, one history entry
@@ -278,10 +318,17 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
         address = parse_broker_url(broker.url)
         sent = paced(work, str(replicas), address, args)
         before = _ingest_totals(https)
+        gateway_pids = [gw.proc.pid for gw in gateways if gw.proc is not None]
+        database_pids = postgres_pids()
+        cpu_before = process_cpu(gateway_pids), process_cpu(database_pids)
         total, elapsed, busy = drain(work, str(replicas), address, args)
+        gateway_cpu = process_cpu(gateway_pids) - cpu_before[0]
+        database_cpu = process_cpu(database_pids) - cpu_before[1]
         batches, batch_s, waited_s = (b - a for a, b in zip(before, _ingest_totals(https), strict=True))
         grand_total = total + sent
         p50, p99 = asyncio.run(_percentiles(url))
+        time.sleep(2)  # the gateways' backends report their table statistics within a second of going idle
+        hot_share = float(asyncio.run(scalar(url, HOT_SHARE)))
         alerts = int(asyncio.run(scalar(url, "SELECT count(*) FROM alerts")))
         events = count(url)
         if alerts != grand_total or events != grand_total:
@@ -294,11 +341,19 @@ def run_case(base_url: str, work: Path, replicas: int, args: argparse.Namespace)
             "batch_mean": total / batches if batches else 0.0,
             "lock_wait_share": waited_s / batch_s if batch_s else 0.0,
             "busy": busy,
+            "hot_share": hot_share,
+            "gateway_cpu_us": gateway_cpu / total * 1e6,
+            "database_cpu_us": database_cpu / total * 1e6,
         }
     finally:
         for gw in gateways:
             gw.terminate()
         broker.stop()
+
+
+# Of the tickets' row updates (ingest's counters, nearly all of them), the share that stayed on their page and
+# touched no index (migration 0020).
+HOT_SHARE = "SELECT n_tup_hot_upd::float / greatest(n_tup_upd, 1) FROM pg_stat_user_tables WHERE relname = 'tickets'"
 
 
 def _ready(http: str) -> bool:
@@ -351,55 +406,70 @@ def main() -> None:
         work = Path(tmp)
         postgres = EmbeddedPostgres(work / "pg")
         results = {}
+        floors = {}
         try:
-            mqtt_run = mqtt_floor(work, args)
-            mqtt = mqtt_run["per_s"]
             database = database_floor(postgres.url, args)
-            floor = min(mqtt, database)
-            print(
-                f"floors: mqtt round trip {mqtt:.0f} alerts/s (latency at {args.rate:.0f}/s p50 "
-                f"{mqtt_run['p50_ms']:.1f} ms p99 {mqtt_run['p99_ms']:.1f} ms, "
-                f"cores {100 * mqtt_run['busy']:.0f}% busy), "
-                f"database {database:.0f} alerts/s",
-                flush=True,
-            )
+            print(f"floor: database {database:.0f} alerts/s", flush=True)
             for replicas in (int(r) for r in args.replicas.split(",")):
+                # Each case right after its own MQTT floor: this machine's speed drifts within minutes.
+                floors[replicas] = mqtt_run = mqtt_floor(work, args, replicas)
+                print(
+                    f"floor: mqtt round trip with {replicas} subscriber(s) {mqtt_run['per_s']:.0f} alerts/s "
+                    f"(latency at {args.rate:.0f}/s p50 {mqtt_run['p50_ms']:.1f} ms p99 {mqtt_run['p99_ms']:.1f} "
+                    f"ms, cores {100 * mqtt_run['busy']:.0f}% busy)",
+                    flush=True,
+                )
+                floor = min(mqtt_run["per_s"], database)
                 r = run_case(postgres.url, work, replicas, args)
                 results[replicas] = r
                 print(
                     f"replicas={replicas}: {r['alerts_per_s']:.0f} alerts/s (throughput phase, batches of "
                     f"{r['batch_mean']:.0f} on average, {100 * r['lock_wait_share']:.1f}% of batch time taking locks, "
-                    f"cores {100 * r['busy']:.0f}% busy), latency at {args.rate:.0f}/s p50 {r['p50_ms']:.1f} ms "
-                    f"p99 {r['p99_ms']:.1f} ms; "
+                    f"cores {100 * r['busy']:.0f}% busy; CPU per alert: gateway {r['gateway_cpu_us']:.0f} µs, "
+                    f"PostgreSQL {r['database_cpu_us']:.0f} µs; {100 * r['hot_share']:.0f}% of ticket updates "
+                    f"heap-only), latency at {args.rate:.0f}/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms; "
                     f"{r['alerts_per_s'] / floor:.2f} of the lower floor; {r['alerts']:.0f} alerts, none lost or "
                     "doubled",
                     flush=True,
                 )
         finally:
             postgres.stop()
+    print(" ".join(summary(results, floors, database)))
+
+
+def summary(results: dict[int, dict[str, float]], floors: dict[int, dict[str, float]], database: float) -> list[str]:
+    """The closing key=value line: the first replica count's figures bare, the others' with an _rN suffix; a
+    second count's scale beside what the bare round trip itself gained from as many subscribers."""
+    first = min(results)
+    one, one_floor = results[first], floors[first]
     parts = []
-    one = results[min(results)]
     for replicas, r in results.items():
-        suffix = "" if replicas == min(results) else f"_r{replicas}"
+        suffix = "" if replicas == first else f"_r{replicas}"
         parts += [
             f"alerts_per_s{suffix}={r['alerts_per_s']:.0f}",
             f"p50_ms{suffix}={r['p50_ms']:.1f}",
             f"p99_ms{suffix}={r['p99_ms']:.1f}",
             f"cpu_busy{suffix}={r['busy']:.2f}",
+            f"gateway_cpu_us{suffix}={r['gateway_cpu_us']:.0f}",
+            f"database_cpu_us{suffix}={r['database_cpu_us']:.0f}",
+            f"tickets_hot_share{suffix}={r['hot_share']:.2f}",
         ]
         if suffix:
             parts += [
                 f"scale{suffix}={r['alerts_per_s'] / one['alerts_per_s']:.2f}",
+                f"mqtt_floor_scale{suffix}={floors[replicas]['per_s'] / one_floor['per_s']:.2f}",
                 f"lock_wait_share{suffix}={r['lock_wait_share']:.3f}",
+                f"mqtt_floor_per_s{suffix}={floors[replicas]['per_s']:.0f}",
+                f"floor_ratio{suffix}={r['alerts_per_s'] / min(floors[replicas]['per_s'], database):.3f}",
             ]
     parts += [
-        f"mqtt_floor_per_s={mqtt:.0f}",
-        f"mqtt_p50_ms={mqtt_run['p50_ms']:.1f}",
-        f"mqtt_p99_ms={mqtt_run['p99_ms']:.1f}",
+        f"mqtt_floor_per_s={one_floor['per_s']:.0f}",
+        f"mqtt_p50_ms={one_floor['p50_ms']:.1f}",
+        f"mqtt_p99_ms={one_floor['p99_ms']:.1f}",
         f"db_floor_per_s={database:.0f}",
-        f"floor_ratio={one['alerts_per_s'] / floor:.3f}",
+        f"floor_ratio={one['alerts_per_s'] / min(one_floor['per_s'], database):.3f}",
     ]
-    print(" ".join(parts))
+    return parts
 
 
 if __name__ == "__main__":
