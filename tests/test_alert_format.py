@@ -3,6 +3,8 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wangge import alert_format
 
@@ -94,3 +96,49 @@ def test_a_missing_field_is_named() -> None:
     message = alert()
     del message["rule_id"]
     assert alert_format.schema_errors(message) == ["(root): 'rule_id' is a required property"]
+
+
+def _unfit(value: Any, depth: int = 0) -> set[str]:
+    """The problems json_problem must report somewhere in `value`, from its rules alone (max depth 8)."""
+    if isinstance(value, str):
+        found = {"contains a NUL character"} if "\x00" in value else set()
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            found.add("contains an unpaired surrogate")
+        return found
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return set()
+    if isinstance(value, int):
+        return set() if abs(value) <= 2**53 else {"integer out of range"}
+    if depth >= 8:
+        return {"nested deeper than 8"}
+    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    return set().union(*(_unfit(child, depth + 1) for child in children))
+
+
+# Joined by hand: st.text drops surrogates from an alphabet it is given as a union.
+_text = st.lists(st.sampled_from(["a", "é", "中", "\x00", "\ud800", "\udfff"]) | st.characters(), max_size=4).map(
+    "".join
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers(-(2**60), 2**60) | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+def _nested(value: Any, levels: list[bool]) -> Any:
+    for in_list in levels:
+        value = [value] if in_list else {"k": value}
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.builds(_nested, _json, st.lists(st.booleans(), max_size=10)))
+def test_json_problem_finds_exactly_what_its_rules_refuse(value: Any) -> None:
+    problems = _unfit(value)
+    found = alert_format.json_problem(value)
+    if not problems:
+        assert found is None
+    else:
+        assert found is not None
+        assert found.rsplit(": ", 1)[1] in problems, (found, problems)
