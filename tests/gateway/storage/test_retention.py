@@ -51,6 +51,7 @@ def test_existing_alerts_move_into_month_partitions_when_migrating(database_url:
             "0017_object_storage.sql",
             "0018_cluster_snapshots.sql",
             "0019_fact_stage_seconds.sql",
+            "0020_ticket_hot_updates.sql",
         ]
         assert await conn.fetchval("SELECT count(*) FROM alerts") == 2
         assert await conn.fetchval("SELECT count(*) FROM alert_events") == 2
