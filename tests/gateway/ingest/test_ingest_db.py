@@ -275,3 +275,33 @@ def test_ticket_counter_updates_stay_on_their_page(database_url: str) -> None:
         await conn.close()
 
     asyncio.run(run())
+
+
+def test_the_stored_payload_is_the_message_validated_however_it_was_written(database_url: str) -> None:
+    """Escapes, exponents, spacing and a repeated key (the last one counts, for Python's parser and for jsonb
+    alike) come out as the dict that was validated, in the events and in the alert row, and the alert's columns
+    agree with its payload: no message means one thing to the validator and another to what is stored."""
+
+    async def run() -> None:
+        conn = await migrated(database_url)
+        first, second = alert(), alert(rule_id="tilt")
+        texts = [
+            json.dumps(first, indent=3)
+            .replace('"Water"', '"\\u6c34 level", "title": "W\\u00e4ter"')
+            .replace('"value": 23.5', '"value": 2.35E1')
+            .encode(),
+            json.dumps(second, ensure_ascii=False, separators=(",", ":")).replace('"Water"', '"中文"').encode(),
+        ]
+        batch = [incoming(text) for text in texts]
+        assert await store(conn, prepare(batch)) == ["opened", "opened"]
+        for text in texts:
+            sent = json.loads(text)
+            alert_id = uuid.UUID(sent["alert_id"])
+            row = await conn.fetchrow("SELECT payload, title FROM alerts WHERE alert_id = $1", alert_id)
+            event = await conn.fetchval("SELECT payload FROM alert_events WHERE alert_id = $1", alert_id)
+            assert row["payload"] == sent and event == sent
+            assert row["title"] == row["payload"]["title"] == sent["title"]
+        assert json.loads(texts[0])["title"] == "Wäter" and json.loads(texts[0])["value"] == 23.5
+        await conn.close()
+
+    asyncio.run(run())
