@@ -52,7 +52,7 @@ def test_a_valid_alert_parses_and_has_the_default_correlation_key() -> None:
         (json.dumps(alert(started_at="yesterday")).encode(), "schema", "started_at"),
         (json.dumps(alert(started_at="2026-02-30T00:00:00Z")).encode(), "schema", "started_at must be date-time"),
         (json.dumps(alert(value=float("nan"))).encode(), "not_json", "NaN"),
-        # UTF-8 only: json.loads would take these, PostgreSQL given the same text would not.
+        # UTF-8 only (RFC 8259 §8.1): json.loads alone would take both.
         (json.dumps(alert()).encode("utf-16"), "not_json", "utf-8"),
         (b"\xef\xbb\xbf" + json.dumps(alert()).encode(), "not_json", "BOM"),
         (b"x" * (alert_format.MAX_ALERT_BYTES + 1), "too_large", "bytes"),

@@ -83,9 +83,9 @@ MAX_INT = 2**53  # what every JSON reader (browsers, PostgreSQL's jsonb in the c
 
 
 def load_json(payload: bytes) -> Any:
-    """JSON as the gateway and the edge accept it: UTF-8 with no byte-order mark (RFC 8259 §8.1 — json.loads
-    alone also takes UTF-16, UTF-32 and a BOM, which PostgreSQL, handed the same text, would not), no NaN or
-    Infinity, no number too large to be finite."""
+    """JSON as the gateway and the edge accept it: UTF-8 with no byte-order mark (RFC 8259 §8.1, what edges
+    send; json.loads alone also guesses UTF-16, UTF-32 and takes a BOM), no NaN or Infinity, no number too large
+    to be finite."""
     return json.loads(payload.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
 
 

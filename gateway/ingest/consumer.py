@@ -82,8 +82,8 @@ class AlertIngest:
         self._ingest = ingest or IngestConfig()
         self._broker = parse_broker_url(config.url)
         # paho's thread appends, the writers take. A message wakes the event loop only when no wake-up is already
-        # on its way: a wake-up per message (call_soon_threadsafe) cost the loop a callback and a self-pipe write
-        # each, about a tenth of the gateway's CPU at thousands of alerts a second.
+        # on its way: a wake-up per message (call_soon_threadsafe) cost a callback and a self-pipe write each,
+        # 4.6 % of the gateway's py-spy samples at 4,000–5,000 alerts a second.
         self._arrived: collections.deque[Incoming] = collections.deque()
         self._arrival = asyncio.Event()
         self._wake_lock = threading.Lock()
