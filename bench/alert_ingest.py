@@ -198,7 +198,6 @@ def mqtt_floor(work: Path, args: argparse.Namespace, confirmers: int) -> dict[st
         )
         for i in range(confirmers)
     ]
-    outputs = []
     try:
         for confirmer in processes:
             assert confirmer.stdout is not None

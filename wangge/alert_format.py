@@ -140,9 +140,7 @@ def _named_problem(value: Any, max_depth: int) -> str | None:
         if isinstance(item, str):
             if "\x00" in item:
                 return f"{path or '(root)'}: contains a NUL character"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
+            if not _encodes(item):
                 return f"{path or '(root)'}: contains an unpaired surrogate"
         elif isinstance(item, bool) or item is None or isinstance(item, float):
             continue
