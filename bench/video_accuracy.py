@@ -220,6 +220,8 @@ def run(
     true_events: list[VideoEvent] = []
     detector = build_detector("yolox_nano", MODEL_DIR, threads=1)
     assert isinstance(detector, OnnxDetector), "the YOLOX model file is missing from ../shared/assets"
+    input_w, input_h = detector.input_for(np.zeros((height, width, 3), dtype=np.uint8))
+    progress(f"detector: {detector.name}, a full frame goes in at {input_w}x{input_h}")
     analyzer = CameraAnalyzer(detector.labels, make_rules(), fps=detect_fps, motion_gating=gating)
     step = max(1, round(CLIP_FPS / detect_fps))
     alerts: list[VideoEvent] = []
@@ -282,6 +284,7 @@ def run(
         "det_recall": det_hits / det_total if det_total else 0.0,
         "det_precision": det_hits / det_pred if det_pred else 0.0,
         "frames": stats.frames,
+        "region_inferences": stats.region_inferences,
         "inferences": stats.inferences,
         "skipped": stats.skipped_by_motion,
         "gt_boxes_in_skipped_frames": missed_in_skipped,
@@ -314,6 +317,7 @@ def main() -> None:
     print(f"source: {args.source}")
     print(
         f"frames analysed {figures['frames']:.0f} at {args.detect_fps} fps, inferences {figures['inferences']:.0f}"
+        f" ({figures['region_inferences']:.0f} on a region)"
         f" (motion gating skipped {figures['skipped']:.0f}; ground-truth boxes in skipped frames"
         f" {figures['gt_boxes_in_skipped_frames']:.0f}), {figures['seconds']:.1f} s"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ModelError(Exception):
@@ -21,6 +21,23 @@ class ModelInput(BaseModel):
     height: int = Field(ge=32, le=4096)
     letterbox: Literal["top_left", "centre"] = "top_left"
     fill: int = Field(default=114, ge=0, le=255)
+    any_size: bool = Field(
+        default=False,
+        description="fully convolutional: runs at any multiple of `stride`, whatever size it was exported at",
+    )
+    stride: int = Field(default=32, ge=1, le=256, description="the largest stride; an input side is a multiple of it")
+    long_side: int | None = Field(
+        default=None, ge=32, le=4096, description="an any-size model's input long side, the image's aspect kept"
+    )
+
+    @model_validator(mode="after")
+    def _long_side(self) -> ModelInput:
+        if self.long_side is not None:
+            if not self.any_size:
+                raise ValueError("long_side needs any_size: true (the model must run at other sizes)")
+            if self.long_side % self.stride:
+                raise ValueError(f"long_side {self.long_side} is not a multiple of the stride {self.stride}")
+        return self
 
 
 class ModelManifest(BaseModel):

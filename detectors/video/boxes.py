@@ -30,10 +30,23 @@ class Letterbox:
         return out
 
 
+def input_size(width: int, height: int, long_side: int, stride: int) -> tuple[int, int]:
+    """The model input for a width × height image: its long side `long_side` (or the image's own, to the next
+    stride, when that is smaller: a region cropped around motion goes in at its own pixels, not enlarged at the
+    cost of more inference than the whole frame), the other side scaled with it and rounded up to the stride
+    (Ultralytics' rectangular letterbox). A square input spends a quarter of itself on padding for a 4:3
+    camera; here the pixels go to the picture. Integer arithmetic, so 768 × 576 at 576 is exactly 576 × 448,
+    never one stride more from a rounding error."""
+    longest = max(width, height)
+    long_side = min(long_side, -(-longest // stride) * stride)
+    scaled_w, scaled_h = -(-width * long_side // longest), -(-height * long_side // longest)
+    return -(-scaled_w // stride) * stride, -(-scaled_h // stride) * stride
+
+
 def letterbox(frame: Frame, width: int, height: int, centre: bool = False, fill: int = 114) -> tuple[Frame, Letterbox]:
     h, w = frame.shape[:2]
     ratio = min(width / w, height / h)
-    new_w, new_h = round(w * ratio), round(h * ratio)
+    new_w, new_h = max(1, round(w * ratio)), max(1, round(h * ratio))  # a sliver of a frame stays a pixel
     canvas = np.full((height, width, 3), fill, dtype=np.uint8)
     resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     x0 = (width - new_w) // 2 if centre else 0

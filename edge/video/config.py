@@ -244,6 +244,13 @@ class VideoConfig(StrictModel):
     model_dir: Path = Field(default=Path("./models"), description="where the weights files are")
     threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime intra-op threads")
     min_score: float = Field(default=0.25, gt=0, lt=1)
+    input_long_side: int | None = Field(
+        default=None,
+        ge=32,
+        le=4096,
+        description="the detector's input long side in pixels, the frame's aspect kept (a model whose manifest"
+        " says any_size; a multiple of its stride); absent: the manifest's",
+    )
     snapshot_dir: Path | None = Field(default=None, description="default: <data_dir>/snapshots")
     snapshot_upload: SnapshotUploadConfig | None = Field(
         default=None, description="where snapshots, clips and live view go (the gateway), with the edge's token"

@@ -269,7 +269,9 @@ class VideoService:
             # one (bench/video_pipeline.py, docs/benchmarks.md).
             cv2.setNumThreads(1)
             try:
-                detector = build_detector(video.model, video.model_dir, video.threads, video.min_score)
+                detector = build_detector(
+                    video.model, video.model_dir, video.threads, video.min_score, video.input_long_side
+                )
             except ModelError as exc:
                 self.model_error = str(exc)
                 log.error("%s: cameras run on motion only until the model is fixed", exc)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import supervision as sv
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wangge.detectors.video.analyzer import CameraAnalyzer
-from wangge.detectors.video.boxes import ClassFilter, DetectionFilter, letterbox
+from wangge.detectors.video.boxes import ClassFilter, DetectionFilter, input_size, letterbox
 from wangge.detectors.video.decoders import decode_yolov8, decode_yolox
 from wangge.detectors.video.motion import MotionDetector, MotionSettings, small_grey
 from wangge.detectors.video.rules import CrowdRule, VideoRule, ZoneRule
@@ -78,6 +82,64 @@ def test_yolox_decoding_puts_the_box_back_in_source_pixels() -> None:
     cx, cy = (10 + 0.5) * 8, (20 + 0.5) * 8
     expected = np.array([cx - 24, cy - 48, cx + 24, cy + 48]) / box.ratio
     assert np.allclose(dets.xyxy[0], expected, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "long_side", "expected"),
+    [
+        (768, 576, 576, (576, 448)),  # PETS: 432 lines scaled, padded to 14 strides
+        (768, 576, 416, (416, 320)),  # 312 lines
+        (576, 768, 576, (448, 576)),  # portrait
+        (1920, 1080, 640, (640, 384)),  # 360 lines
+        (1280, 720, 576, (576, 352)),  # 324 lines
+        (640, 640, 416, (416, 416)),
+        (300, 200, 576, (320, 224)),  # smaller than the long side: not enlarged, 300 x 200 padded to strides
+        (416, 416, 576, (416, 416)),  # a region around motion at its own pixels
+    ],
+)
+def test_the_model_input_keeps_the_frames_aspect(
+    width: int, height: int, long_side: int, expected: tuple[int, int]
+) -> None:
+    assert input_size(width, height, long_side, 32) == expected
+
+
+@given(
+    st.integers(16, 8000),
+    st.integers(16, 8000),
+    st.sampled_from([8, 16, 32, 64]),
+    st.integers(1, 40),
+)
+def test_any_frame_fits_its_input_whole_with_less_than_a_stride_of_padding(
+    width: int, height: int, stride: int, strides: int
+) -> None:
+    long_side = stride * strides
+    in_w, in_h = input_size(width, height, long_side, stride)
+    own = (max(width, height) + stride - 1) // stride * stride  # the image's long side, to the next stride
+    assert in_w % stride == 0 and in_h % stride == 0 and max(in_w, in_h) == min(long_side, own)
+    frame = np.zeros((min(height, 600), min(width, 600), 3), dtype=np.uint8)
+    # Exactly, in fractions: the scaled frame fits, and the padding on each side is less than a stride.
+    scale = Fraction(min(long_side, own), max(width, height))
+    for side, model_side in ((width, in_w), (height, in_h)):
+        assert 0 <= model_side - side * scale < stride
+    image, box = letterbox(frame, *input_size(frame.shape[1], frame.shape[0], long_side, stride))
+    frame_own = (max(frame.shape[:2]) + stride - 1) // stride * stride
+    assert box.ratio == pytest.approx(min(long_side, frame_own) / max(frame.shape[:2]))
+    assert image.shape[:2] == input_size(frame.shape[1], frame.shape[0], long_side, stride)[::-1]
+
+
+def test_yolox_decoding_at_a_rectangular_input() -> None:
+    frame = np.zeros((576, 768, 3), dtype=np.uint8)
+    _, box = letterbox(frame, 576, 448)
+    assert box.ratio == 0.75
+    # 576 x 448: 72 x 56 stride-8 cells, then 36 x 28, then 18 x 14 (4032 + 1008 + 252 rows).
+    rows = np.zeros((5292, 85), dtype=np.float32)
+    cell = 4032 + 10 * 36 + 30  # stride 16, x 30, y 10
+    rows[cell, :4] = [0.0, 0.0, np.log(2.0), np.log(4.0)]  # 32 x 64 input pixels
+    rows[cell, 4], rows[cell, 5] = 1.0, 0.9
+    [x1, y1, x2, y2] = decode_yolox(rows[None], box, 576, 448).xyxy[0]
+    assert np.allclose([x1, y1, x2, y2], np.array([480 - 16, 160 - 32, 480 + 16, 160 + 32]) / 0.75, atol=1e-3)
+    with pytest.raises(ValueError, match="YOLOX output has 5292 rows; 416x416"):
+        decode_yolox(rows[None], box, 416, 416)
 
 
 def test_yolov8_layout_with_centred_letterbox() -> None:

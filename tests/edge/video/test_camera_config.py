@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from tests.edge.test_config import GOOD, check
 from wangge.detectors.video.rules import CrowdRule
-from wangge.edge.video.config import CameraConfig
+from wangge.edge.video.config import CameraConfig, VideoConfig
 
 CAMERAS = """
 video: {model: yolox_nano, model_dir: /var/lib/wangge/models, threads: 2}
@@ -80,3 +80,17 @@ def test_any_crowd_grace_is_taken_within_its_bounds_or_refused_naming_it(grace: 
         return
     [rule] = config.build_rules()
     assert isinstance(rule, CrowdRule) and 0 <= rule.grace_s <= 60 and rule.grace_s == float(grace)
+
+
+@given(
+    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**6), st.text(max_size=6))
+)
+@settings(max_examples=200, deadline=None)
+def test_any_detector_input_size_is_taken_within_its_bounds_or_refused_naming_it(long_side: Any) -> None:
+    try:
+        config = VideoConfig.model_validate({"model": "yolox_nano", "input_long_side": long_side})
+    except ValidationError as exc:
+        assert [".".join(map(str, e["loc"])) for e in exc.errors()] == ["input_long_side"]
+        return
+    got = config.input_long_side
+    assert got is None if long_side is None else (isinstance(got, int) and 32 <= got <= 4096 and got == long_side)
