@@ -56,6 +56,11 @@ def decode_yolox(
     if len(rows) != len(grid):
         expected = f"{input_w}x{input_h} with strides {strides} gives {len(grid)}"
         raise ValueError(f"YOLOX output has {len(rows)} rows; {expected}")
+    # A score is objectness × a class score, both sigmoid outputs (≤ 1): a row whose objectness is below
+    # min_score cannot reach it, and that is nearly every row (5,292 at 576 × 448, a handful of people), so the
+    # rest of the work is done on the candidates only.
+    candidates = np.flatnonzero(rows[:, 4] >= min_score)
+    rows, grid, stride = rows[candidates], grid[candidates], stride[candidates]
     centre = (rows[:, :2] + grid) * stride
     size = np.exp(np.minimum(rows[:, 2:4], 20.0)) * stride
     class_scores = rows[:, 5:] * rows[:, 4:5]

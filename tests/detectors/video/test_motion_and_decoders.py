@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import supervision as sv
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wangge.detectors.video.analyzer import CameraAnalyzer
@@ -140,6 +140,37 @@ def test_yolox_decoding_at_a_rectangular_input() -> None:
     assert np.allclose([x1, y1, x2, y2], np.array([480 - 16, 160 - 32, 480 + 16, 160 + 32]) / 0.75, atol=1e-3)
     with pytest.raises(ValueError, match="YOLOX output has 5292 rows; 416x416"):
         decode_yolox(rows[None], box, 416, 416)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0.05, 0.95))
+@settings(max_examples=30, deadline=None)
+def test_yolox_decoding_keeps_every_row_scoring_enough_and_no_other(seed: int, min_score: float) -> None:
+    """Against every one of the 3,549 rows worked out on its own (NMS off: an IoU bound of 1 suppresses nothing)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.random((3549, 85), dtype=np.float32)
+    rows[:, 4:] **= 6  # scores mostly low, as a real frame's are, a few high
+    rows[:, :2] -= 0.5
+    _, box = letterbox(np.zeros((576, 768, 3), dtype=np.uint8), 416, 416)
+    dets = decode_yolox(rows[None], box, 416, 416, min_score=min_score, iou=1.0)
+    expected = []
+    index = 0
+    for stride in (8, 16, 32):
+        cells = 416 // stride
+        for y in range(cells):
+            for x in range(cells):
+                row = rows[index]
+                index += 1
+                scores = row[5:] * row[4]
+                best = int(np.argmax(scores))
+                if scores[best] >= min_score:
+                    cx, cy = (row[0] + x) * stride, (row[1] + y) * stride
+                    w, h = np.exp(row[2]) * stride, np.exp(row[3]) * stride
+                    box_px = np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]) / box.ratio
+                    expected.append([scores[best], best, *box_px])
+    got = np.column_stack([dets.confidence, dets.class_id, dets.xyxy]).reshape(-1, 6)
+    want = np.array(expected, dtype=np.float64).reshape(-1, 6)
+    assert len(got) == len(want)
+    assert np.allclose(got[np.argsort(-got[:, 0])], want[np.argsort(-want[:, 0])], rtol=1e-5, atol=1e-3)
 
 
 def test_yolov8_layout_with_centred_letterbox() -> None:
