@@ -43,7 +43,7 @@ class CameraAnalyzer:
     classes: frozenset[str] = frozenset({"person", "car", "truck", "bus", "motorcycle", "bicycle"})
     motion_gating: bool = True
     regions: bool = True  # detect only around motion and live tracks, not on the whole frame
-    min_region: int = 416  # pixels a side at least; the model sees a smaller region enlarged to its input
+    min_region: int = 416  # pixels a side at least; a region goes in at its own pixels, finer than a whole frame
     full_frame_share: float = 0.6
     motion: MotionDetector = field(default_factory=lambda: MotionDetector(MotionSettings()))
     filter: DetectionFilter = field(default_factory=DetectionFilter)
