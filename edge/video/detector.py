@@ -75,12 +75,11 @@ class OnnxDetector:
         self._lock = threading.Lock()
         self.inferences = 0
         if self.long_side:
-            self._probe(path)
+            self._probe(path, self.long_side)
 
-    def _probe(self, path: Path) -> None:
+    def _probe(self, path: Path, side: int) -> None:
         """One run at a 2:1 input before any camera relies on it: a graph that fixes its size inside (a constant
         reshape) fails here, at start, naming the model, and not on every frame."""
-        side = self.long_side or 0
         frame = np.zeros((side // 2, side, 3), dtype=np.uint8)
         try:
             self.detect([frame])
