@@ -85,6 +85,10 @@ WEBHOOK_ATTEMPTS = Counter(
     "Webhook requests, by format and result (delivered, retry, dead, gone)",
     ["format", "result"],
 )
+WEBHOOK_LEASES_LOST = Counter(
+    "wangge_gateway_webhook_leases_lost",
+    "Claimed webhook deliveries this replica could no longer renew: taken over by another after a stall",
+)
 WEBHOOK_LATENCY = Histogram(
     "wangge_gateway_webhook_seconds",
     "Webhook request time",

@@ -110,6 +110,21 @@ async def claim(conn: Conn, now: datetime, limit: int, lease_s: float) -> list[C
     return [Claimed(r["id"], r["subscription_id"], r["event_id"], r["message_id"], r["attempts"]) for r in rows]
 
 
+RENEW_SQL = """
+UPDATE webhook_deliveries d SET lease_until = $3::timestamptz + $4::float8 * interval '1 second'
+FROM unnest($1::bigint[], $2::integer[]) AS c(id, attempts)
+WHERE d.id = c.id AND d.attempts = c.attempts AND d.state = 'delivering'
+RETURNING d.id
+"""
+
+
+async def renew(conn: Conn, claimed: list[Claimed], now: datetime, lease_s: float) -> set[int]:
+    """Extend the leases of deliveries this replica still holds; returns the ids it still holds (a claim is
+    its delivery id and attempt number: one that ran out and was claimed again is someone else's)."""
+    rows = await conn.fetch(RENEW_SQL, [c.id for c in claimed], [c.attempts for c in claimed], now, lease_s)
+    return {r["id"] for r in rows}
+
+
 async def subscriptions(conn: Conn, box: SecretBox, ids: list[int], now: datetime) -> dict[int, Subscription]:
     """The subscriptions with their URLs and secrets unsealed (SealError when a key is missing), and the
     previous secret while a rotation overlaps."""
@@ -169,7 +184,10 @@ async def record(
     breaker_failures: int,
     breaker_open_s: float,
 ) -> str:
-    """Log the attempt and move the deliveries on; returns what happened: delivered, retry, dead or gone."""
+    """Log the attempt and move the deliveries on; returns what happened: delivered, retry, dead or gone.
+
+    A failure moves only deliveries still held by this claim (same attempt number, still delivering): one
+    whose lease ran out may meanwhile have been delivered by another replica, and must not be sent again."""
     ids = [c.id for c in claimed]
     async with conn.transaction():
         await conn.execute(
@@ -206,9 +224,11 @@ async def record(
                 now,
             )
             await conn.execute(
-                "UPDATE webhook_deliveries SET state = 'dead', last_status = $2, last_error = $3,"
-                " lease_until = NULL WHERE id = ANY($1::bigint[])",
+                "UPDATE webhook_deliveries d SET state = 'dead', last_status = $3, last_error = $4,"
+                " lease_until = NULL FROM unnest($1::bigint[], $2::integer[]) AS c(id, attempts)"
+                " WHERE d.id = c.id AND d.attempts = c.attempts AND d.state = 'delivering'",
                 ids,
+                [c.attempts for c in claimed],
                 outcome.status,
                 reason,
             )
@@ -235,17 +255,20 @@ async def record(
             if delay is None:
                 result = "dead"
                 await conn.execute(
-                    "UPDATE webhook_deliveries SET state = 'dead', last_status = $2, last_error = $3,"
-                    " lease_until = NULL WHERE id = $1",
+                    "UPDATE webhook_deliveries d SET state = 'dead', last_status = $3, last_error = $4,"
+                    " lease_until = NULL WHERE d.id = $1 AND d.attempts = $2 AND d.state = 'delivering'",
                     c.id,
+                    c.attempts,
                     outcome.status,
                     outcome.error,
                 )
             else:
                 await conn.execute(
-                    "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $2, last_status = $3,"
-                    " last_error = $4, lease_until = NULL WHERE id = $1",
+                    "UPDATE webhook_deliveries d SET state = 'pending', next_attempt_at = $3, last_status = $4,"
+                    " last_error = $5, lease_until = NULL"
+                    " WHERE d.id = $1 AND d.attempts = $2 AND d.state = 'delivering'",
                     c.id,
+                    c.attempts,
                     now + timedelta(seconds=delay),
                     outcome.status,
                     outcome.error,

@@ -158,13 +158,52 @@ class WebhookWorker:
         if released:
             async with self._pool.acquire() as conn:
                 await store.release(conn, released)
-        await asyncio.gather(*(self._deliver(sub, unit, evs) for sub, unit in sends))
+        held = {c.id: c for _, unit in sends for c in unit}
+        keeper = asyncio.create_task(self._keep_leases(held))
+        try:
+            await asyncio.gather(*(self._deliver(sub, unit, evs, held) for sub, unit in sends))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         return len(claimed) >= self._config.batch
 
-    async def _deliver(self, sub: store.Subscription, unit: list[store.Claimed], evs: dict[int, formats.Event]) -> None:
+    async def _keep_leases(self, held: dict[int, store.Claimed]) -> None:
+        """Renew the leases of this pass's deliveries until each is recorded: a batch is sent `concurrency` at a
+        time, so the last of it may wait longer than one lease, and another replica would take it over and send
+        it too. A replica that dies stops renewing, and its deliveries are taken over one lease later."""
+        every = self._config.lease_s / 3
+        while True:
+            await asyncio.sleep(every)
+            if not held:
+                continue
+            try:
+                async with self._pool.acquire() as conn:
+                    kept = await store.renew(conn, list(held.values()), self._clock(), self._config.lease_s)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("cannot renew webhook leases (%s); retrying in %.1fs", exc, every)
+                continue
+            # Held too long without a renewal (a stall) and taken over: not ours to send any more.
+            lost = [i for i in held if i not in kept]
+            for i in lost:
+                del held[i]
+            if lost:
+                metrics.WEBHOOK_LEASES_LOST.inc(len(lost))
+                log.warning("%d webhook deliveries were taken over by another replica; not sending them", len(lost))
+
+    async def _deliver(
+        self,
+        sub: store.Subscription,
+        unit: list[store.Claimed],
+        evs: dict[int, formats.Event],
+        held: dict[int, store.Claimed],
+    ) -> None:
         # A delivery holds its slot until its outcome is recorded: a sent request not yet marked delivered is one
         # that a replica killed now would have sent again, so at most `concurrency` can come twice.
         async with self._sending:
+            unit = [c for c in unit if c.id in held]
+            if not unit:
+                return
             now = self._clock()
             try:
                 request = formats.build(
@@ -182,6 +221,8 @@ class WebhookWorker:
                 outcome = store.Outcome(False, None, 0.0, f"cannot build the request: {exc}"[:500], gone=True)
             else:
                 outcome = await self._send(sub.format, request, now)
+            for c in unit:
+                held.pop(c.id, None)  # settled: its lease is not renewed while the outcome is written
             async with self._pool.acquire() as conn:
                 result = await store.record(
                     conn,

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.fernet import Fernet
+from prometheus_client import REGISTRY
 
 from tests.gateway import world as w
 from tests.gateway.receivers import (
@@ -29,6 +30,7 @@ from wangge.gateway.ingest.batch import Incoming, prepare
 from wangge.gateway.ingest.store import store
 from wangge.gateway.storage.migrations import migrate
 from wangge.gateway.storage.pool import create_pool
+from wangge.gateway.webhooks import store as webhook_store
 from wangge.gateway.webhooks.config import WebhooksConfig
 from wangge.gateway.webhooks.sealing import SecretBox
 from wangge.gateway.webhooks.worker import WebhookWorker, retry_after_seconds
@@ -378,3 +380,108 @@ def test_admin_cli_adds_and_lists_webhooks(tmp_path: Any, database_url: str) -> 
         [*base, "reseal-webhook-secrets", "--config", str(config)], capture_output=True, text=True, check=True
     ).stdout
     assert "1 subscription" in resealed
+
+
+def test_a_batch_slower_than_its_lease_is_not_taken_over_by_another_replica(database_url: str) -> None:
+    """A replica sends a claimed batch a few at a time; the lease must cover the ones still waiting their turn,
+    or a second replica takes them over when it runs out and both send them."""
+
+    async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, make: Any) -> None:
+        async def slow(r: Received, n: int) -> web.Response:
+            await asyncio.sleep(0.3)
+            return web.Response(status=200)
+
+        receiver = await Receiver(respond=slow).start()
+        await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
+        tight = FAST.model_copy(update={"lease_s": 0.6, "batch": 12, "concurrency": 2, "read_timeout_s": 2})
+        first, second = await make(tight), await make(tight)
+        for i in range(12):
+            await raise_alert(pool, rule_id=f"r{i}")
+        sending = asyncio.create_task(first.step())  # 12 claimed, 2 at a time: 6 × 0.3 s = 1.8 s > 0.6 s lease
+        await asyncio.sleep(0.1)
+        while not sending.done():
+            await second.step()
+            await asyncio.sleep(0.05)
+        await sending
+        await wait_for(lambda: len(receiver.requests) >= 12, 10, "12 deliveries", second.step)
+        await asyncio.sleep(0.5)
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        assert len(ids) == 12 and len(set(ids)) == 12, f"{len(ids) - len(set(ids))} sent twice"
+        assert [d["state"] for d in await deliveries(pool)] == ["delivered"] * 12
+        await receiver.stop()
+
+    run(database_url, scenario)
+
+
+def test_a_claim_that_ran_out_moves_nothing_that_the_replica_which_took_it_over_holds(database_url: str) -> None:
+    async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, make: Any) -> None:
+        await subscribe(client, world, url="http://127.0.0.1:9/hook", event_types=["ticket.created"])
+        await raise_alert(pool)
+        failed = webhook_store.Outcome(False, 503, 5.0, "HTTP 503")
+        async with pool.acquire() as conn:
+            await webhook_store.fan_out(conn)
+            now = datetime.now(UTC)  # the fan-out made the delivery due at its own now()
+            args = (now, [5.0, 60.0], 5, 60.0)
+            [stale] = await webhook_store.claim(conn, now, 10, 1)  # attempt 1, leased for 1 s
+            [taken] = await webhook_store.claim(conn, now + timedelta(seconds=2), 10, 60)  # ran out: attempt 2
+            assert (stale.id, stale.attempts, taken.attempts) == (taken.id, 1, 2)
+            assert await webhook_store.renew(conn, [stale], now, 60) == set()
+            assert await webhook_store.renew(conn, [taken], now, 60) == {taken.id}
+            sub = webhook_store.Subscription(stale.subscription_id, "http://127.0.0.1:9/hook", "standard", None, 0)
+            # The first replica's late failure while the second is sending: still the second's, not pending
+            # (which would let a third replica claim and send it as well).
+            await webhook_store.record(conn, sub, [stale], failed, *args)
+            [d] = await deliveries(pool)
+            assert (d["state"], d["attempts"]) == ("delivering", 2)
+            assert (
+                await webhook_store.record(conn, sub, [taken], webhook_store.Outcome(True, 200, 5.0), *args)
+                == "delivered"
+            )
+            await webhook_store.record(conn, sub, [stale], failed, *args)  # and after it was delivered
+            [d] = await deliveries(pool)
+            assert (d["state"], d["attempts"], d["last_status"]) == ("delivered", 2, 200)
+            assert await webhook_store.claim(conn, now + timedelta(hours=1), 10, 60) == []
+            attempts = await conn.fetchval(
+                "SELECT count(*) FROM webhook_attempts WHERE $1 = ANY(delivery_ids)", d["id"]
+            )
+            assert attempts == 3  # every attempt is still logged
+
+    run(database_url, scenario)
+
+
+def test_a_replica_that_lost_its_leases_in_a_stall_leaves_those_deliveries_to_the_one_that_took_them(
+    database_url: str,
+) -> None:
+    async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, make: Any) -> None:
+        async def slow(r: Received, n: int) -> web.Response:
+            await asyncio.sleep(0.3)
+            return web.Response(status=200)
+
+        receiver = await Receiver(respond=slow).start()
+        await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
+        tight = FAST.model_copy(update={"lease_s": 0.6, "batch": 10, "concurrency": 1, "read_timeout_s": 2})
+        first, second = await make(tight), await make(tight)
+        for i in range(10):
+            await raise_alert(pool, rule_id=f"r{i}")
+        lost_before = REGISTRY.get_sample_value("wangge_gateway_webhook_leases_lost_total") or 0
+        sending = asyncio.create_task(first.step())
+        await wait_for(lambda: len(receiver.requests) >= 1, 5, "the first request", lambda: asyncio.sleep(0))
+        # What another replica's claim does to a delivery whose lease ran out while this one stalled.
+        taken = await pool.fetchval(
+            "WITH t AS (UPDATE webhook_deliveries SET attempts = attempts + 1, lease_until = now() - interval '1 s'"
+            " WHERE state = 'delivering' RETURNING 1) SELECT count(*) FROM t"
+        )
+        assert taken == 10
+        await sending
+        sent_by_first = len(receiver.requests)
+        lost = (REGISTRY.get_sample_value("wangge_gateway_webhook_leases_lost_total") or 0) - lost_before
+        # The one in flight when the renewal found them gone was sent (and is recorded); none after it.
+        assert sent_by_first <= 2 and lost >= 10 - sent_by_first
+        await wait_for(lambda: len(receiver.requests) >= 10, 10, "the rest", second.step)
+        await asyncio.sleep(0.5)
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        assert len(ids) == 10 and len(set(ids)) == 10
+        assert [d["state"] for d in await deliveries(pool)] == ["delivered"] * 10
+        await receiver.stop()
+
+    run(database_url, scenario)
