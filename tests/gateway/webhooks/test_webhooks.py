@@ -382,21 +382,30 @@ def test_admin_cli_adds_and_lists_webhooks(tmp_path: Any, database_url: str) -> 
     assert "1 subscription" in resealed
 
 
+async def slow_receiver_and_two_replicas(
+    client: TestClient[Any, Any], world: w.World, pool: Any, make: Any, tickets: int, concurrency: int
+) -> tuple[Receiver, WebhookWorker, WebhookWorker]:
+    """A receiver taking 0.3 s per request, two replicas with a 0.6 s lease, and `tickets` tickets to announce."""
+
+    async def slow(r: Received, n: int) -> web.Response:
+        await asyncio.sleep(0.3)
+        return web.Response(status=200)
+
+    receiver = await Receiver(respond=slow).start()
+    await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
+    tight = FAST.model_copy(update={"lease_s": 0.6, "batch": tickets, "concurrency": concurrency, "read_timeout_s": 2})
+    first, second = await make(tight), await make(tight)
+    for i in range(tickets):
+        await raise_alert(pool, rule_id=f"r{i}")
+    return receiver, first, second
+
+
 def test_a_batch_slower_than_its_lease_is_not_taken_over_by_another_replica(database_url: str) -> None:
     """A replica sends a claimed batch a few at a time; the lease must cover the ones still waiting their turn,
     or a second replica takes them over when it runs out and both send them."""
 
     async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, make: Any) -> None:
-        async def slow(r: Received, n: int) -> web.Response:
-            await asyncio.sleep(0.3)
-            return web.Response(status=200)
-
-        receiver = await Receiver(respond=slow).start()
-        await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
-        tight = FAST.model_copy(update={"lease_s": 0.6, "batch": 12, "concurrency": 2, "read_timeout_s": 2})
-        first, second = await make(tight), await make(tight)
-        for i in range(12):
-            await raise_alert(pool, rule_id=f"r{i}")
+        receiver, first, second = await slow_receiver_and_two_replicas(client, world, pool, make, 12, 2)
         sending = asyncio.create_task(first.step())  # 12 claimed, 2 at a time: 6 × 0.3 s = 1.8 s > 0.6 s lease
         await asyncio.sleep(0.1)
         while not sending.done():
@@ -453,16 +462,7 @@ def test_a_replica_that_lost_its_leases_in_a_stall_leaves_those_deliveries_to_th
     database_url: str,
 ) -> None:
     async def scenario(client: TestClient[Any, Any], world: w.World, pool: Any, make: Any) -> None:
-        async def slow(r: Received, n: int) -> web.Response:
-            await asyncio.sleep(0.3)
-            return web.Response(status=200)
-
-        receiver = await Receiver(respond=slow).start()
-        await subscribe(client, world, url=receiver.url, event_types=["ticket.created"])
-        tight = FAST.model_copy(update={"lease_s": 0.6, "batch": 10, "concurrency": 1, "read_timeout_s": 2})
-        first, second = await make(tight), await make(tight)
-        for i in range(10):
-            await raise_alert(pool, rule_id=f"r{i}")
+        receiver, first, second = await slow_receiver_and_two_replicas(client, world, pool, make, 10, 1)
         lost_before = REGISTRY.get_sample_value("wangge_gateway_webhook_leases_lost_total") or 0
         sending = asyncio.create_task(first.step())
         await wait_for(lambda: len(receiver.requests) >= 1, 5, "the first request", lambda: asyncio.sleep(0))
