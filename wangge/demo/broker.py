@@ -7,6 +7,11 @@ topic (the same `broker_may` EMQX is answered with). What amqtt cannot do is say
 checks a subscription's topic filter, not each message it later delivers (as Mosquitto's ACL does).
 The demo broker also stands in for the estate broker, so estate sensor topics are open to the estate's
 identities (the edge and the simulated sensors), not to the gateway.
+
+amqtt 0.12 walks its subscription table with awaits in between (fanning a message out; a new client's retained
+messages), so a client subscribing meanwhile ends that walk with "dictionary changed size during iteration"
+and the message never reaches the subscriptions not yet visited, though its publisher has its PUBACK. The demo
+broker gives amqtt a table that walks a copy (`SubscriptionTable`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +88,21 @@ class DemoIdentities:
         return {GATEWAY_USER: self.gateway, self.edge_id: self.edge, self.sensors_user: self.sensors}
 
 
+class SubscriptionTable(dict[str, list[tuple[Session, int]]]):
+    """amqtt's topic filter → subscribers table, walked over a copy so that a walk outlives changes to it.
+
+    Subscribers are copied too: an unsubscribe during a fan-out would otherwise shift the list under the walk
+    and skip the next subscriber. A subscriber copied but gone by the time its turn comes is skipped by amqtt's
+    own "connected" check.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.keys()))
+
+    def items(self) -> list[tuple[str, list[tuple[Session, int]]]]:  # type: ignore[override]
+        return [(topic, list(subscribers)) for topic, subscribers in super().items()]
+
+
 class EmbeddedBroker:
     def __init__(self, bind: str, identities: DemoIdentities) -> None:
         config: dict[str, Any] = {
@@ -98,6 +119,9 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         self._broker = Broker(self._config)  # binds to the running event loop
+        if type(self._broker._subscriptions) is not dict:
+            raise RuntimeError("this amqtt keeps its subscriptions in a new way: check SubscriptionTable against it")
+        self._broker._subscriptions = SubscriptionTable()  # amqtt's own is empty until clients subscribe
         await self._broker.start()
 
     async def stop(self) -> None:
