@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
 
 
 def weed_binary() -> str:
@@ -96,6 +97,7 @@ class EmbeddedObjectStore:
             "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=256",
             "-volume.max=0",
+            "-volume.preStopSeconds=0",  # a cluster's 10 s for clients to move off; one node has nowhere
             "-master.telemetry=false",
         ]
         (self.data_dir / "data").mkdir(exist_ok=True)
@@ -125,15 +127,20 @@ class EmbeddedObjectStore:
                     raise RuntimeError(f"SeaweedFS did not serve S3 within {START_TIMEOUT_S:.0f}s: {exc}") from None
                 time.sleep(0.3)
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """SeaweedFS's exit status (None if it was not running). Its filer waits 15 s for its own streams to end
+        before it closes the volumes (no flag shortens that); killed sooner, the volumes are never closed."""
+        code = None
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(15)
+                code = self._proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
+                log.warning("SeaweedFS did not stop within %.0f s of SIGTERM: killed", STOP_TIMEOUT_S)
                 self._proc.kill()
-                self._proc.wait(5)
+                code = self._proc.wait(5)
         self._proc = None
+        return code
 
     def __enter__(self) -> EmbeddedObjectStore:
         return self.start()

@@ -132,7 +132,7 @@ def test_an_object_store_outage_delays_media_and_loses_none(database_url: str, t
         ticket = await open_ticket(
             pool, rules, clock.now, category="public_facilities.manhole_cover", alert_id=alert_id
         )
-        await asyncio.to_thread(server.stop)
+        assert await asyncio.to_thread(server.stop) == 0  # stopped by SIGTERM, its volumes closed, not killed
         box = {"Authorization": f"Bearer {await edge_token(pool)}", "Content-Type": "image/jpeg"}
         resp = await client.put(f"/api/v1/edges/demo-estate/alerts/{alert_id}/snapshot", data=jpeg(), headers=box)
         assert resp.status == 503 and int(resp.headers["Retry-After"]) > 0  # the edge keeps it and comes again
