@@ -22,6 +22,14 @@ EventKind = Literal["start", "update", "end", "instant"]
 MOTION = "motion"  # the label of a moving region when there is no detector to say what it is
 
 
+def elapsed(since: float, at: float) -> float:
+    """Seconds from `since` to `at`, to the microsecond. Frame times are sums of floating-point steps (ten 0.2 s
+    frames after 30.2 s end at 32.2000000000000036), and a rule compares durations with its thresholds: an
+    absence exactly as long as a grace must not count as longer, nor a dwell exactly as long as its limit shorter.
+    """
+    return round(at - since, 6)
+
+
 @dataclass(frozen=True)
 class TrackedObject:
     track_id: int
@@ -129,7 +137,7 @@ class ZoneRule:
                 self._members |= new
                 return [_event(self.id, "update", at, confirmed, count=len(confirmed))]
             return []
-        if self._active and at - self._last_inside >= self.end_after_s:
+        if self._active and elapsed(self._last_inside, at) >= self.end_after_s:
             return self._close(at)
         return []
 
@@ -194,7 +202,7 @@ class LineRule:
             if self.direction in ("any", crossed):
                 events.append(_event(self.id, "instant", at, [o], direction=crossed, counts=dict(self.counts)))
         for track, seen in list(self._seen.items()):
-            if at - seen > self.forget_after_s:
+            if elapsed(seen, at) > self.forget_after_s:
                 del self._seen[track]
                 self._side.pop(track, None)
                 self._last.pop(track, None)
@@ -203,7 +211,9 @@ class LineRule:
 
 @dataclass
 class LoiterRule:
-    """徘徊: the same track inside the polygon for more than `seconds` (a gap shorter than `grace_s` is forgiven)."""
+    """徘徊: the same track inside the polygon for more than `seconds`. A track missing from the polygon is forgiven
+    while its last sighting there is no more than `grace_s` ago, so at 5 fps and a grace of 2 s ten missed
+    frames in a row are forgiven and the eleventh starts the clock again."""
 
     id: str
     polygon: list[Point]
@@ -220,12 +230,12 @@ class LoiterRule:
         for o in present(objects, self.classes, self.polygon, self.anchor):
             self._entered.setdefault(o.track_id, at)
             self._seen[o.track_id] = at
-            dwell = at - self._entered[o.track_id]
+            dwell = elapsed(self._entered[o.track_id], at)
             if o.track_id not in self._active and dwell >= self.seconds:
                 self._active[o.track_id] = o
                 events.append(_event(self.id, "start", at, [o], dwell_s=round(dwell, 1)))
         for track, seen in list(self._seen.items()):
-            if at - seen > self.grace_s:
+            if elapsed(seen, at) > self.grace_s:
                 entered = self._entered.pop(track)
                 del self._seen[track]
                 if (obj := self._active.pop(track, None)) is not None:
@@ -258,16 +268,16 @@ class CrowdRule:
         if len(crowd) >= self.min_count:
             self._since = self._since if self._since is not None else at
             self._last_ok = at
-            if not self._active and at - self._since >= self.seconds:
+            if not self._active and elapsed(self._since, at) >= self.seconds:
                 self._active, self._peak = True, len(crowd)
                 return [_event(self.id, "start", at, crowd, count=len(crowd))]
             if self._active and len(crowd) > self._peak:
                 self._peak = len(crowd)
                 return [_event(self.id, "update", at, crowd, count=len(crowd))]
             return []
-        if self._since is not None and at - self._last_ok >= self.grace_s:
+        if self._since is not None and elapsed(self._last_ok, at) >= self.grace_s:
             self._since = None
-        if self._active and at - self._last_ok >= self.end_after_s:
+        if self._active and elapsed(self._last_ok, at) >= self.end_after_s:
             self._active = False
             return [VideoEvent(self.id, "end", at, (), (), 0.0, (), {"peak": self._peak})]
         return []
@@ -313,11 +323,11 @@ class StationaryRule:
                 self._spots.append(_Spot(o.box, at, at, o))
                 continue
             spot.seen, spot.obj = at, o
-            if not spot.alerted and at - spot.since >= self.seconds:
+            if not spot.alerted and elapsed(spot.since, at) >= self.seconds:
                 spot.alerted = True
-                events.append(_event(self.id, "start", at, [o], standing_s=round(at - spot.since, 1)))
+                events.append(_event(self.id, "start", at, [o], standing_s=round(elapsed(spot.since, at), 1)))
         for spot in list(self._spots):
-            if at - spot.seen > self.end_after_s:
+            if elapsed(spot.seen, at) > self.end_after_s:
                 self._spots.remove(spot)
                 if spot.alerted:
                     events.append(_event(self.id, "end", at, [spot.obj], standing_s=round(spot.seen - spot.since, 1)))
@@ -350,7 +360,7 @@ class ConfirmedRule:
                 self._active = True
                 return [_event(self.id, "start", at, seen, frames=f"{sum(self._recent)}/{len(self._recent)}")]
             return []
-        if self._active and at - self._last_seen >= self.end_after_s:
+        if self._active and elapsed(self._last_seen, at) >= self.end_after_s:
             self._active = False
             return [VideoEvent(self.id, "end", at, (), (), 0.0)]
         return []

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from wangge.detectors.video.rules import (
     ConfirmedRule,
     CrowdRule,
@@ -109,6 +112,35 @@ def test_loitering_starts_after_the_dwell_and_ends_when_the_person_leaves() -> N
     assert [e.kind for e in events] == ["start", "end"]
     assert events[0].at == 10.0 and events[1].detail["dwell_s"] == 14.8
     assert feed(LoiterRule("short", ZONE, PERSON, seconds=10.0), [[person(8, 0.6, 0.6)]] * 40) == []
+
+
+def frame_times(fps: float, t0: float) -> list[float]:
+    return [t0 + k / fps for k in range(int(30 * fps))]
+
+
+def loiter_starts(times: list[float], out_from: int, missed: int) -> list[float]:
+    """Inside the zone, outside it (still tracked) for `missed` frames from frame `out_from`, then inside again."""
+    rule = LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0)
+    starts: list[float] = []
+    for k, at in enumerate(times):
+        x = 0.2 if out_from <= k < out_from + missed else 0.6
+        starts.extend(e.at for e in rule.observe(at, [person(3, x, 0.6)]) if e.kind == "start")
+    return starts
+
+
+@settings(max_examples=300, deadline=None)
+@given(fps=st.sampled_from([2.0, 4.0, 5.0, 10.0]), t0=st.floats(0, 3600), out_from=st.integers(1, 10))
+def test_as_many_missed_frames_as_the_grace_holds_are_forgiven_wherever_the_clock_stands(
+    fps: float, t0: float, out_from: int
+) -> None:
+    """At 5 fps a 2 s grace forgives ten missed frames in a row: the alert comes 10 s after the first sighting.
+    The eleventh starts the clock again from the frame the person is back. (Subtracted as floats, ten 0.2 s frames
+    after 30.2 s were 2.0000000000000036 s and restarted the clock, and a 10 s dwell could be 9.999999999999998 s
+    and alert a frame late, at some times of day and not others.)"""
+    times, held, ten_s = frame_times(fps, t0), round(2.0 * fps), round(10.0 * fps)  # grace and dwell in frames
+    assert loiter_starts(times, out_from, held) == [times[ten_s]]
+    back = out_from + held + 1
+    assert loiter_starts(times, out_from, held + 1) == [times[back + ten_s]]
 
 
 def test_a_crowd_needs_enough_people_for_long_enough() -> None:
