@@ -9,6 +9,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+from wangge.collector import freeze_start_up
 from wangge.edge import metrics
 from wangge.edge.config import EdgeConfig
 from wangge.edge.outbox import Outbox
@@ -103,6 +104,7 @@ def run_edge(config: EdgeConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     service.start()
+    log.debug("%d objects of the start-up kept out of the garbage collector", freeze_start_up())
     done.wait()
     log.info("edge %s stopping", config.edge_id)
     service.stop()

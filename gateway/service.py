@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 from aiohttp import web
 
+from wangge.collector import freeze_start_up
 from wangge.gateway import metrics
 from wangge.gateway.accounts.broker import BrokerHooks
 from wangge.gateway.cases.cluster_snapshots import refresh as refresh_snapshots
@@ -161,11 +161,7 @@ class Gateway:
         await self.runner.setup()
         host, _, port = self.config.http.rpartition(":")
         await web.TCPSite(self.runner, host, int(port)).start()
-        # Everything loaded at start-up (modules, schemas, the app) lives as long as the process: kept out of
-        # the collector, a full collection scans only what requests and batches made since. Measured on B:
-        # 74,000 objects after imports, 21 ms per full collection (every alert in flight waits), 0.002 ms frozen.
-        gc.collect()
-        gc.freeze()
+        freeze_start_up()
         log.info("gateway listening on http://%s", self.config.http)
 
     def _broker_hooks(self) -> BrokerHooks:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from wangge import configfile
+from wangge.collector import freeze_start_up
 from wangge.demo.broker import DemoIdentities, EmbeddedBroker
 from wangge.demo.camera import HOW_TO_ADD, camera_config, prepare_clip
 from wangge.demo.history import seed_history
@@ -146,6 +147,7 @@ async def run_demo(data_dir: Path, http: str, mqtt: str) -> None:
                 flush=True,
             )
         print("on a first start, eight weeks of demo cases fill the statistics, 类案 and weekly report", flush=True)
+        freeze_start_up()  # the gateway froze its own start-up; the edge's and the simulator's came after
         await wait_for_signal()
         print("stopping ...", flush=True)
     finally:
