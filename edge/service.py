@@ -104,7 +104,7 @@ def run_edge(config: EdgeConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     service.start()
-    log.debug("%d objects of the start-up kept out of the garbage collector", freeze_start_up())
+    log.info("edge %s: %d start-up objects kept out of the garbage collector", config.edge_id, freeze_start_up())
     done.wait()
     log.info("edge %s stopping", config.edge_id)
     service.stop()

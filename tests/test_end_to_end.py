@@ -6,6 +6,7 @@ Two brokers, as on a real site: the estate's own (sensors publish there) and the
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -99,6 +100,12 @@ def test_a_flooding_reading_becomes_a_ticket_and_bad_input_is_counted_not_fatal(
             assert metric_value(edge_metrics, "wangge_edge_readings_rejected_total", {"reason": reason}) == 1
         assert metric_value(edge_metrics, "wangge_edge_readings_total", {"metric": "water_level"}) == 6
         assert "rejected sensor message on 'estate/e1/underpass/gauge-1/level': too_large" in edge.log()
+        frozen = wait_until(
+            lambda: re.search(r"edge e1: (\d+) start-up objects kept out of the garbage collector", edge.log()),
+            10,
+            "the edge's start-up frozen",
+        )
+        assert int(frozen[1]) > 50_000  # its imports alone are ~107,000 (wangge/collector.py)
 
         # The level recedes: the end is recorded on the ticket, which stays open for a person to close.
         for i, level in enumerate([10, 9, 8]):
