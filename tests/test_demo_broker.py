@@ -119,7 +119,7 @@ def test_a_client_subscribing_during_a_stream_costs_no_other_subscriber_a_messag
             info.wait_for_publish(30)
         churn.join(30)
         wait_until(lambda: len(churner.granted) == 200 or None, 20, "every churned SUBACK")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10  # not wait_until: a shortfall should fail below, showing what was lost
         while len(payloads[later]) < 1500 and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.3)

@@ -323,9 +323,10 @@ class StationaryRule:
                 self._spots.append(_Spot(o.box, at, at, o))
                 continue
             spot.seen, spot.obj = at, o
-            if not spot.alerted and elapsed(spot.since, at) >= self.seconds:
+            standing = elapsed(spot.since, at)
+            if not spot.alerted and standing >= self.seconds:
                 spot.alerted = True
-                events.append(_event(self.id, "start", at, [o], standing_s=round(elapsed(spot.since, at), 1)))
+                events.append(_event(self.id, "start", at, [o], standing_s=round(standing, 1)))
         for spot in list(self._spots):
             if elapsed(spot.seen, at) > self.end_after_s:
                 self._spots.remove(spot)
