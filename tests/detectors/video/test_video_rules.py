@@ -143,6 +143,84 @@ def test_as_many_missed_frames_as_the_grace_holds_are_forgiven_wherever_the_cloc
     assert loiter_starts(times, out_from, held + 1) == [times[back + ten_s]]
 
 
+def test_a_loiterer_the_detector_misses_at_the_moment_the_dwell_is_reached_alerts_on_time() -> None:
+    """Missed frames within the grace count as there: the clock runs on and the alert is not held back until the
+    person is detected again. Someone seen walking out of the zone is not alerted for in their grace."""
+    rule = LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0)
+    # Seen 0-9.8 s (50 frames), missed 10.0-11.0 s (6 frames, under the grace), seen again.
+    events = feed(rule, [[person(4, 0.6, 0.6)]] * 50 + [[]] * 6 + [[person(4, 0.6, 0.6)]] * 5)
+    assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 10.0, (4,))]
+    assert events[0].boxes == (person(4, 0.6, 0.6).box,)  # where the person was last seen
+    # Walked out at 9.8 s and seen outside: no alert, and back in after the grace the clock starts again.
+    walked_out = [[person(5, 0.6, 0.6)]] * 49 + [[person(5, 0.2, 0.6)]] * 15 + [[person(5, 0.6, 0.6)]] * 10
+    assert feed(LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0), walked_out) == []
+
+
+def test_a_track_born_inside_near_where_one_went_missing_takes_over_its_clock() -> None:
+    """A group member the tracker lost (track 1, gone at 3 s) found again a second later under a new number a few
+    centimetres away (track 2): one person, one clock, one alert at 10 s. A newcomer farther than its own height
+    from the missing track, or one seen outside the zone first, starts its own clock."""
+    rule = LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0)
+    lost_and_found = [[person(1, 0.6, 0.6)]] * 15 + [[]] * 5 + [[person(2, 0.62, 0.61)]] * 50 + [[]] * 15
+    events = feed(rule, lost_and_found)
+    assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 10.0, (2,)), ("end", 16.0, (2,))]
+    # 0.2 away with a box 0.12 tall, 1.2 s after track 1 was last seen: beyond the reach of 0.12 × (1 + 0.5 × 1.2)
+    # = 0.192, so someone else; its clock starts at 4 s and reaches 10 s at 14 s.
+    far = [[person(1, 0.6, 0.6)]] * 15 + [[]] * 5 + [[person(2, 0.6, 0.8)]] * 60
+    starts = [(e.at, e.track_ids) for e in feed(LoiterRule("l", ZONE, PERSON, 10.0, grace_s=2.0), far)]
+    assert starts == [(14.0, (2,))]
+    # The same place 1.8 s after: the reach has grown to 0.12 × 1.9 = 0.228, and it is track 1 walking on.
+    later = [[person(1, 0.6, 0.6)]] * 15 + [[]] * 8 + [[person(2, 0.6, 0.8)]] * 60
+    starts = [(e.at, e.track_ids) for e in feed(LoiterRule("l", ZONE, PERSON, 10.0, grace_s=2.0), later)]
+    assert starts == [(10.0, (2,))]
+    # Track 3 walked in from outside (seen at x 0.3 first) to where track 1 went missing: its own clock too.
+    walked_in = [[person(1, 0.6, 0.6)]] * 15 + [[person(3, 0.3, 0.6)]] * 5 + [[person(3, 0.6, 0.6)]] * 55
+    starts = [(e.at, e.track_ids) for e in feed(LoiterRule("l", ZONE, PERSON, 10.0, grace_s=2.0), walked_in)]
+    assert starts == [(14.0, (3,))]
+
+
+def test_an_open_loitering_alert_follows_the_person_to_their_new_track_and_ends_once() -> None:
+    rule = LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0)
+    frames = [[person(1, 0.6, 0.6)]] * 60 + [[]] * 3 + [[person(9, 0.6, 0.6)]] * 20 + [[]] * 15
+    events = feed(rule, frames)
+    # Raised for track 1 at 10 s; ended 2 s after track 9 (its successor) was last seen at 16.4 s, with the
+    # dwell from track 1's first sighting. Track 9 raises nothing of its own.
+    assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 10.0, (1,)), ("end", 18.6, (1,))]
+    assert events[1].detail["dwell_s"] == 16.4
+
+
+def test_a_missing_track_that_comes_back_takes_its_clock_back_from_the_newcomer() -> None:
+    """Track 1 missed for one frame at 3 s while track 2 appears beside it: track 2 takes the clock, but track 1 is
+    back at 3.4 s, so they are two people. Track 1 alerts at 10 s on its own clock, track 2 at 13.2 s on its own,
+    from its first sighting at 3.2 s."""
+    one, two = person(1, 0.6, 0.6), person(2, 0.66, 0.6)  # 0.06 apart, within reach of a 0.12 box
+    frames = [[one]] * 15 + [[]] + [[two]] + [[one, two]] * 83
+    events = feed(LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0), frames)
+    assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 10.0, (1,)), ("start", 13.2, (2,))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x=st.floats(0.45, 0.75),
+    y=st.floats(0.5, 0.85),
+    pieces=st.lists(st.tuples(st.integers(1, 30), st.integers(0, 10)), min_size=1, max_size=8),
+)
+def test_one_standing_person_is_one_loitering_alert_however_the_tracker_splits_them(
+    x: float, y: float, pieces: list[tuple[int, int]]
+) -> None:
+    """Someone standing still, tracked in pieces (each piece a new track number, seen for some frames, then missed
+    for up to ten frames, which the 2 s grace forgives at 5 fps): exactly one alert, at 10 s after the first
+    sighting when they stay that long, and none before."""
+    frames: list[list[TrackedObject]] = []
+    for track, (seen, missed) in enumerate(pieces):
+        frames += [[person(track, x, y)]] * seen + [[]] * missed
+    last_seen = len(frames) - pieces[-1][1]  # frames from the first sighting to just after the last one
+    frames += [[]] * 11
+    events = feed(LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0), frames)
+    present_frames = last_seen + 10  # the grace keeps the last one there for ten more frames
+    assert [e.at for e in events if e.kind == "start"] == ([10.0] if present_frames > 50 else [])
+
+
 def test_a_crowd_needs_enough_people_for_long_enough() -> None:
     rule = CrowdRule("crowd", ZONE, PERSON, min_count=3, seconds=2.0, end_after_s=1.0)
     three = [person(i, 0.5 + 0.05 * i, 0.6) for i in range(3)]
