@@ -140,11 +140,9 @@ class Opening:
     direction: object = None
 
 
-PER_TRACK = {r.id for r in make_rules() if isinstance(r, LoiterRule)}  # rules whose alerts are one per track
-
-
 def openings(events: list[VideoEvent], clip_end: float) -> list[Opening]:
-    """Starts paired with their own end (the same track's, for the rules that alert per track) and instants."""
+    """Starts paired with their own end (the same condition's, for a rule holding several: each loiterer) and
+    instants."""
     found = []
     for i, e in enumerate(events):
         if e.kind == "instant":
@@ -154,9 +152,7 @@ def openings(events: list[VideoEvent], clip_end: float) -> list[Opening]:
                 (
                     later.at
                     for later in events[i + 1 :]
-                    if later.rule_id == e.rule_id
-                    and later.kind == "end"
-                    and (e.rule_id not in PER_TRACK or later.track_ids == e.track_ids)
+                    if later.rule_id == e.rule_id and later.kind == "end" and later.instance == e.instance
                 ),
                 clip_end,
             )

@@ -52,6 +52,9 @@ class VideoEvent:
     score: float
     boxes: tuple[Box, ...] = ()
     detail: dict[str, object] = field(default_factory=dict)
+    # Which of the rule's conditions this is, where a rule holds several at once (each loiterer, each parked car):
+    # a start and its end carry the same one, so the edge keeps one alert per condition. Empty: one at a time.
+    instance: str = ""
 
 
 def inside(point: Point, polygon: list[Point]) -> bool:
@@ -88,7 +91,9 @@ class Schedule:
         return begin <= minute < finish if begin <= finish else minute >= begin or minute < finish
 
 
-def _event(rule_id: str, kind: EventKind, at: float, objects: Iterable[TrackedObject], **detail: object) -> VideoEvent:
+def _event(
+    rule_id: str, kind: EventKind, at: float, objects: Iterable[TrackedObject], instance: str = "", **detail: object
+) -> VideoEvent:
     chosen = sorted(objects, key=lambda o: o.track_id)
     return VideoEvent(
         rule_id,
@@ -99,6 +104,7 @@ def _event(rule_id: str, kind: EventKind, at: float, objects: Iterable[TrackedOb
         max((o.score for o in chosen), default=0.0),
         tuple(o.box for o in chosen),
         dict(detail),
+        instance,
     )
 
 
@@ -263,7 +269,7 @@ class LoiterRule:
             dwell = elapsed(self._entered[o.track_id], at)
             if o.track_id not in self._active and dwell >= self.seconds:
                 self._active[o.track_id] = o
-                events.append(_event(self.id, "start", at, [o], dwell_s=round(dwell, 1)))
+                events.append(_event(self.id, "start", at, [o], f"track {o.track_id}", dwell_s=round(dwell, 1)))
         for o in objects:
             self._known[o.track_id] = at
         for track, seen_at in list(self._seen_at.items()):
@@ -271,12 +277,15 @@ class LoiterRule:
                 entered = self._entered.pop(track)
                 del self._seen[track], self._seen_at[track]
                 if (obj := self._active.pop(track, None)) is not None:
-                    events.append(_event(self.id, "end", at, [obj], dwell_s=round(seen_at - entered, 1)))
+                    dwell_s = round(seen_at - entered, 1)
+                    events.append(_event(self.id, "end", at, [obj], f"track {obj.track_id}", dwell_s=dwell_s))
             elif track not in visible and track not in self._active:
                 dwell = elapsed(self._entered[track], at)
                 if dwell >= self.seconds:  # missing, forgiven, and there long enough
                     self._active[track] = self._seen[track]
-                    events.append(_event(self.id, "start", at, [self._seen[track]], dwell_s=round(dwell, 1)))
+                    events.append(
+                        _event(self.id, "start", at, [self._seen[track]], f"track {track}", dwell_s=round(dwell, 1))
+                    )
         self._handed = {t: h for t, h in self._handed.items() if elapsed(h.last_at, at) <= self.grace_s}
         # A track unseen for the whole dwell is long gone from the tracker, which never reuses a number.
         self._known = {track: seen_at for track, seen_at in self._known.items() if elapsed(seen_at, at) < self.seconds}
@@ -361,6 +370,7 @@ def iou(a: Box, b: Box) -> float:
 
 @dataclass
 class _Spot:
+    number: int
     box: Box
     since: float
     seen: float
@@ -381,24 +391,27 @@ class StationaryRule:
     min_iou: float = 0.5
     end_after_s: float = 30.0
     _spots: list[_Spot] = field(default_factory=list, init=False)
+    _numbered: int = field(default=0, init=False)
 
     def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
         events = []
         for o in present(objects, self.classes, self.polygon, self.anchor):
             spot = max(self._spots, key=lambda s: iou(s.box, o.box), default=None)
             if spot is None or iou(spot.box, o.box) < self.min_iou:
-                self._spots.append(_Spot(o.box, at, at, o))
+                self._numbered += 1
+                self._spots.append(_Spot(self._numbered, o.box, at, at, o))
                 continue
             spot.seen, spot.obj = at, o
             standing = elapsed(spot.since, at)
             if not spot.alerted and standing >= self.seconds:
                 spot.alerted = True
-                events.append(_event(self.id, "start", at, [o], standing_s=round(standing, 1)))
+                events.append(_event(self.id, "start", at, [o], f"spot {spot.number}", standing_s=round(standing, 1)))
         for spot in list(self._spots):
             if elapsed(spot.seen, at) > self.end_after_s:
                 self._spots.remove(spot)
                 if spot.alerted:
-                    events.append(_event(self.id, "end", at, [spot.obj], standing_s=round(spot.seen - spot.since, 1)))
+                    standing_s = round(spot.seen - spot.since, 1)
+                    events.append(_event(self.id, "end", at, [spot.obj], f"spot {spot.number}", standing_s=standing_s))
         return events
 
 

@@ -88,7 +88,8 @@ class VideoAlerts:
         return self._composer.write(message, key, None if kind == "end" else {**state, "seq": seq})
 
     def event(self, camera: CameraConfig, rule: Wording, event: VideoEvent, frame: Frame) -> None:
-        key = (f"{rule.id}", camera.id)
+        # One open alert per condition: a rule holding several at once (two loiterers) names each one.
+        key = (f"{rule.id}#{event.instance}" if event.instance else rule.id, camera.id)
         geometry = rule_geometry(rule)
         attributes: dict[str, Any] = {
             "track_ids": list(event.track_ids),

@@ -187,6 +187,7 @@ def test_an_open_loitering_alert_follows_the_person_to_their_new_track_and_ends_
     # dwell from track 1's first sighting. Track 9 raises nothing of its own.
     assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 10.0, (1,)), ("end", 18.6, (1,))]
     assert events[1].detail["dwell_s"] == 16.4
+    assert events[0].instance == events[1].instance == "track 1"  # one condition: the edge's one alert for it
 
 
 def test_a_missing_track_that_comes_back_takes_its_clock_back_from_the_newcomer() -> None:
@@ -251,8 +252,25 @@ def test_a_parked_car_is_one_alert_even_when_the_tracker_gives_it_new_ids() -> N
     events = feed(rule, [car] * 200 + [relit] * 200 + [[]] * 60)
     assert [e.kind for e in events] == ["start", "end"]
     assert events[0].at == 30.0 and events[0].labels == ("car",)
+    assert events[0].instance == events[1].instance  # the relit car's end closes the first car's alert
     moving = [[person(13, 0.42 + 0.002 * i, 0.8, label="car", w=0.15, h=0.1)] for i in range(150)]
     assert feed(StationaryRule("fire-lane", ZONE, frozenset({"car"}), seconds=30.0), moving) == []
+
+
+def test_two_cars_parked_at_once_are_two_conditions() -> None:
+    rule = StationaryRule("fire-lane", ZONE, frozenset({"car"}), seconds=30.0, end_after_s=10.0)
+    first = person(21, 0.5, 0.8, label="car", w=0.15, h=0.1)
+    second = person(22, 0.7, 0.8, label="car", w=0.15, h=0.1)
+    events = feed(rule, [[first]] * 50 + [[first, second]] * 150 + [[second]] * 150 + [[]] * 60)
+    # The first from 0 s, alerted at 30 s, last seen at 39.8 s and ended at the first frame more than 10 s after
+    # (50.0 s); the second from 10 s, alerted at 40 s, last seen at 69.8 s, ended at 80.0 s.
+    assert [(e.kind, e.at, e.track_ids) for e in events] == [
+        ("start", 30.0, (21,)),
+        ("start", 40.0, (22,)),
+        ("end", 50.0, (21,)),
+        ("end", 80.0, (22,)),
+    ]
+    assert events[0].instance == events[2].instance != events[1].instance == events[3].instance
 
 
 def test_fire_needs_hits_in_a_window_and_ends_when_gone() -> None:
