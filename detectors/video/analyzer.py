@@ -66,8 +66,8 @@ class CameraAnalyzer:
             minimum_consecutive_frames=2,
             high_conf_det_threshold=0.7,
             # A track found again after a miss is matched to a box overlapping its prediction by IoU ≥ 0.05, not
-            # the package's 0.1: someone who starts walking while unseen has a prediction that lags them, and
-            # at 0.1 the box was refused and the person given a new track, or another's. On S2L1 at 576 × 448,
+            # the package's 0.1: the prediction of someone who turned or set off while unseen has not followed
+            # them, and at 0.1 the box was refused and the person given a new track, or another's. On S2L1 at 576 × 448,
             # the file and five RTSP decodes: AssA 0.52-0.61 → 0.60-0.62, HOTA 0.57-0.62 → 0.615-0.625; 0.01 to
             # 0.05 scored alike, and 0 (any pair at all) broke tracking.
             minimum_iou_threshold=0.05,

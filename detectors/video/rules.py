@@ -237,9 +237,9 @@ class LoiterRule:
     inside the polygon (no one walks into it unseen) near where a track went missing there takes over that track's
     clock, and any alert open for it: the nearest one within `reach` of the newcomer's height, plus `reach_per_s`
     heights for each second the other has been missing (people walk on while unseen). If the missing track comes
-    back within its grace, the newcomer was someone else: the clock and the alert go back and the newcomer's own
-    clock runs from when it was first seen. Only places are compared, on one camera, never looks. On PETS S2L1
-    two of the three people standing together at the start alerted 2.6 and 3.1 s late without this."""
+    back within its grace, inside or not, the newcomer was someone else: the clock and the alert go back and the
+    newcomer's own clock runs from when it was first seen. Only places are compared, on one camera, never looks.
+    On PETS S2L1 two of the three people standing together at the start alerted 2.6 and 3.1 s late without this."""
 
     id: str
     polygon: list[Point]
@@ -259,10 +259,10 @@ class LoiterRule:
     def observe(self, at: float, objects: list[TrackedObject]) -> list[VideoEvent]:
         events = []
         visible = {o.track_id for o in objects}
+        for track in visible & self._handed.keys():  # back, inside the polygon or out of it
+            self._take_back(track)
         for o in present(objects, self.classes, self.polygon, self.anchor):
-            if o.track_id in self._handed:
-                self._take_back(o.track_id)
-            elif o.track_id not in self._known:
+            if o.track_id not in self._known:
                 self._take_over(o, at, visible)
             self._entered.setdefault(o.track_id, at)
             self._seen[o.track_id], self._seen_at[o.track_id] = o, at
@@ -297,7 +297,7 @@ class LoiterRule:
         near = [
             (distance, track)
             for track, last in self._seen.items()
-            if track not in visible  # and within its grace, or it would be gone from here
+            if track not in visible  # missing now; every track still here is within its grace
             and (distance := math.dist(here, last.anchor(self.anchor)))
             <= height * (self.reach + self.reach_per_s * elapsed(self._seen_at[track], at))
         ]
@@ -312,7 +312,7 @@ class LoiterRule:
 
     def _take_back(self, track: int) -> None:
         handed = self._handed.pop(track)
-        self._entered[track] = handed.entered
+        self._entered[track], self._seen[track], self._seen_at[track] = handed.entered, handed.last, handed.last_at
         if handed.heir in self._entered:
             self._entered[handed.heir] = handed.heir_since
         if (alert := self._active.get(handed.heir)) is not None and alert.track_id == track:

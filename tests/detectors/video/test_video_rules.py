@@ -198,6 +198,11 @@ def test_a_missing_track_that_comes_back_takes_its_clock_back_from_the_newcomer(
     frames = [[one]] * 15 + [[]] + [[two]] + [[one, two]] * 83
     events = feed(LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0), frames)
     assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 10.0, (1,)), ("start", 13.2, (2,))]
+    # Track 1 back at 3.4 s outside the zone (x 0.3), and gone: track 2 still has only its own clock, and track 1,
+    # not inside again within its grace (last inside at 2.8 s), is forgotten with no alert.
+    walked_off = [[one]] * 15 + [[]] + [[two]] + [[person(1, 0.3, 0.6), two]] + [[two]] * 82
+    events = feed(LoiterRule("loiter", ZONE, PERSON, seconds=10.0, grace_s=2.0), walked_off)
+    assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 13.2, (2,))]
 
 
 @settings(max_examples=200, deadline=None)
