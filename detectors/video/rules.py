@@ -20,6 +20,10 @@ Anchor = Literal["bottom_centre", "centre"]
 Direction = Literal["a_to_b", "b_to_a", "any"]
 EventKind = Literal["start", "update", "end", "instant"]
 MOTION = "motion"  # the label of a moving region when there is no detector to say what it is
+# How long a rule remembers a track number it no longer sees: longer than the tracker keeps a lost track (4 s),
+# after which that number never comes back. Not the rule's own duration: a loiter rule of an hour would otherwise
+# hold every number a busy camera gave out in that hour and walk them all on every frame.
+TRACK_MEMORY_S = 10.0
 
 
 def elapsed(since: float, at: float) -> float:
@@ -287,8 +291,9 @@ class LoiterRule:
                         _event(self.id, "start", at, [self._seen[track]], f"track {track}", dwell_s=round(dwell, 1))
                     )
         self._handed = {t: h for t, h in self._handed.items() if elapsed(h.last_at, at) <= self.grace_s}
-        # A track unseen for the whole dwell is long gone from the tracker, which never reuses a number.
-        self._known = {track: seen_at for track, seen_at in self._known.items() if elapsed(seen_at, at) < self.seconds}
+        self._known = {
+            track: seen_at for track, seen_at in self._known.items() if elapsed(seen_at, at) < TRACK_MEMORY_S
+        }
         return events
 
     def _take_over(self, newcomer: TrackedObject, at: float, visible: set[int]) -> None:

@@ -205,6 +205,16 @@ def test_a_missing_track_that_comes_back_takes_its_clock_back_from_the_newcomer(
     assert [(e.kind, e.at, e.track_ids) for e in events] == [("start", 13.2, (2,))]
 
 
+def test_an_hour_long_loiter_rule_remembers_only_the_last_few_seconds_of_track_numbers() -> None:
+    """A busy camera gives out a new track number every second (each person crosses in 2 s); a rule with a dwell
+    of an hour keeps only the numbers seen in the last 10 s (TRACK_MEMORY_S), not the hour's 3,600."""
+    rule = LoiterRule("lobby", ZONE, PERSON, seconds=3600.0)
+    for i in range(3600 * 5):  # an hour at 5 fps; person k walks across the zone from k s to k + 2 s
+        at = i / 5
+        rule.observe(at, [person(k, 0.45 + 0.15 * (at - k), 0.6) for k in (int(at) - 1, int(at)) if k >= 0])
+    assert len(rule._known) <= 12
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     x=st.floats(0.45, 0.75),
