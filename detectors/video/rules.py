@@ -219,15 +219,22 @@ class LineRule:
         return events
 
 
-@dataclass(frozen=True)
-class _Handover:
-    """A missing track's clock given to a newcomer, kept while the missing one could still come back."""
+@dataclass
+class _Stay:
+    """One track's time inside a loiter rule's polygon: since when, and its last sighting there."""
 
-    heir: int
-    heir_since: float  # when the heir was first seen: its own clock, if the clock goes back
     entered: float
     last: TrackedObject
     last_at: float
+
+
+@dataclass(frozen=True)
+class _Handover:
+    """A missing track's stay given to a newcomer, kept while the missing one could still come back."""
+
+    heir: int
+    heir_since: float  # when the heir was first seen: its own clock, if the clock goes back
+    stay: _Stay
 
 
 @dataclass
@@ -253,9 +260,7 @@ class LoiterRule:
     grace_s: float = 2.0
     reach: float = 1.0
     reach_per_s: float = 0.5
-    _entered: dict[int, float] = field(default_factory=dict, init=False)
-    _seen: dict[int, TrackedObject] = field(default_factory=dict, init=False)  # last sighting inside
-    _seen_at: dict[int, float] = field(default_factory=dict, init=False)
+    _stays: dict[int, _Stay] = field(default_factory=dict, init=False)
     _active: dict[int, TrackedObject] = field(default_factory=dict, init=False)
     _known: dict[int, float] = field(default_factory=dict, init=False)  # every track seen lately, anywhere
     _handed: dict[int, _Handover] = field(default_factory=dict, init=False)
@@ -268,29 +273,28 @@ class LoiterRule:
         for o in present(objects, self.classes, self.polygon, self.anchor):
             if o.track_id not in self._known:
                 self._take_over(o, at, visible)
-            self._entered.setdefault(o.track_id, at)
-            self._seen[o.track_id], self._seen_at[o.track_id] = o, at
-            dwell = elapsed(self._entered[o.track_id], at)
+            if (stay := self._stays.get(o.track_id)) is None:
+                stay = self._stays[o.track_id] = _Stay(at, o, at)
+            else:
+                stay.last, stay.last_at = o, at
+            dwell = elapsed(stay.entered, at)
             if o.track_id not in self._active and dwell >= self.seconds:
                 self._active[o.track_id] = o
                 events.append(_event(self.id, "start", at, [o], f"track {o.track_id}", dwell_s=round(dwell, 1)))
         for o in objects:
             self._known[o.track_id] = at
-        for track, seen_at in list(self._seen_at.items()):
-            if elapsed(seen_at, at) > self.grace_s:
-                entered = self._entered.pop(track)
-                del self._seen[track], self._seen_at[track]
+        for track, stay in list(self._stays.items()):
+            if elapsed(stay.last_at, at) > self.grace_s:
+                del self._stays[track]
                 if (obj := self._active.pop(track, None)) is not None:
-                    dwell_s = round(seen_at - entered, 1)
+                    dwell_s = round(stay.last_at - stay.entered, 1)
                     events.append(_event(self.id, "end", at, [obj], f"track {obj.track_id}", dwell_s=dwell_s))
             elif track not in visible and track not in self._active:
-                dwell = elapsed(self._entered[track], at)
+                dwell = elapsed(stay.entered, at)
                 if dwell >= self.seconds:  # missing, forgiven, and there long enough
-                    self._active[track] = self._seen[track]
-                    events.append(
-                        _event(self.id, "start", at, [self._seen[track]], f"track {track}", dwell_s=round(dwell, 1))
-                    )
-        self._handed = {t: h for t, h in self._handed.items() if elapsed(h.last_at, at) <= self.grace_s}
+                    self._active[track] = stay.last
+                    events.append(_event(self.id, "start", at, [stay.last], f"track {track}", dwell_s=round(dwell, 1)))
+        self._handed = {t: h for t, h in self._handed.items() if elapsed(h.stay.last_at, at) <= self.grace_s}
         self._known = {
             track: seen_at for track, seen_at in self._known.items() if elapsed(seen_at, at) < TRACK_MEMORY_S
         }
@@ -301,25 +305,25 @@ class LoiterRule:
         here, height = newcomer.anchor(self.anchor), newcomer.box[3] - newcomer.box[1]
         near = [
             (distance, track)
-            for track, last in self._seen.items()
+            for track, stay in self._stays.items()
             if track not in visible  # missing now; every track still here is within its grace
-            and (distance := math.dist(here, last.anchor(self.anchor)))
-            <= height * (self.reach + self.reach_per_s * elapsed(self._seen_at[track], at))
+            and (distance := math.dist(here, stay.last.anchor(self.anchor)))
+            <= height * (self.reach + self.reach_per_s * elapsed(stay.last_at, at))
         ]
         if not near:
             return
         track = min(near)[1]
-        entered = self._entered.pop(track)
-        self._handed[track] = _Handover(newcomer.track_id, at, entered, self._seen.pop(track), self._seen_at.pop(track))
-        self._entered[newcomer.track_id] = entered
+        stay = self._stays.pop(track)
+        self._handed[track] = _Handover(newcomer.track_id, at, stay)
+        self._stays[newcomer.track_id] = _Stay(stay.entered, newcomer, at)
         if (alert := self._active.pop(track, None)) is not None:
             self._active[newcomer.track_id] = alert  # the alert keeps the track it was raised for
 
     def _take_back(self, track: int) -> None:
         handed = self._handed.pop(track)
-        self._entered[track], self._seen[track], self._seen_at[track] = handed.entered, handed.last, handed.last_at
-        if handed.heir in self._entered:
-            self._entered[handed.heir] = handed.heir_since
+        self._stays[track] = handed.stay
+        if (heir := self._stays.get(handed.heir)) is not None:
+            heir.entered = handed.heir_since
         if (alert := self._active.get(handed.heir)) is not None and alert.track_id == track:
             self._active[track] = self._active.pop(handed.heir)
 
