@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import supervision as sv
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from wangge.detectors.video.analyzer import CameraAnalyzer
@@ -143,6 +143,7 @@ def test_yolox_decoding_at_a_rectangular_input() -> None:
 
 
 @given(st.integers(0, 2**32 - 1), st.floats(0.05, 0.95))
+@example(15609, 0.3125)  # two rows of one score
 @settings(max_examples=30, deadline=None)
 def test_yolox_decoding_keeps_every_row_scoring_enough_and_no_other(seed: int, min_score: float) -> None:
     """Against every one of the 3,549 rows worked out on its own (NMS off: an IoU bound of 1 suppresses nothing)."""
@@ -170,7 +171,10 @@ def test_yolox_decoding_keeps_every_row_scoring_enough_and_no_other(seed: int, m
     got = np.column_stack([dets.confidence, dets.class_id, dets.xyxy]).reshape(-1, 6)
     want = np.array(expected, dtype=np.float64).reshape(-1, 6)
     assert len(got) == len(want)
-    assert np.allclose(got[np.argsort(-got[:, 0])], want[np.argsort(-want[:, 0])], rtol=1e-5, atol=1e-3)
+    # Highest score first, two rows of one score by class (seed 15609 has such a tie, which sorting by score alone
+    # put in either order).
+    by_score = np.lexsort((got[:, 1], -got[:, 0])), np.lexsort((want[:, 1], -want[:, 0]))
+    assert np.allclose(got[by_score[0]], want[by_score[1]], rtol=1e-5, atol=1e-3)
 
 
 def test_yolov8_layout_with_centred_letterbox() -> None:
